@@ -1,0 +1,32 @@
+"""Machine-readable citations for guideline rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A guideline recommendation: guideline, version and recommendation number."""
+
+    guideline: str
+    version: str
+    recommendation: str
+
+    def __str__(self) -> str:
+        return f"{self.guideline} {self.recommendation}"
+
+
+def nice(rec: str) -> Citation:
+    """NICE NG136 (2019, updated 2023)."""
+    return Citation("NICE NG136", "2019 (updated 2023)", rec)
+
+
+def nice_ng203(rec: str) -> Citation:
+    """NICE NG203 chronic kidney disease (2021)."""
+    return Citation("NICE NG203", "2021", rec)
+
+
+def esc(rec: str) -> Citation:
+    """ESC 2024 guidelines for elevated BP and hypertension (McEvoy et al. Eur Heart J 2024)."""
+    return Citation("ESC 2024", "2024", rec)

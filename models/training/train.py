@@ -1,0 +1,269 @@
+"""Train the treatment-response models on a simulated cohort and write the artifacts.
+
+``hypermarker train [--seed N] [--out DIR]`` calls :func:`train`. For a given seed and
+configuration the run is deterministic (LightGBM ``deterministic=True`` with a fixed thread
+count), so re-running it reproduces the committed artifacts and their metrics.
+
+Four LightGBM models share one feature table (rows are (patient, option) pairs):
+
+* ``sbp_change``: 12-week change in clinic systolic BP (L2 regression on the observed change);
+* ``sbp_lower`` / ``sbp_upper``: the 10th and 90th percentiles (quantile regression), widened by
+  split-conformal calibration (conformalised quantile regression, Romano et al. NeurIPS 2019)
+  on a held-out calibration split so that the interval covers a single observed 12-week change
+  with the stated probability;
+* ``target_logit``: log-odds that the 12-week clinic systolic reading is below the patient's
+  NICE target (binary cross-entropy).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import numpy.typing as npt
+import onnx
+from scipy.special import ndtr
+
+from fhir_mappings.feature_table import (
+    MODEL_FEATURE_NAMES,
+    PATIENT_MODEL_FEATURE_NAMES,
+    model_feature_hash,
+)
+from models.guideline.targets import nice_clinic_systolic_target
+from models.manifest import (
+    MANIFEST_NAME,
+    OUTPUTS,
+    ROLE_LGB_PREFIX,
+    ROLE_ONNX_TENSOR,
+    ROLE_ONNX_TREE,
+    sha256_file,
+)
+from models.rows import PATIENT_MODEL_COLUMNS
+from models.training import metrics
+from models.training.dataset import OptionRows, option_rows
+from models.training.export_onnx import parse_boosters, to_tensorised_onnx, to_tree_ensemble_onnx
+from models.training.model_card import render_model_card
+from models.training.simulator import Cohort, Outcomes, simulate_cohort, simulate_outcomes
+
+MODEL_ID = "hypermarker-sbp-response"
+MODEL_VERSION = "1.0.0"
+F64 = npt.NDArray[np.float64]
+
+INTENDED_USE = (
+    "Decision support for adults (18+) with diagnosed primary hypertension in primary care who "
+    "are starting or stepping up antihypertensive treatment: ranks candidate next regimens by "
+    "predicted 12-week change in clinic systolic BP. Trained ONLY on a simulated cohort "
+    "calibrated to published trial summaries; NOT clinically validated; not for pregnancy, "
+    "children, acute or secondary hypertension. A clinician makes every decision."
+)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines the artifacts (recorded in the manifest)."""
+
+    seed: int = 20261124
+    n_patients: int = 40_000
+    n_external: int = 20_000
+    split: tuple[float, float, float] = (0.70, 0.15, 0.15)  # train / calibration / test
+    coverage: float = 0.80
+    quantiles: tuple[float, float] = (0.10, 0.90)
+    rounds: int = 300
+    lgb_params: dict[str, Any] = field(default_factory=lambda: {
+        "num_leaves": 15,
+        "max_depth": 6,
+        "learning_rate": 0.08,
+        "min_data_in_leaf": 200,
+        "lambda_l2": 1.0,
+        "zero_as_missing": False,
+        "deterministic": True,
+        "force_col_wise": True,
+        "num_threads": 2,
+        "verbose": -1,
+    })
+
+
+@dataclass(frozen=True)
+class _Data:
+    cohort: Cohort
+    rows: OptionRows
+    outcomes: Outcomes
+    target: F64
+    reached: npt.NDArray[np.bool_]
+    p_reach_true: F64
+
+
+def _prepare(n: int, site: str, seed: int) -> _Data:
+    cohort = simulate_cohort(n, site, seed)
+    rows = option_rows(cohort)
+    out = simulate_outcomes(cohort, rows.patient_idx, rows.dose_after, seed + 1)
+    names = list(PATIENT_MODEL_FEATURE_NAMES)
+    patient = cohort.features[:, PATIENT_MODEL_COLUMNS]
+    target = nice_clinic_systolic_target(
+        patient[:, names.index("age")], patient[:, names.index("ckd")],
+        patient[:, names.index("urine_acr")],
+    )[rows.patient_idx]
+    reached = out.followup_sbp_observed < target
+    p_true = ndtr((target - out.followup_sbp_expected) / out.followup_sd)
+    return _Data(cohort, rows, out, target, reached, np.asarray(p_true, dtype=np.float64))
+
+
+def _fit(x: npt.NDArray[np.float32], y: F64, params: dict[str, Any], rounds: int
+         ) -> lgb.Booster:
+    ds = lgb.Dataset(x, label=y, feature_name=list(MODEL_FEATURE_NAMES), free_raw_data=True,
+                     params={"verbose": -1})
+    return lgb.train(params, ds, num_boost_round=rounds)
+
+
+def _predict_all(boosters: list[lgb.Booster], x: npt.NDArray[np.float32]) -> F64:
+    return np.column_stack([b.predict(x, raw_score=True, num_threads=2) for b in boosters])
+
+
+def _interval(margins: F64, q: float) -> tuple[F64, F64]:
+    point = margins[:, 0]
+    lo = np.minimum(np.minimum(margins[:, 1], margins[:, 2]) - q, point)
+    hi = np.maximum(np.maximum(margins[:, 1], margins[:, 2]) + q, point)
+    return lo, hi
+
+
+def _evaluate(d: _Data, mask: npt.NDArray[np.bool_], margins: F64, q: float) -> dict[str, Any]:
+    rows = d.rows.take(mask)
+    true = d.outcomes.true_change[mask]
+    obs = d.outcomes.observed_change[mask]
+    lo, hi = _interval(margins, q)
+    p = 1.0 / (1.0 + np.exp(-margins[:, 3]))
+    return {
+        "n_patients": len(np.unique(rows.patient_idx)),
+        "n_rows": len(rows),
+        "sbp_change": metrics.regression_metrics(margins[:, 0], obs, true),
+        "interval": metrics.interval_metrics(lo, hi, obs),
+        "target": metrics.classification_metrics(p, d.reached[mask], d.p_reach_true[mask]),
+        "decision_unconstrained": metrics.decision_metrics(margins[:, 0], true,
+                                                           rows.group_starts()),
+    }
+
+
+def _reference_profile(d: _Data, mask: npt.NDArray[np.bool_], pred: F64) -> dict[str, Any]:
+    """Training-time distribution of each patient feature and of the predictions (for drift)."""
+    patient = d.cohort.features[:, PATIENT_MODEL_COLUMNS]
+    qs = np.linspace(0.0, 1.0, 11)
+    feats: dict[str, Any] = {}
+    train_patients = np.unique(d.rows.patient_idx[mask])
+    for j, name in enumerate(PATIENT_MODEL_FEATURE_NAMES):
+        col = patient[train_patients, j]
+        known = col[~np.isnan(col)]
+        feats[name] = {
+            "missing_rate": float(np.mean(np.isnan(col))),
+            "mean": float(known.mean()) if len(known) else None,
+            "deciles": [float(v) for v in np.quantile(known, qs)] if len(known) else [],
+        }
+    return {
+        "n_patients": len(train_patients),
+        "features": feats,
+        "prediction_sbp_change_deciles": [float(v) for v in np.quantile(pred, qs)],
+    }
+
+
+def train(config: TrainConfig, out_dir: Path, log: Any = print) -> dict[str, Any]:
+    """Simulate, train, calibrate, evaluate, export; returns the manifest written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    d = _prepare(config.n_patients, "internal", config.seed)
+    log(f"simulated {len(d.cohort)} internal patients, {len(d.rows)} patient-option rows")
+    rng = np.random.default_rng(config.seed)
+    perm = rng.permutation(len(d.cohort))
+    n_tr = int(config.split[0] * len(perm))
+    n_cal = int(config.split[1] * len(perm))
+    part = np.empty(len(perm), dtype=np.int8)
+    part[perm[:n_tr]], part[perm[n_tr:n_tr + n_cal]], part[perm[n_tr + n_cal:]] = 0, 1, 2
+    row_part = part[d.rows.patient_idx]
+    tr, cal, te = row_part == 0, row_part == 1, row_part == 2
+
+    x = d.rows.features
+    base = dict(config.lgb_params, seed=config.seed)
+    y_obs = d.outcomes.observed_change
+    specs: list[tuple[str, dict[str, Any], F64]] = [
+        ("sbp_change", {"objective": "regression"}, y_obs),
+        ("sbp_lower", {"objective": "quantile", "alpha": config.quantiles[0]}, y_obs),
+        ("sbp_upper", {"objective": "quantile", "alpha": config.quantiles[1]}, y_obs),
+        ("target_logit", {"objective": "binary"}, d.reached.astype(np.float64)),
+    ]
+    boosters: list[lgb.Booster] = []
+    for name, obj, y in specs:
+        log(f"training {name} ({config.rounds} rounds)")
+        boosters.append(_fit(x[tr], y[tr], dict(base, **obj), config.rounds))
+
+    # Split-conformal widening of the quantile interval (CQR) on the calibration split.
+    m_cal = _predict_all(boosters, x[cal])
+    lo_raw = np.minimum(m_cal[:, 1], m_cal[:, 2])
+    hi_raw = np.maximum(m_cal[:, 1], m_cal[:, 2])
+    scores = np.maximum(lo_raw - y_obs[cal], y_obs[cal] - hi_raw)
+    level = min(1.0, math.ceil((len(scores) + 1) * config.coverage) / len(scores))
+    q = float(np.quantile(scores, level, method="higher"))
+    log(f"conformal adjustment {q:+.3f} mmHg for {config.coverage:.0%} coverage")
+
+    m_te = _predict_all(boosters, x[te])
+    internal = _evaluate(d, te, m_te, q)
+    ext = _prepare(config.n_external, "external", config.seed + 7)
+    m_ext = _predict_all(boosters, ext.rows.features)
+    external = _evaluate(ext, np.ones(len(ext.rows), dtype=bool), m_ext, q)
+
+    files: list[dict[str, str]] = []
+
+    def record(path: Path, role: str) -> None:
+        files.append({"path": path.name, "role": role, "sha256": sha256_file(path)})
+
+    for (name, _, _), booster in zip(specs, boosters, strict=True):
+        p = out_dir / f"lgb_{name}.txt"
+        booster.save_model(str(p))
+        record(p, ROLE_LGB_PREFIX + name)
+    ensemble = parse_boosters(boosters)
+    for form, role, builder in (("tree", ROLE_ONNX_TREE, to_tree_ensemble_onnx),
+                                ("tensor", ROLE_ONNX_TENSOR, to_tensorised_onnx)):
+        p = out_dir / f"model_{form}.onnx"
+        onnx.save_model(builder(ensemble, len(MODEL_FEATURE_NAMES)), str(p))
+        record(p, role)
+    profile_path = out_dir / "reference_profile.json"
+    profile_path.write_text(json.dumps(_reference_profile(d, tr, m_te[:, 0]), indent=2) + "\n")
+    record(profile_path, "reference_profile")
+
+    manifest: dict[str, Any] = {
+        "model_id": MODEL_ID,
+        "version": MODEL_VERSION,
+        "intended_use": INTENDED_USE,
+        "files": files,
+        "feature_names": list(MODEL_FEATURE_NAMES),
+        "feature_table_hash": model_feature_hash(),
+        "outputs": list(OUTPUTS),
+        "output_semantics": {
+            "sbp_change": "predicted 12-week change in clinic systolic BP, mmHg (negative = lower)",
+            "sbp_lower": "raw 10th-percentile model; serve min(lower, upper) - adjustment",
+            "sbp_upper": "raw 90th-percentile model; serve max(lower, upper) + adjustment",
+            "target_logit": "log-odds of a 12-week clinic systolic reading below the NICE target",
+        },
+        "interval": {
+            "method": "conformalised quantile regression (split conformal)",
+            "coverage": config.coverage,
+            "conformal_adjustment": q,
+            "calibration_rows": int(cal.sum()),
+        },
+        "training": {
+            "data": "simulated cohort (models/training/simulator.py), site 'internal'; "
+                    "no real patient data",
+            "seed": config.seed,
+            "config": asdict(config),
+            "n_patients": len(d.cohort),
+            "n_rows": len(d.rows),
+            "rows_by_split": {"train": int(tr.sum()), "calibration": int(cal.sum()),
+                              "test": int(te.sum())},
+            "lightgbm_version": lgb.__version__,
+        },
+        "metrics": {"internal_test": internal, "external": external},
+    }
+    (out_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+    (out_dir / "MODEL_CARD.md").write_text(render_model_card(manifest))
+    return manifest
