@@ -100,7 +100,8 @@ PATIENT_FEATURES: Final[tuple[FeatureSpec, ...]] = (
     # Rule-only facts: read by the guideline layer, not by the model.
     _c("heart_rate", "beats/min", "resting heart rate", 20, 250, role=Role.RULE),
     _b("hfref", "heart failure with reduced ejection fraction", role=Role.RULE),
-    _b("asthma", "asthma or COPD", role=Role.RULE),
+    _b("asthma", "asthma", role=Role.RULE),
+    _b("copd", "chronic obstructive pulmonary disease", role=Role.RULE),
     _b("gout", "gout", role=Role.RULE),
     _b("pregnancy", "pregnancy, planned pregnancy or breastfeeding", role=Role.RULE),
     _b("angioedema_history", "history of angioedema", role=Role.RULE),
@@ -112,6 +113,8 @@ PATIENT_FEATURES: Final[tuple[FeatureSpec, ...]] = (
     _b("potassium_supplement", "current potassium supplement or K-sparing drug",
        role=Role.RULE),
     _b("lithium", "current lithium", role=Role.RULE),
+    _b("aortic_stenosis", "aortic stenosis", role=Role.RULE),
+    _b("non_dhp_ccb", "current verapamil or diltiazem", role=Role.RULE),
 )
 
 REGIMEN_FEATURES: Final[tuple[FeatureSpec, ...]] = tuple(

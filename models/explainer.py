@@ -38,7 +38,7 @@ class Explainer:
                  threads: int = 0) -> None:
         self._booster = booster
         self.feature_names = feature_names
-        self._params = {"num_threads": threads} if threads else {}
+        self._threads = threads  # 0 = LightGBM's default (all cores)
 
     @classmethod
     def load(cls, manifest: Manifest, output: str = "sbp_change", threads: int = 0) -> Explainer:
@@ -51,7 +51,7 @@ class Explainer:
         if x.ndim != 2 or x.shape[1] != len(self.feature_names):
             raise ValueError(f"expected [N, {len(self.feature_names)}] features, got {x.shape}")
         contrib = np.asarray(
-            self._booster.predict(x, pred_contrib=True, **self._params), dtype=np.float64
+            self._booster.predict(x, pred_contrib=True, num_threads=self._threads), dtype=np.float64
         )
         phi = contrib[:, :-1]
         base = contrib[:, -1]

@@ -169,6 +169,7 @@ def dose_matrices(
     options: tuple[TreatmentOption, ...],
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """(dose_before, dose_after) as [len(options), n_classes] arrays."""
-    before = np.array([o.dose_before for o in options], dtype=np.float64).reshape(-1, len(CLASS_ORDER))
-    after = np.array([o.dose_after for o in options], dtype=np.float64).reshape(-1, len(CLASS_ORDER))
+    k = len(CLASS_ORDER)
+    before = np.array([o.dose_before for o in options], dtype=np.float64).reshape(-1, k)
+    after = np.array([o.dose_after for o in options], dtype=np.float64).reshape(-1, k)
     return before, after

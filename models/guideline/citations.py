@@ -30,3 +30,26 @@ def nice_ng203(rec: str) -> Citation:
 def esc(rec: str) -> Citation:
     """ESC 2024 guidelines for elevated BP and hypertension (McEvoy et al. Eur Heart J 2024)."""
     return Citation("ESC 2024", "2024", rec)
+
+
+def smpc(drug: str, section: str = "4.3 contraindications") -> Citation:
+    """UK Summary of Product Characteristics (research/clinical.md section 2)."""
+    return Citation(f"SmPC {drug}", "UK (MHRA)", section)
+
+
+def mhra(topic: str) -> Citation:
+    return Citation("MHRA Drug Safety Update", "UK", topic)
+
+
+def bnf(topic: str) -> Citation:
+    return Citation("BNF", "UK", topic)
+
+
+def nice_ng106(rec: str) -> Citation:
+    """NICE NG106 chronic heart failure (2018)."""
+    return Citation("NICE NG106", "2018", rec)
+
+
+def nice_ng133(rec: str) -> Citation:
+    """NICE NG133 hypertension in pregnancy (2019)."""
+    return Citation("NICE NG133", "2019 (updated 2023)", rec)

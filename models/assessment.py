@@ -1,0 +1,240 @@
+"""Assessment: model scores + SHAP drivers + guideline findings -> ranked, cited options.
+
+:func:`assess` is the decision pipeline's centre (DESIGN.md section 3): it scores every valid
+option, applies the safety rules, ranks the options that are not contraindicated by predicted
+benefit, and puts the guideline's own preferred step beside the ranking. A contraindicated
+(BLOCK) option gets no rank and is never the first option. Too little data gives an honest
+``cannot_assess`` with the reasons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fhir_mappings.feature_table import FEATURES_BY_NAME, MODEL_FEATURE_NAMES
+from fhir_mappings.features import FeatureVector, Provenance
+from fhir_mappings.vocabulary import CLASS_ORDER
+from models.explainer import Explainer
+from models.guideline.citations import nice, nice_ng106, nice_ng133
+from models.guideline.findings import Finding, Severity, max_severity
+from models.guideline.nice import preferred_options, treatment_indication
+from models.guideline.profiles import NICE, GuidelineProfile
+from models.guideline.safety import option_findings
+from models.guideline.targets import Setting, Target
+from models.options import TreatmentOption, dose_matrices, valid_options
+from models.rows import assemble
+from models.scorer import Scorer
+
+BP_LOOKBACK_DAYS = 365
+MIN_AGE = 18
+
+
+@dataclass(frozen=True, slots=True)
+class Driver:
+    """One SHAP contribution in plain words: ``contribution`` mmHg of predicted change."""
+
+    feature: str
+    label: str
+    value: float | None
+    unit: str
+    contribution: float
+
+
+@dataclass(frozen=True, slots=True)
+class OptionAssessment:
+    option: TreatmentOption
+    rank: int | None
+    status: str
+    predicted_sbp_change: float
+    interval: tuple[float, float]
+    interval_coverage: float
+    p_target: float
+    findings: tuple[Finding, ...]
+    drivers: tuple[Driver, ...]
+    guideline_preferred: bool
+
+    @property
+    def blocked(self) -> bool:
+        return max_severity(self.findings) is Severity.BLOCK
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    id: str
+    version: str
+    provider: str
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    status: str
+    reasons: tuple[str, ...]
+    guideline: str
+    target: Target | None
+    current_regimen: dict[str, float]
+    guideline_step: str | None
+    guideline_default: tuple[str, ...]
+    findings: tuple[Finding, ...]
+    options: tuple[OptionAssessment, ...]
+    provenance: tuple[Provenance, ...]
+    model: ModelInfo
+
+    @property
+    def first(self) -> OptionAssessment | None:
+        return next((o for o in self.options if o.rank == 1), None)
+
+    def to_document(self) -> dict[str, Any]:
+        """The assessment document of DESIGN.md section 9."""
+        return assessment_document(self)
+
+
+def _cannot_assess_reasons(p: FeatureVector) -> list[str]:
+    reasons = []
+    if p.deceased:
+        reasons.append("patient is recorded as deceased")
+    age = p.get("age")
+    if age is None:
+        reasons.append("age unknown")
+    elif age < MIN_AGE:
+        reasons.append(f"age {age:.0f}: this service is for adults (18 or over)")
+    if p.get("sbp_clinic") is None:
+        reasons.append("no clinic blood pressure reading")
+    elif p.days_since_bp is not None and p.days_since_bp > BP_LOOKBACK_DAYS:
+        reasons.append(f"latest clinic blood pressure is {p.days_since_bp} days old "
+                       f"(more than {BP_LOOKBACK_DAYS})")
+    return reasons
+
+
+def _drivers(names: tuple[str, ...], row: np.ndarray, phi: np.ndarray, k: int
+             ) -> tuple[Driver, ...]:
+    out = []
+    for j in np.argsort(-np.abs(phi), kind="stable")[:k]:
+        name = names[j]
+        spec = FEATURES_BY_NAME[name]
+        v = float(row[j])
+        out.append(Driver(name, spec.label, None if np.isnan(v) else round(v, 2), spec.unit,
+                          round(float(phi[j]), 2)))
+    return tuple(out)
+
+
+def _patient_findings(p: FeatureVector, target: Target) -> list[Finding]:
+    out = []
+    if p.flag("pregnancy"):
+        out.append(Finding(Severity.WARN, "pregnancy", "Pregnancy, planned pregnancy or "
+                           "breastfeeding: manage hypertension under NICE NG133.",
+                           nice_ng133("1.1")))
+    if p.flag("hfref") and p.flag("non_dhp_ccb"):
+        out.append(Finding(Severity.WARN, "hfref-non-dhp-ccb", "HFrEF with verapamil or "
+                           "diltiazem: avoid non-dihydropyridine CCBs.", nice_ng106("1.4")))
+    if p.days_since_bp is None:
+        out.append(Finding(Severity.WARN, "bp-date-unknown", "Date of the clinic BP reading "
+                           "unknown.", nice("1.4.15")))
+    if (ind := treatment_indication(p, target.systolic)) is not None:
+        out.append(ind)
+    return out
+
+
+def assess(p: FeatureVector, scorer: Scorer, explainer: Explainer,
+           profile: GuidelineProfile = NICE, n_drivers: int = 3) -> Assessment:
+    """Assess one patient: rank the options that are not contraindicated by predicted benefit."""
+    model = ModelInfo(scorer.manifest.model_id, scorer.manifest.version, scorer.provider)
+    regimen = {c.value: d for c, d in p.regimen.items()}
+    reasons = _cannot_assess_reasons(p)
+    if reasons:
+        return Assessment("cannot_assess", tuple(reasons), profile.name, None, regimen, None,
+                          (), (), (), p.provenance, model)
+
+    target = profile.target(p, Setting.CLINIC)
+    pref = profile.preference(p)
+    options = valid_options(p.regimen)
+    before, after = dose_matrices(options)
+    x = assemble(p.model_vector(), before, after)
+    scores = scorer.score(x)
+    findings = [option_findings(p, o) for o in options]
+    blocked = np.array([max_severity(f) is Severity.BLOCK for f in findings])
+    shown = np.flatnonzero(~blocked)
+    explanation = explainer.explain(x[shown]) if len(shown) else None
+    phi_by_row = {int(r): explanation.contributions[i]
+                  for i, r in enumerate(shown)} if explanation else {}
+
+    order = sorted(shown, key=lambda i: (scores.sbp_change[i], options[i].id))
+    rank = {int(i): r + 1 for r, i in enumerate(order)}
+    preferred_all = set(preferred_options(pref, options))
+    patient_findings = list(pref.notes) + _patient_findings(p, target)
+    blocked_pref = sorted(o.id for o, b in zip(options, blocked, strict=True)
+                          if b and o.id in preferred_all)
+    if blocked_pref:
+        patient_findings.append(Finding(
+            Severity.WARN, "guideline-step-contraindicated",
+            f"The guideline's preferred step ({pref.step}) is contraindicated for this patient "
+            f"in {len(blocked_pref)} of its options; see each option's findings.", pref.citation))
+
+    assessed = []
+    for i, o in enumerate(options):
+        sev = max_severity(findings[i])
+        r = rank.get(i)
+        if sev is Severity.BLOCK:
+            status = "contraindicated"
+        elif sev is Severity.WARN:
+            status = "caution"
+        elif r == 1:
+            status = "recommended"
+        else:
+            status = "alternative"
+        drivers = (_drivers(MODEL_FEATURE_NAMES, x[i], phi_by_row[i], n_drivers)
+                   if i in phi_by_row else ())
+        assessed.append(OptionAssessment(
+            o, r, status, round(float(scores.sbp_change[i]), 2),
+            (round(float(scores.lower[i]), 2), round(float(scores.upper[i]), 2)),
+            scores.coverage, round(float(scores.p_target[i]), 3), findings[i], drivers,
+            o.id in preferred_all and not blocked[i]))
+    assessed.sort(key=lambda a: (a.rank is None, a.rank or 0, a.option.id))
+    default = tuple(a.option.id for a in assessed if a.guideline_preferred)
+    return Assessment("assessed", (), profile.name, target, regimen, pref.step, default,
+                      tuple(patient_findings), tuple(assessed), p.provenance, model)
+
+
+def _finding_doc(f: Finding) -> dict[str, Any]:
+    d: dict[str, Any] = {"severity": f.severity.label, "code": f.code, "message": f.message,
+                         "citation": str(f.citation)}
+    if f.monitoring:
+        d["monitoring"] = f.monitoring
+    return d
+
+
+def assessment_document(a: Assessment) -> dict[str, Any]:
+    return {
+        "status": a.status,
+        "reasons": list(a.reasons),
+        "guideline": a.guideline,
+        "target": None if a.target is None else {
+            "systolic": a.target.systolic, "diastolic": a.target.diastolic,
+            "setting": a.target.setting.value, "citation": str(a.target.citation)},
+        "current_classes": [c for c in CLASS_ORDER if c.value in a.current_regimen],
+        "current_regimen": a.current_regimen,
+        "guideline_step": a.guideline_step,
+        "guideline_default": list(a.guideline_default),
+        "findings": [_finding_doc(f) for f in a.findings],
+        "options": [{
+            "id": o.option.id,
+            "label": o.option.label,
+            "action": o.option.action.value,
+            "classes_after": [c.value for c in o.option.classes_after],
+            "rank": o.rank,
+            "status": o.status,
+            "guideline_preferred": o.guideline_preferred,
+            "predicted_sbp_change": o.predicted_sbp_change,
+            "interval": list(o.interval),
+            "interval_coverage": o.interval_coverage,
+            "p_target": o.p_target,
+            "findings": [_finding_doc(f) for f in o.findings],
+            "drivers": [{"feature": d.feature, "label": d.label, "value": d.value,
+                         "unit": d.unit, "contribution": d.contribution} for d in o.drivers],
+        } for o in a.options],
+        "provenance": [{"feature": p.feature, "source": p.source, "date": p.date,
+                        "note": p.note} for p in a.provenance],
+        "model": {"id": a.model.id, "version": a.model.version, "provider": a.model.provider},
+    }

@@ -1,0 +1,188 @@
+"""NICE NG136 drug-choice steps and when to start treatment (research/clinical.md 1.2, 1.4).
+
+The steps say which option(s) the guideline itself prefers for a patient, shown beside the
+model's ranking so a clinician sees where they differ. Classes are grouped as NICE does:
+A = ACE inhibitor or ARB, C = calcium-channel blocker, D = thiazide-like diuretic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fhir_mappings.features import FeatureVector
+from fhir_mappings.vocabulary import RAS_BLOCKERS, DrugClass
+from models.guideline.citations import Citation, nice, nice_ng203
+from models.guideline.findings import Finding, Severity
+from models.options import Action, TreatmentOption
+
+ACEI, ARB, CCB = DrugClass.ACE_INHIBITOR, DrugClass.ARB, DrugClass.CCB
+THZ, BB = DrugClass.THIAZIDE_LIKE, DrugClass.BETA_BLOCKER
+SPIRO, ALPHA = DrugClass.SPIRONOLACTONE, DrugClass.ALPHA_BLOCKER
+K_STEP4 = 4.5  # mmol/L, NICE NG136 1.4.48
+
+
+@dataclass(frozen=True, slots=True)
+class Preference:
+    """Classes the guideline would add (or start) next, why, and the notes that go with it."""
+
+    classes: frozenset[DrugClass]
+    step: str
+    citation: Citation
+    notes: tuple[Finding, ...] = ()
+    combinations: frozenset[frozenset[DrugClass]] = frozenset()
+    """Two-class single-pill combinations the guideline prefers (ESC), if any."""
+
+
+def _ras_choice(black: bool | None) -> frozenset[DrugClass]:
+    """ACEi or ARB; ARB in preference for Black African/African-Caribbean origin (1.4.30)."""
+    return frozenset({ARB}) if black else frozenset(RAS_BLOCKERS)
+
+
+def _black(p: FeatureVector) -> bool | None:
+    v = p.get("ethnicity_black")
+    return None if v is None else v == 1.0
+
+
+def _ckd_needs_ras(p: FeatureVector) -> bool:
+    """NG203: offer ACEi/ARB in CKD with ACR >= 3 and diabetes, ACR >= 30 with hypertension,
+    or any ACR >= 70 mg/mmol."""
+    acr = p.get("urine_acr")
+    if not p.flag("ckd") or acr is None:
+        return False
+    return acr >= 30 or (p.flag("diabetes_t2") and acr >= 3)
+
+
+def nice_preference(p: FeatureVector) -> Preference:
+    """The NICE step for this patient's current regimen."""
+    current = frozenset(p.regimen)
+    has_a = bool(current & RAS_BLOCKERS)
+    has_c, has_d = CCB in current, THZ in current
+    black = _black(p)
+    age = p.get("age")
+    notes: list[Finding] = []
+    if black is None:
+        notes.append(Finding(Severity.INFO, "family-origin-unknown",
+                             "Family origin not recorded: NICE step 1 and the ARB preference "
+                             "depend on it.", nice("1.4.32-1.4.39")))
+
+    if _ckd_needs_ras(p) and not has_a:
+        return Preference(_ras_choice(black), "CKD with albuminuria: ACE inhibitor or ARB",
+                          nice_ng203("ACEi/ARB in CKD with albuminuria"), tuple(notes))
+    if not current:
+        if p.flag("heart_failure"):
+            return Preference(frozenset({THZ}), "step 1 (heart failure): thiazide-like diuretic",
+                              nice("1.4.32-1.4.39"), tuple(notes))
+        if p.flag("diabetes_t2"):
+            return Preference(_ras_choice(black), "step 1 (type 2 diabetes): ACEi or ARB",
+                              nice("1.4.32-1.4.39"), tuple(notes))
+        if black:
+            return Preference(frozenset({CCB}), "step 1 (Black African/African-Caribbean): CCB",
+                              nice("1.4.32-1.4.39"), tuple(notes))
+        if age is not None and age < 55:
+            if black is None:
+                return Preference(frozenset(RAS_BLOCKERS | {CCB}),
+                                  "step 1 (age < 55; CCB if of Black family origin)",
+                                  nice("1.4.32-1.4.39"), tuple(notes))
+            return Preference(frozenset(RAS_BLOCKERS), "step 1 (age < 55): ACEi or ARB",
+                              nice("1.4.32-1.4.39"), tuple(notes))
+        return Preference(frozenset({CCB}), "step 1 (age 55 or over): CCB", nice("1.4.32-1.4.39"),
+                          tuple(notes))
+
+    n_acd = sum((has_a, has_c, has_d))
+    if n_acd == 3:
+        k = p.get("potassium")
+        if k is None:
+            notes.append(Finding(Severity.WARN, "step4-potassium-unknown",
+                                 "Potassium unknown: NICE step 4 depends on it (<= 4.5: "
+                                 "spironolactone; > 4.5: alpha- or beta-blocker).",
+                                 nice("1.4.48"), "Check potassium."))
+            return Preference(frozenset({SPIRO, ALPHA, BB}), "step 4 (potassium unknown)",
+                              nice("1.4.48"), tuple(notes))
+        if k <= K_STEP4:
+            return Preference(frozenset({SPIRO}), "step 4 (K+ <= 4.5): low-dose spironolactone",
+                              nice("1.4.48"), tuple(notes))
+        return Preference(frozenset({ALPHA, BB}), "step 4 (K+ > 4.5): alpha- or beta-blocker",
+                          nice("1.4.48"), tuple(notes))
+    if n_acd == 2:
+        missing = (frozenset() if has_a else _ras_choice(black)) | (
+            frozenset() if has_c else frozenset({CCB})) | (
+            frozenset() if has_d else frozenset({THZ}))
+        return Preference(missing, "step 3: ACEi/ARB + CCB + thiazide-like diuretic",
+                          nice("1.4.44-1.4.45"), tuple(notes))
+    if n_acd == 1:
+        if has_a:
+            nxt = frozenset({CCB, THZ})
+        elif has_c:
+            nxt = _ras_choice(black) | {THZ}
+        else:  # on a thiazide-like diuretic only (e.g. heart failure at step 1)
+            nxt = _ras_choice(black) | {CCB}
+        return Preference(nxt, "step 2: add a second of A, C or D", nice("1.4.40-1.4.43"),
+                          tuple(notes))
+    # On none of A/C/D (e.g. a beta-blocker started for another reason): begin the A/C/D
+    # sequence as at step 1.
+    first = nice_preference(
+        FeatureVector(p.as_of, p.values, {}, p.deceased, p.days_since_bp, p.provenance))
+    return Preference(first.classes, f"{first.step}, added to the current regimen",
+                      first.citation, first.notes)
+
+
+def preferred_options(pref: Preference, options: Sequence[TreatmentOption]
+                      ) -> tuple[str, ...]:
+    """Ids of the catalogue options that carry out the preferred step: start (naive) or add
+    (treated) exactly one of the preferred classes, or start a preferred combination, without
+    stopping anything."""
+    out = []
+    for o in options:
+        if o.stopped:
+            continue
+        single = o.action in (Action.START, Action.ADD) and len(o.started) == 1
+        if (single and o.started[0] in pref.classes) or (
+                o.action is Action.COMBINATION and frozenset(o.started) in pref.combinations):
+            out.append(o.id)
+    return tuple(out)
+
+
+def treatment_indication(p: FeatureVector, sbp_target: float) -> Finding | None:
+    """When to start drugs for an untreated patient (1.4.9-1.4.13), from clinic systolic BP.
+
+    Stage 2 (>= 160): offer. Stage 1 (140-159) under 80 with target-organ damage, CVD, renal
+    disease or diabetes: discuss; stage 1 under 60 without them: consider; 80 or over: consider
+    if clinic BP is above 150/90. Treated patients above target: step up (1.4.40).
+    """
+    sbp = p.get("sbp_clinic")
+    age = p.get("age")
+    if sbp is None or age is None:
+        return None
+    if p.regimen:
+        if sbp >= sbp_target:
+            return Finding(Severity.INFO, "step-up", f"Clinic systolic {sbp:.0f} mmHg is not "
+                           f"below the target of {sbp_target:.0f}: step up treatment.",
+                           nice("1.4.40"))
+        return Finding(Severity.INFO, "at-target", f"Clinic systolic {sbp:.0f} mmHg is below "
+                       f"the target of {sbp_target:.0f}: no step-up indicated.", nice("1.4.20"))
+    if sbp >= 160:
+        return Finding(Severity.INFO, "offer-treatment", "Stage 2 hypertension: offer drug "
+                       "treatment.", nice("1.4.9"))
+    if sbp >= 140:
+        if age >= 80:
+            if sbp > 150:
+                return Finding(Severity.INFO, "consider-treatment", "Age 80 or over with clinic "
+                               "BP above 150/90: consider drug treatment.", nice("1.4.13"))
+            return Finding(Severity.INFO, "treatment-not-indicated", "Age 80 or over with clinic "
+                           "systolic 150 or below: drug treatment not indicated.",
+                           nice("1.4.13"))
+        risk = any(p.flag(f) for f in ("cvd", "ckd", "diabetes_t2", "heart_failure"))
+        if risk:
+            return Finding(Severity.INFO, "discuss-treatment", "Stage 1 hypertension with CVD, "
+                           "renal disease or diabetes: discuss starting drug treatment.",
+                           nice("1.4.10"))
+        if age < 60:
+            return Finding(Severity.INFO, "consider-treatment", "Stage 1 hypertension under 60: "
+                           "consider drug treatment (10-year CVD risk may underestimate).",
+                           nice("1.4.12"))
+        return Finding(Severity.INFO, "discuss-treatment", "Stage 1 hypertension: discuss drug "
+                       "treatment if 10-year CVD risk is 10% or more (QRISK not computed here).",
+                       nice("1.4.10"))
+    return Finding(Severity.INFO, "treatment-not-indicated", "Clinic systolic below 140 mmHg: "
+                   "drug treatment not indicated by NICE.", nice("1.4.9-1.4.13"))
