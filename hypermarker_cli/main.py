@@ -21,22 +21,42 @@ model_app = typer.Typer(help="Inspect and check model artifacts.", no_args_is_he
 app.add_typer(model_app, name="model")
 
 
-
 @app.command()
 def train(
-    seed: Annotated[int, typer.Option(help="Random seed of the simulated cohort and training.")]
-    = 20261124,
-    out: Annotated[Path, typer.Option(help="Directory to write the artifacts to.")]
-    = DEFAULT_ARTIFACTS,
-    patients: Annotated[int, typer.Option(help="Simulated internal-site patients.")] = 40_000,
+    seed: Annotated[
+        int, typer.Option(help="Random seed of the simulated cohort and training.")
+    ] = 20261124,
+    out: Annotated[
+        Path, typer.Option(help="Directory to write the artifacts to.")
+    ] = DEFAULT_ARTIFACTS,
+    patients: Annotated[int, typer.Option(help="Simulated internal-site patients.")] = 60_000,
 ) -> None:
-    """Simulate the cohort, train the models, export ONNX and write manifest + model card."""
-    from models.training.train import TrainConfig
-    from models.training.train import train as run_train
+    """Simulate the cohort, train, export ONNX, write manifest + model card, then verify.
 
-    manifest = run_train(TrainConfig(seed=seed, n_patients=patients), out,
-                         log=lambda m: typer.echo(m, err=True))
-    typer.echo(json.dumps({"out": str(out), "metrics": manifest["metrics"]}, indent=2))
+    When writing somewhere other than the committed artifacts, also reports whether the run
+    reproduced them (same LightGBM models and metrics). Exits 1 if verification fails.
+    """
+    from models.training.train import TrainConfig, compare_with
+    from models.training.train import train as run_train
+    from models.training.verify import verify
+
+    manifest = run_train(
+        TrainConfig(seed=seed, n_patients=patients), out, log=lambda m: typer.echo(m, err=True)
+    )
+    report = verify(out)
+    result = {
+        "out": str(out),
+        "metrics": manifest["metrics"],
+        "verify": {k: report[k] for k in ("passed", "onnx_vs_lightgbm", "shap_additivity")},
+    }
+    if (
+        out.resolve() != DEFAULT_ARTIFACTS.resolve()
+        and (DEFAULT_ARTIFACTS / "manifest.json").is_file()
+    ):
+        result["reproduces_committed_artifacts"] = compare_with(manifest, DEFAULT_ARTIFACTS)
+    typer.echo(json.dumps(result, indent=2))
+    if not report["passed"]:
+        sys.exit(1)
 
 
 @model_app.command("verify")

@@ -68,24 +68,26 @@ class TrainConfig:
     """Everything that determines the artifacts (recorded in the manifest)."""
 
     seed: int = 20261124
-    n_patients: int = 40_000
+    n_patients: int = 60_000
     n_external: int = 20_000
     split: tuple[float, float, float] = (0.70, 0.15, 0.15)  # train / calibration / test
     coverage: float = 0.80
     quantiles: tuple[float, float] = (0.10, 0.90)
     rounds: int = 300
-    lgb_params: dict[str, Any] = field(default_factory=lambda: {
-        "num_leaves": 15,
-        "max_depth": 6,
-        "learning_rate": 0.08,
-        "min_data_in_leaf": 200,
-        "lambda_l2": 1.0,
-        "zero_as_missing": False,
-        "deterministic": True,
-        "force_col_wise": True,
-        "num_threads": 2,
-        "verbose": -1,
-    })
+    lgb_params: dict[str, Any] = field(
+        default_factory=lambda: {
+            "num_leaves": 15,
+            "max_depth": 6,
+            "learning_rate": 0.08,
+            "min_data_in_leaf": 200,
+            "lambda_l2": 1.0,
+            "zero_as_missing": False,
+            "deterministic": True,
+            "force_col_wise": True,
+            "num_threads": 2,
+            "verbose": -1,
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,8 @@ def _prepare(n: int, site: str, seed: int) -> _Data:
     names = list(PATIENT_MODEL_FEATURE_NAMES)
     patient = cohort.features[:, PATIENT_MODEL_COLUMNS]
     target = nice_clinic_systolic_target(
-        patient[:, names.index("age")], patient[:, names.index("ckd")],
+        patient[:, names.index("age")],
+        patient[:, names.index("ckd")],
         patient[:, names.index("urine_acr")],
     )[rows.patient_idx]
     reached = out.followup_sbp_observed < target
@@ -113,10 +116,14 @@ def _prepare(n: int, site: str, seed: int) -> _Data:
     return _Data(cohort, rows, out, target, reached, np.asarray(p_true, dtype=np.float64))
 
 
-def _fit(x: npt.NDArray[np.float32], y: F64, params: dict[str, Any], rounds: int
-         ) -> lgb.Booster:
-    ds = lgb.Dataset(x, label=y, feature_name=list(MODEL_FEATURE_NAMES), free_raw_data=True,
-                     params={"verbose": -1})
+def _fit(x: npt.NDArray[np.float32], y: F64, params: dict[str, Any], rounds: int) -> lgb.Booster:
+    ds = lgb.Dataset(
+        x,
+        label=y,
+        feature_name=list(MODEL_FEATURE_NAMES),
+        free_raw_data=True,
+        params={"verbose": -1},
+    )
     return lgb.train(params, ds, num_boost_round=rounds)
 
 
@@ -143,8 +150,9 @@ def _evaluate(d: _Data, mask: npt.NDArray[np.bool_], margins: F64, q: float) -> 
         "sbp_change": metrics.regression_metrics(margins[:, 0], obs, true),
         "interval": metrics.interval_metrics(lo, hi, obs),
         "target": metrics.classification_metrics(p, d.reached[mask], d.p_reach_true[mask]),
-        "decision_unconstrained": metrics.decision_metrics(margins[:, 0], true,
-                                                           rows.group_starts()),
+        "decision_unconstrained": metrics.decision_metrics(
+            margins[:, 0], true, rows.group_starts()
+        ),
     }
 
 
@@ -179,7 +187,7 @@ def train(config: TrainConfig, out_dir: Path, log: Any = print) -> dict[str, Any
     n_tr = int(config.split[0] * len(perm))
     n_cal = int(config.split[1] * len(perm))
     part = np.empty(len(perm), dtype=np.int8)
-    part[perm[:n_tr]], part[perm[n_tr:n_tr + n_cal]], part[perm[n_tr + n_cal:]] = 0, 1, 2
+    part[perm[:n_tr]], part[perm[n_tr : n_tr + n_cal]], part[perm[n_tr + n_cal :]] = 0, 1, 2
     row_part = part[d.rows.patient_idx]
     tr, cal, te = row_part == 0, row_part == 1, row_part == 2
 
@@ -222,8 +230,10 @@ def train(config: TrainConfig, out_dir: Path, log: Any = print) -> dict[str, Any
         booster.save_model(str(p))
         record(p, ROLE_LGB_PREFIX + name)
     ensemble = parse_boosters(boosters)
-    for form, role, builder in (("tree", ROLE_ONNX_TREE, to_tree_ensemble_onnx),
-                                ("tensor", ROLE_ONNX_TENSOR, to_tensorised_onnx)):
+    for form, role, builder in (
+        ("tree", ROLE_ONNX_TREE, to_tree_ensemble_onnx),
+        ("tensor", ROLE_ONNX_TENSOR, to_tensorised_onnx),
+    ):
         p = out_dir / f"model_{form}.onnx"
         onnx.save_model(builder(ensemble, len(MODEL_FEATURE_NAMES)), str(p))
         record(p, role)
@@ -253,13 +263,16 @@ def train(config: TrainConfig, out_dir: Path, log: Any = print) -> dict[str, Any
         },
         "training": {
             "data": "simulated cohort (models/training/simulator.py), site 'internal'; "
-                    "no real patient data",
+            "no real patient data",
             "seed": config.seed,
             "config": asdict(config),
             "n_patients": len(d.cohort),
             "n_rows": len(d.rows),
-            "rows_by_split": {"train": int(tr.sum()), "calibration": int(cal.sum()),
-                              "test": int(te.sum())},
+            "rows_by_split": {
+                "train": int(tr.sum()),
+                "calibration": int(cal.sum()),
+                "test": int(te.sum()),
+            },
             "lightgbm_version": lgb.__version__,
         },
         "metrics": {"internal_test": internal, "external": external},
@@ -267,3 +280,20 @@ def train(config: TrainConfig, out_dir: Path, log: Any = print) -> dict[str, Any
     (out_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
     (out_dir / "MODEL_CARD.md").write_text(render_model_card(manifest))
     return manifest
+
+
+def compare_with(manifest: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """Whether ``manifest`` reproduces the artifacts in ``directory``: identical LightGBM
+    models (sha256) and identical metrics."""
+    other = json.loads((directory / MANIFEST_NAME).read_text())
+
+    def lgb_hashes(m: dict[str, Any]) -> dict[str, str]:
+        return {f["role"]: f["sha256"] for f in m["files"] if f["role"].startswith(ROLE_LGB_PREFIX)}
+
+    same_models = lgb_hashes(manifest) == lgb_hashes(other)
+    same_metrics = manifest["metrics"] == other["metrics"]
+    return {
+        "same_lightgbm_models": same_models,
+        "same_metrics": same_metrics,
+        "same_seed": manifest["training"]["seed"] == other["training"]["seed"],
+    }

@@ -1,8 +1,9 @@
 """``hypermarker model verify``: checksums, ONNX-vs-LightGBM parity and SHAP additivity.
 
 The parity set mixes simulated patient-option rows with adversarial rows: every split
-threshold of every tree exactly (as the largest float32 not above the float64 threshold) and one
-float32 step either side of it, NaN in every column, +-inf, +-3e38 and signed zeros.
+threshold of every tree exactly (the float32 value the node compares with) and one float32 step
+either side of it, NaN in every column, +-inf, +-3e38, signed zeros and a subnormal-range value
+that LightGBM rounds to zero.
 """
 
 from __future__ import annotations
@@ -27,43 +28,30 @@ from models.manifest import (
 )
 from models.scorer import CPU, CUDA, Scorer, _session
 from models.training.dataset import option_rows
+from models.training.export_onnx import parse_boosters
 from models.training.simulator import simulate_cohort
 
 TOLERANCE = 1e-4
 F32 = npt.NDArray[np.float32]
 
 
-def split_thresholds(booster: lgb.Booster) -> list[tuple[int, float]]:
-    """(feature index, float64 threshold) of every numerical split."""
-    out: list[tuple[int, float]] = []
-
-    def walk(node: dict[str, Any]) -> None:
-        if "split_index" in node:
-            out.append((int(node["split_feature"]), float(node["threshold"])))
-            walk(node["left_child"])
-            walk(node["right_child"])
-
-    for tree in booster.dump_model()["tree_info"]:
-        walk(tree["tree_structure"])
-    return out
-
-
 def parity_set(boosters: list[lgb.Booster], n_features: int, seed: int = 99) -> F32:
     """Simulated rows plus threshold-boundary, NaN, infinite and extreme rows."""
     rng = np.random.default_rng(seed)
     base = option_rows(simulate_cohort(400, "internal", seed)).features
-    pairs = sorted({p for b in boosters for p in split_thresholds(b)})
-    feat = np.array([f for f, _ in pairs], dtype=np.intp)
-    t32 = np.array([t for _, t in pairs], dtype=np.float32)
-    t64 = np.array([t for _, t in pairs], dtype=np.float64)
-    t32 = np.where(t32.astype(np.float64) > t64, np.nextafter(t32, np.float32(-np.inf)), t32)
+    ens = parse_boosters(boosters)
+    internal = ~ens.is_leaf & np.isfinite(ens.threshold_cmp)
+    pairs = np.unique(np.column_stack([ens.feature[internal],
+                                       ens.threshold_cmp[internal].astype(np.float64)]), axis=0)
+    feat = pairs[:, 0].astype(np.intp)
+    t32 = pairs[:, 1].astype(np.float32)  # the exact float32 each node compares with
     values = np.concatenate([t32, np.nextafter(t32, np.float32(np.inf)),
                              np.nextafter(t32, np.float32(-np.inf))])
     cols = np.tile(feat, 3)
     boundary = base[rng.integers(0, len(base), len(values))].copy()
     boundary[np.arange(len(values)), cols] = values
     specials = []
-    for v in (np.nan, np.inf, -np.inf, 3e38, -3e38, 0.0, -0.0):
+    for v in (np.nan, np.inf, -np.inf, 3e38, -3e38, 0.0, -0.0, 1e-36):
         block = base[rng.integers(0, len(base), n_features)].copy()
         block[np.arange(n_features), np.arange(n_features)] = v
         specials.append(block)

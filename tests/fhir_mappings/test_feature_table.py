@@ -27,7 +27,10 @@ def test_the_hash_changes_when_a_model_feature_changes_unit_or_policy() -> None:
     """Any change of name, unit or missing policy of a model feature changes the hash."""
     base = model_feature_hash()
     changed_unit = (dataclasses.replace(MODEL_FEATURES[0], unit="months"), *MODEL_FEATURES[1:])
-    changed_policy = (dataclasses.replace(MODEL_FEATURES[0], missing=Missing.UNKNOWN_AS_NAN), *MODEL_FEATURES[1:])
+    changed_policy = (
+        dataclasses.replace(MODEL_FEATURES[0], missing=Missing.UNKNOWN_AS_NAN),
+        *MODEL_FEATURES[1:],
+    )
     reordered = MODEL_FEATURES[1:] + MODEL_FEATURES[:1]
 
     assert base == model_feature_hash()
