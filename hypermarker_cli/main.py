@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -57,6 +58,53 @@ def train(
     typer.echo(json.dumps(result, indent=2))
     if not report["passed"]:
         sys.exit(1)
+
+
+class OutputFormat(StrEnum):
+    JSON = "json"
+    TEXT = "text"
+
+
+class Guideline(StrEnum):
+    NICE = "nice"
+    ESC = "esc"
+
+
+@app.command()
+def assess(
+    features: Annotated[Path, typer.Option("--features", help="A features document (JSON).",
+                                           exists=True, dir_okay=False)],
+    format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
+    = OutputFormat.JSON,
+    guideline: Annotated[Guideline, typer.Option(help="Guideline profile.")] = Guideline.NICE,
+    artifacts: Annotated[Path, typer.Option(help="Artifacts directory.")] = DEFAULT_ARTIFACTS,
+) -> None:
+    """Assess one patient offline and print the ranked options (JSON or text).
+
+    Exit status 2 with the reason on stderr when the input is malformed.
+    """
+    from fhir_mappings.errors import InputError
+    from fhir_mappings.features import feature_vector_from_document
+    from models.assessment import assess as run_assess
+    from models.assessment_text import render_text
+    from models.explainer import Explainer
+    from models.guideline.profiles import PROFILES
+    from models.scorer import Scorer
+
+    try:
+        doc = json.loads(features.read_text(encoding="utf-8"))
+        fv = feature_vector_from_document(doc)
+    except json.JSONDecodeError as e:
+        typer.echo(f"error: {features} is not valid JSON: {e}", err=True)
+        raise typer.Exit(2) from e
+    except InputError as e:
+        typer.echo(f"error: {features}: {e}", err=True)
+        raise typer.Exit(2) from e
+    scorer = Scorer.load(artifacts)
+    result = run_assess(fv, scorer, Explainer.load(scorer.manifest), PROFILES[guideline.value])
+    out = result.to_document()
+    typer.echo(render_text(out) if format is OutputFormat.TEXT else json.dumps(out, indent=2),
+               nl=format is not OutputFormat.TEXT)
 
 
 @model_app.command("verify")

@@ -14,7 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from fhir_mappings.feature_table import FEATURES_BY_NAME, MODEL_FEATURE_NAMES
+from fhir_mappings.feature_table import (
+    CHG_SLICE,
+    CUR_SLICE,
+    FEATURES_BY_NAME,
+    MODEL_FEATURE_NAMES,
+    N_PATIENT_MODEL,
+)
 from fhir_mappings.features import FeatureVector, Provenance
 from fhir_mappings.vocabulary import CLASS_ORDER
 from models.explainer import Explainer
@@ -81,6 +87,7 @@ class Assessment:
     options: tuple[OptionAssessment, ...]
     provenance: tuple[Provenance, ...]
     model: ModelInfo
+    drivers_base_value: float | None = None
 
     @property
     def first(self) -> OptionAssessment | None:
@@ -108,16 +115,28 @@ def _cannot_assess_reasons(p: FeatureVector) -> list[str]:
     return reasons
 
 
-def _drivers(names: tuple[str, ...], row: np.ndarray, phi: np.ndarray, k: int
+def _regimen_words(o: TreatmentOption) -> str:
+    return o.label[0].lower() + o.label[1:]
+
+
+def _drivers(o: TreatmentOption, row: np.ndarray, phi: np.ndarray, k: int
              ) -> tuple[Driver, ...]:
-    out = []
-    for j in np.argsort(-np.abs(phi), kind="stable")[:k]:
-        name = names[j]
+    """Top-k SHAP drivers in plain words. The per-class regimen columns are summed into two
+    drivers (SHAP values are additive, so the sum is exact): what the option changes, and the
+    regimen the patient is on now."""
+    items: list[Driver] = [
+        Driver("option", f"the option itself ({_regimen_words(o)})", None, "",
+               float(phi[CHG_SLICE].sum())),
+        Driver("current_regimen", "the current regimen", None, "", float(phi[CUR_SLICE].sum())),
+    ]
+    for j, name in enumerate(MODEL_FEATURE_NAMES[:N_PATIENT_MODEL]):
         spec = FEATURES_BY_NAME[name]
         v = float(row[j])
-        out.append(Driver(name, spec.label, None if np.isnan(v) else round(v, 2), spec.unit,
-                          round(float(phi[j]), 2)))
-    return tuple(out)
+        items.append(Driver(name, spec.label, None if np.isnan(v) else round(v, 2), spec.unit,
+                            float(phi[j])))
+    items.sort(key=lambda d: -abs(d.contribution))
+    return tuple(Driver(d.feature, d.label, d.value, d.unit, round(d.contribution, 2))
+                 for d in items[:k])
 
 
 def _patient_findings(p: FeatureVector, target: Target) -> list[Finding]:
@@ -184,7 +203,7 @@ def assess(p: FeatureVector, scorer: Scorer, explainer: Explainer,
             status = "recommended"
         else:
             status = "alternative"
-        drivers = (_drivers(MODEL_FEATURE_NAMES, x[i], phi_by_row[i], n_drivers)
+        drivers = (_drivers(o, x[i], phi_by_row[i], n_drivers)
                    if i in phi_by_row else ())
         assessed.append(OptionAssessment(
             o, r, status, round(float(scores.sbp_change[i]), 2),
@@ -193,8 +212,9 @@ def assess(p: FeatureVector, scorer: Scorer, explainer: Explainer,
             o.id in preferred_all and not blocked[i]))
     assessed.sort(key=lambda a: (a.rank is None, a.rank or 0, a.option.id))
     default = tuple(a.option.id for a in assessed if a.guideline_preferred)
+    base = round(explanation.base_value, 2) if explanation else None
     return Assessment("assessed", (), profile.name, target, regimen, pref.step, default,
-                      tuple(patient_findings), tuple(assessed), p.provenance, model)
+                      tuple(patient_findings), tuple(assessed), p.provenance, model, base)
 
 
 def _finding_doc(f: Finding) -> dict[str, Any]:
@@ -236,5 +256,6 @@ def assessment_document(a: Assessment) -> dict[str, Any]:
         } for o in a.options],
         "provenance": [{"feature": p.feature, "source": p.source, "date": p.date,
                         "note": p.note} for p in a.provenance],
+        "drivers_base_value": a.drivers_base_value,
         "model": {"id": a.model.id, "version": a.model.version, "provider": a.model.provider},
     }

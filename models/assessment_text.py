@@ -9,6 +9,15 @@ def _signed(v: float) -> str:
     return f"{v:+.1f}"
 
 
+def _driver_subject(d: dict[str, Any]) -> str:
+    if d["feature"] in ("option", "current_regimen"):
+        return str(d["label"])
+    if d["value"] is None:
+        return f"{d['label']} unknown"
+    unit = f" {d['unit']}" if d["unit"] else ""
+    return f"{d['label']} {d['value']:g}{unit}"
+
+
 def render_text(doc: dict[str, Any]) -> str:
     lines: list[str] = []
     model = doc["model"]
@@ -30,7 +39,10 @@ def render_text(doc: dict[str, Any]) -> str:
     for f in doc["findings"]:
         lines.append(f"  [{f['severity'].upper()}] {f['message']} ({f['citation']})")
     lines.append("")
-    lines.append("Options (ranked by predicted 12-week change in clinic systolic BP):")
+    lines.append("Options (ranked by predicted 12-week change in clinic systolic BP; drivers are "
+                 "SHAP contributions in mmHg")
+    lines.append(f"relative to the model's average prediction of "
+                 f"{_signed(doc['drivers_base_value'])} mmHg):")
     for o in doc["options"]:
         rank = f"{o['rank']:>2}." if o["rank"] is not None else " --"
         lo, hi = o["interval"]
@@ -44,10 +56,8 @@ def render_text(doc: dict[str, Any]) -> str:
             lines.append(f"      [{f['severity'].upper()}] {f['message']} ({f['citation']}"
                          f"{extra})")
         if o["drivers"]:
-            drv = "; ".join(
-                f"{d['label']} {'unknown' if d['value'] is None else format(d['value'], 'g')}"
-                f"{(' ' + d['unit']) if d['unit'] and d['value'] is not None else ''} "
-                f"{_signed(d['contribution'])}" for d in o["drivers"])
+            drv = "; ".join(f"{_driver_subject(d)} {_signed(d['contribution'])}"
+                            for d in o["drivers"])
             lines.append(f"      drivers: {drv}")
     if doc["provenance"]:
         lines.append("")
