@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from fhir_mappings.feature_table import (
     CHG_SLICE,
@@ -32,7 +33,7 @@ from models.guideline.safety import option_findings
 from models.guideline.targets import Setting, Target
 from models.options import TreatmentOption, dose_matrices, valid_options
 from models.rows import assemble
-from models.scorer import Scorer
+from models.scorer import ScoreBatch, Scorer
 
 BP_LOOKBACK_DAYS = 365
 MIN_AGE = 18
@@ -166,16 +167,25 @@ def assess(p: FeatureVector, scorer: Scorer, explainer: Explainer,
         return Assessment("cannot_assess", tuple(reasons), profile.name, None, regimen, None,
                           (), (), (), p.provenance, model)
 
-    target = profile.target(p, Setting.CLINIC)
-    pref = profile.preference(p)
     options = valid_options(p.regimen)
     before, after = dose_matrices(options)
     x = assemble(p.model_vector(), before, after)
-    scores = scorer.score(x)
+    return rank_options(p, options, x, scorer.score(x), model, profile, explainer, n_drivers)
+
+
+def rank_options(p: FeatureVector, options: tuple[TreatmentOption, ...],
+                 x: npt.NDArray[np.float32], scores: ScoreBatch, model: ModelInfo,
+                 profile: GuidelineProfile = NICE, explainer: Explainer | None = None,
+                 n_drivers: int = 3) -> Assessment:
+    """Apply the guideline to already-scored options (rows ``x``, scores ``scores``) of an
+    assessable patient. Without an explainer no drivers are computed (batch evaluation)."""
+    target = profile.target(p, Setting.CLINIC)
+    pref = profile.preference(p)
+    regimen = {c.value: d for c, d in p.regimen.items()}
     findings = [option_findings(p, o) for o in options]
-    blocked = np.array([max_severity(f) is Severity.BLOCK for f in findings])
+    blocked = np.array([max_severity(f) is Severity.BLOCK for f in findings], dtype=bool)
     shown = np.flatnonzero(~blocked)
-    explanation = explainer.explain(x[shown]) if len(shown) else None
+    explanation = explainer.explain(x[shown]) if explainer is not None and len(shown) else None
     phi_by_row = {int(r): explanation.contributions[i]
                   for i, r in enumerate(shown)} if explanation else {}
 

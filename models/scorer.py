@@ -59,6 +59,11 @@ class ScoreBatch:
     margins: F32
     coverage: float
 
+    def take(self, rows: slice | npt.NDArray[np.intp]) -> ScoreBatch:
+        """The scores of a subset of rows (e.g. one patient's options in a batch)."""
+        return ScoreBatch(self.sbp_change[rows], self.lower[rows], self.upper[rows],
+                          self.p_target[rows], self.margins[rows], self.coverage)
+
 
 def _sigmoid(x: F64) -> F64:
     out: F64 = 1.0 / (1.0 + np.exp(-x))

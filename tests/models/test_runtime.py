@@ -37,7 +37,7 @@ def test_a_tampered_file_is_refused(artifacts_copy: Path) -> None:
     data[-1] ^= 0xFF
     onnx_file.write_bytes(bytes(data))
 
-    with pytest.raises(ChecksumMismatch, match="model_tree.onnx"):
+    with pytest.raises(ChecksumMismatch, match=r"model_tree\.onnx"):
         Scorer.load(artifacts_copy)
 
 

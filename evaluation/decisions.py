@@ -1,0 +1,108 @@
+"""Decision quality and safety of the ranked options over a simulated case set.
+
+For every patient the pipeline's own ranking (:func:`models.assessment.rank_options`) is run on
+scores computed in one batch; the checks are computed independently of the ranking code where
+it matters: the first option's findings are re-derived from the rules, so a ranking bug that put
+a contraindicated option first would be counted, not hidden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from evaluation.cohort import CaseSet, feature_vector
+from fhir_mappings.features import FeatureVector
+from models.assessment import ModelInfo, rank_options
+from models.guideline.findings import Severity, max_severity
+from models.guideline.profiles import GuidelineProfile
+from models.guideline.safety import option_findings
+from models.options import TreatmentOption, valid_options
+from models.scorer import Scorer
+
+
+@dataclass
+class _Tally:
+    patients: int = 0
+    assessed: int = 0
+    cannot_assess: int = 0
+    no_safe_option: int = 0
+    contraindicated_first: int = 0
+    with_default: int = 0
+    first_differs_from_default: int = 0
+    sum_first: float = 0.0
+    sum_default: float = 0.0
+    sum_best_safe: float = 0.0
+    sum_random_safe: float = 0.0
+    sum_first_all: float = 0.0
+    sum_best_safe_all: float = 0.0
+
+
+def run_decisions(cases: CaseSet, scorer: Scorer, profile: GuidelineProfile) -> dict[str, Any]:
+    """Rank every patient's options and compare the first option with the guideline default
+    and the best option, in true (simulated) systolic change (mmHg; more negative is better)."""
+    rows = cases.rows
+    scores = scorer.score(rows.features)
+    starts = rows.group_starts()
+    ends = np.append(starts[1:], len(rows))
+    model = ModelInfo(scorer.manifest.model_id, scorer.manifest.version, scorer.provider)
+    option_cache: dict[tuple[float, ...], tuple[TreatmentOption, ...]] = {}
+    t = _Tally()
+    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+        pid = int(rows.patient_idx[s])
+        p: FeatureVector = feature_vector(cases.cohort.features[pid],
+                                          cases.cohort.current_doses[pid])
+        t.patients += 1
+        key = tuple(cases.cohort.current_doses[pid].tolist())
+        options = option_cache.get(key)
+        if options is None:
+            options = option_cache[key] = valid_options(p.regimen)
+        if len(options) != e - s:
+            raise RuntimeError("option rows and the catalogue disagree")
+        a = rank_options(p, options, rows.features[s:e], scores.take(slice(s, e)), model,
+                         profile)
+        t.assessed += 1
+        first = a.first
+        if first is None:
+            t.no_safe_option += 1
+            continue
+        if max_severity(option_findings(p, first.option)) is Severity.BLOCK:
+            t.contraindicated_first += 1
+        truth = {o.id: float(v) for o, v in zip(options, cases.true_change[s:e], strict=True)}
+        safe = [o.option.id for o in a.options if o.rank is not None]
+        first_true = truth[first.option.id]
+        t.sum_first_all += first_true
+        t.sum_best_safe_all += min(truth[i] for i in safe)
+        if a.guideline_default:
+            t.with_default += 1
+            t.first_differs_from_default += first.option.id not in a.guideline_default
+            t.sum_first += first_true
+            t.sum_default += float(np.mean([truth[i] for i in a.guideline_default]))
+            t.sum_best_safe += min(truth[i] for i in safe)
+            t.sum_random_safe += float(np.mean([truth[i] for i in safe]))
+
+    n_def = max(t.with_default, 1)
+    n_first = max(t.assessed - t.no_safe_option, 1)
+    return {
+        "site": cases.site,
+        "guideline": profile.name,
+        "patients": t.patients,
+        "patient_options": len(rows),
+        "assessed": t.assessed,
+        "no_safe_option": t.no_safe_option,
+        "contraindicated_first": t.contraindicated_first,
+        "patients_with_guideline_default": t.with_default,
+        "share_first_differs_from_guideline_default": t.first_differs_from_default / n_def,
+        "mean_true_change": {
+            "model_first": t.sum_first / n_def,
+            "guideline_default": t.sum_default / n_def,
+            "best_safe_option": t.sum_best_safe / n_def,
+            "random_safe_option": t.sum_random_safe / n_def,
+        },
+        "mean_true_change_all_patients": {
+            "model_first": t.sum_first_all / n_first,
+            "best_safe_option": t.sum_best_safe_all / n_first,
+        },
+    }
