@@ -1,0 +1,142 @@
+"""Typed, defensive access to raw FHIR R4 (4.0.1) JSON.
+
+The mapping reads the few elements it needs straight from the parsed JSON (dicts from
+``orjson``), because building ``fhir.resources`` models for every resource of a 2 MB Bundle
+costs far more than the whole time budget. Every read here checks the JSON type of what it
+reads and raises :class:`~fhir_mappings.errors.InvalidResource` naming the resource and the
+JSON path when the element has the wrong shape, so malformed input never escapes as a
+``KeyError`` or ``TypeError``. Resources that end up *used* are also validated in full
+against the ``fhir.resources.R4B`` model (:mod:`fhir_mappings.validation`).
+
+Element names and types follow the FHIR R4 specification, https://hl7.org/fhir/R4/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fhir_mappings.errors import InvalidResource
+
+JsonObject = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RawResource:
+    """One resource as found in the input: its JSON, where it sits, and how it is named."""
+
+    resource_type: str
+    id: str | None
+    data: JsonObject
+    path: str
+    full_url: str | None = None
+
+    @property
+    def ref(self) -> str:
+        """A literal reference naming the resource (``Observation/123``) for provenance."""
+        if self.id:
+            return f"{self.resource_type}/{self.id}"
+        if self.full_url:
+            return self.full_url
+        return f"{self.resource_type} at {self.path}"
+
+    def error(self, message: str, subpath: str = "") -> InvalidResource:
+        return InvalidResource(message, self.path + subpath, self.resource_type, self.id)
+
+    # -- typed getters; ``subpath`` is the JSON path of ``obj`` relative to the resource --
+
+    def obj(self, obj: JsonObject, key: str, subpath: str = "") -> JsonObject | None:
+        value = obj.get(key)
+        if value is None or isinstance(value, Mapping):
+            return value
+        raise self.error(f"'{key}' must be an object", f"{subpath}.{key}")
+
+    def objects(self, obj: JsonObject, key: str, subpath: str = "") -> Iterator[
+            tuple[str, JsonObject]]:
+        """The objects of an array element, with their paths (absent -> nothing)."""
+        value = obj.get(key)
+        if value is None:
+            return
+        if not isinstance(value, list):
+            raise self.error(f"'{key}' must be an array", f"{subpath}.{key}")
+        for i, item in enumerate(value):
+            path = f"{subpath}.{key}[{i}]"
+            if not isinstance(item, Mapping):
+                raise self.error("must be an object", path)
+            yield path, item
+
+    def string(self, obj: JsonObject, key: str, subpath: str = "") -> str | None:
+        value = obj.get(key)
+        if value is None or isinstance(value, str):
+            return value
+        raise self.error(f"'{key}' must be a string", f"{subpath}.{key}")
+
+    def strings(self, obj: JsonObject, key: str, subpath: str = "") -> list[str]:
+        value = obj.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.error(f"'{key}' must be an array of strings", f"{subpath}.{key}")
+        return value
+
+    def number(self, obj: JsonObject, key: str, subpath: str = "") -> float | None:
+        value = obj.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(f"'{key}' must be a number", f"{subpath}.{key}")
+        return float(value)
+
+    def boolean(self, obj: JsonObject, key: str, subpath: str = "") -> bool | None:
+        value = obj.get(key)
+        if value is None or isinstance(value, bool):
+            return value
+        raise self.error(f"'{key}' must be true or false", f"{subpath}.{key}")
+
+    def codings(self, concept: JsonObject | None, subpath: str = "") -> list[
+            tuple[str, str, str]]:
+        """``(system, code, display)`` of a CodeableConcept's codings (missing parts: "")."""
+        if concept is None:
+            return []
+        out = []
+        for path, coding in self.objects(concept, "coding", subpath):
+            out.append((self.string(coding, "system", path) or "",
+                        self.string(coding, "code", path) or "",
+                        self.string(coding, "display", path) or ""))
+        return out
+
+    def concept(self, obj: JsonObject, key: str, subpath: str = "") -> tuple[
+            list[tuple[str, str, str]], str]:
+        """Codings and text of the CodeableConcept at ``key`` (absent -> nothing)."""
+        cc = self.obj(obj, key, subpath)
+        if cc is None:
+            return [], ""
+        path = f"{subpath}.{key}"
+        return self.codings(cc, path), self.string(cc, "text", path) or ""
+
+    def status_code(self, obj: JsonObject, key: str, subpath: str = "") -> str | None:
+        """The first code of a status CodeableConcept (Condition.clinicalStatus ...)."""
+        codings, _ = self.concept(obj, key, subpath)
+        for _system, code, _display in codings:
+            if code:
+                return code
+        return None
+
+    def reference(self, obj: JsonObject, key: str, subpath: str = "") -> str | None:
+        ref = self.obj(obj, key, subpath)
+        if ref is None:
+            return None
+        return self.string(ref, "reference", f"{subpath}.{key}")
+
+
+def first_text(*texts: str) -> str:
+    """The first non-empty text."""
+    for t in texts:
+        if t:
+            return t
+    return ""
+
+
+def displays(codings: Sequence[tuple[str, str, str]]) -> list[str]:
+    return [d for _s, _c, d in codings if d]
