@@ -1,0 +1,291 @@
+"""Code systems and value sets the mapping understands, as data with their sources.
+
+FHIR release: R4 (4.0.1). Code-system URIs are the canonical ones of
+https://hl7.org/fhir/R4/terminologies-systems.html. Sources are the files and tables of
+``shared/research/clinical.md`` section 6 (abbreviated "clinical.md 6.x"), which names the
+public value sets each code was checked against ([V]); codes marked [M] come from background
+knowledge and were not re-checked against a source: check them before release. Terminology
+versions: LOINC 2.7x, SNOMED CT International and UK editions 2020-2024, ICD-10 (WHO and
+ICD-10-CM, matched by prefix), UK Core R4 1.x, US Core 3.1-7.0, CDC Race & Ethnicity 1.0.
+
+There is no terminology server here, so "descendants" of a SNOMED concept are the descendants
+listed explicitly (those seen in Synthea output and UK code sets); ICD-10 codes match by
+prefix, with or without the dot (``E11.9``, ``E119``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+LOINC: Final = "http://loinc.org"
+SNOMED: Final = "http://snomed.info/sct"
+RXNORM: Final = "http://www.nlm.nih.gov/research/umls/rxnorm"
+UCUM: Final = "http://unitsofmeasure.org"
+CDC_RACE_ETHNICITY: Final = "urn:oid:2.16.840.1.113883.6.238"
+ATC_SYSTEMS: Final = frozenset({
+    "http://www.whocc.no/atc", "http://www.whocc.no/atc/", "urn:oid:2.16.840.1.113883.6.73",
+})
+#: dm+d codes travel as SNOMED CT (clinical.md 6.5); the dm+d URI is accepted as well.
+DMD_SYSTEMS: Final = frozenset({SNOMED, "https://dmd.nhs.uk", "http://dmd.nhs.uk"})
+ICD10_SYSTEMS: Final = frozenset({
+    "http://hl7.org/fhir/sid/icd-10", "http://hl7.org/fhir/sid/icd-10-cm",
+    "http://hl7.org/fhir/sid/icd-10-uk", "http://hl7.org/fhir/sid/icd-10-de",
+    "urn:oid:2.16.840.1.113883.6.3", "urn:oid:2.16.840.1.113883.6.90",
+})
+
+
+def normalise_icd10(code: str) -> str:
+    return code.replace(".", "").strip().upper()
+
+
+# --------------------------------------------------------------------------- observations
+
+
+class ObsKind(StrEnum):
+    """What an Observation code means to the mapping."""
+
+    BP_PANEL = "bp_panel"              # clinic unless marked as home/ambulatory
+    SBP = "sbp"
+    DBP = "dbp"
+    HOME_PANEL = "home_panel"          # self-measured mean (96607-7) or home average
+    HOME_SBP = "home_sbp"
+    HOME_DBP = "home_dbp"
+    ABPM_DAY_SBP = "abpm_day_sbp"
+    ABPM_DAY_DBP = "abpm_day_dbp"
+    ABPM_24H_PANEL = "abpm_24h_panel"
+    ABPM_24H_SBP = "abpm_24h_sbp"
+    ABPM_24H_DBP = "abpm_24h_dbp"
+    ABPM_NIGHT_SBP = "abpm_night_sbp"
+    ABPM_NIGHT_DBP = "abpm_night_dbp"
+    HEART_RATE = "heart_rate"
+    POTASSIUM = "potassium"
+    SODIUM = "sodium"
+    CREATININE = "creatinine"
+    EGFR = "egfr"
+    URINE_ACR = "urine_acr"
+    HBA1C = "hba1c"
+    BMI = "bmi"
+    LVEF = "lvef"
+    PREGNANCY_STATUS = "pregnancy_status"
+
+
+#: (system, code) -> kind. Sources: clinical.md 6.1 (LOINC, [V] unless noted) and 6.6.
+OBSERVATION_CODES: Final[dict[tuple[str, str], ObsKind]] = {
+    # Clinic BP: panels and separate readings (US Core / CardX / Synthea; 55284-4 older Synthea)
+    (LOINC, "85354-9"): ObsKind.BP_PANEL,
+    (LOINC, "55284-4"): ObsKind.BP_PANEL,
+    (LOINC, "8480-6"): ObsKind.SBP,
+    (LOINC, "8462-4"): ObsKind.DBP,
+    # SNOMED observables UK GP systems use for clinic BP [M]: blood pressure, systolic and
+    # diastolic blood pressure, systolic arterial pressure
+    (SNOMED, "75367002"): ObsKind.BP_PANEL,
+    (SNOMED, "163020007"): ObsKind.BP_PANEL,
+    (SNOMED, "271649006"): ObsKind.SBP,
+    (SNOMED, "72313002"): ObsKind.SBP,
+    (SNOMED, "271650006"): ObsKind.DBP,
+    # Self-measured (home) means (CardX AverageSMBP; Vitals IG), clinical.md 6.1
+    (LOINC, "96607-7"): ObsKind.HOME_PANEL,
+    (LOINC, "96608-5"): ObsKind.HOME_SBP,
+    (LOINC, "96609-3"): ObsKind.HOME_DBP,
+    # UK SNOMED observables (GM-SDE tests/*-blood-pressure), clinical.md 6.6
+    (SNOMED, "413606001"): ObsKind.HOME_SBP,
+    (SNOMED, "413605002"): ObsKind.HOME_DBP,
+    (SNOMED, "314446007"): ObsKind.ABPM_DAY_SBP,
+    (SNOMED, "314461008"): ObsKind.ABPM_DAY_DBP,
+    (SNOMED, "314449000"): ObsKind.ABPM_24H_SBP,
+    (SNOMED, "314462001"): ObsKind.ABPM_24H_DBP,
+    (SNOMED, "314445006"): ObsKind.ABPM_NIGHT_SBP,
+    (SNOMED, "314460009"): ObsKind.ABPM_NIGHT_DBP,
+    # 24-hour ABPM (Vitals IG TwentyFourHourBloodPressure), clinical.md 6.6
+    (LOINC, "97844-5"): ObsKind.ABPM_24H_PANEL,
+    (LOINC, "8490-5"): ObsKind.ABPM_24H_SBP,
+    (LOINC, "8472-3"): ObsKind.ABPM_24H_DBP,
+    (LOINC, "8867-4"): ObsKind.HEART_RATE,
+    # Labs (eCQM value sets, clinical.md 6.1)
+    (LOINC, "2823-3"): ObsKind.POTASSIUM,
+    (LOINC, "6298-4"): ObsKind.POTASSIUM,
+    (LOINC, "2951-2"): ObsKind.SODIUM,
+    (LOINC, "2947-0"): ObsKind.SODIUM,
+    (LOINC, "2160-0"): ObsKind.CREATININE,
+    (LOINC, "38483-4"): ObsKind.CREATININE,
+    (LOINC, "14682-9"): ObsKind.CREATININE,
+    **{(LOINC, c): ObsKind.EGFR for c in (
+        "98979-8", "98980-6", "62238-1", "69405-9", "33914-3", "77147-7", "76633-7",
+        "50044-7", "48642-3", "48643-1", "88293-6", "88294-4")},
+    (LOINC, "9318-7"): ObsKind.URINE_ACR,
+    (LOINC, "14959-1"): ObsKind.URINE_ACR,
+    (LOINC, "32294-1"): ObsKind.URINE_ACR,
+    (LOINC, "4548-4"): ObsKind.HBA1C,
+    (LOINC, "17856-6"): ObsKind.HBA1C,
+    (LOINC, "59261-8"): ObsKind.HBA1C,
+    # BMI (US Core bmi profile; Synthea), LVEF (Synthea 10230-1; 8806-2 echo [M])
+    (LOINC, "39156-5"): ObsKind.BMI,
+    (LOINC, "10230-1"): ObsKind.LVEF,
+    (LOINC, "8806-2"): ObsKind.LVEF,
+    (LOINC, "82810-3"): ObsKind.PREGNANCY_STATUS,
+}
+
+#: Component codes inside BP panels -> systolic (True) or diastolic (False).
+BP_COMPONENTS: Final[dict[tuple[str, str], bool]] = {
+    (LOINC, "8480-6"): True, (LOINC, "8462-4"): False,
+    (LOINC, "96608-5"): True, (LOINC, "96609-3"): False,
+    (LOINC, "8490-5"): True, (LOINC, "8472-3"): False,
+    (SNOMED, "271649006"): True, (SNOMED, "72313002"): True, (SNOMED, "271650006"): False,
+    (SNOMED, "413606001"): True, (SNOMED, "413605002"): False,
+    (SNOMED, "314446007"): True, (SNOMED, "314461008"): False,
+}
+
+#: A BP Observation is out-of-office when its method, category or Vitals-IG
+#: MeasurementSetting extension carries one of these codes (SNOMED 264362003 "Home
+#: (environment)", Vitals IG examples) or words (method/category text), or when its performer
+#: is the patient or a RelatedPerson (Vitals IG SelfMeasuredBloodPressure profile).
+MEASUREMENT_SETTING_EXTENSION: Final = (
+    "http://hl7.org/fhir/us/vitals/StructureDefinition/MeasurementSettingExt")
+HOME_SETTING_CODES: Final = frozenset({(SNOMED, "264362003")})
+HOME_WORDS: Final = ("home", "self-measured", "self measured", "hbpm", "smbp")
+AMBULATORY_WORDS: Final = ("ambulatory", "abpm")
+
+#: Pregnancy status value meaning "pregnant" (US Core pregnancy-status example).
+PREGNANT_VALUES: Final = frozenset({(SNOMED, "77386006")})
+
+
+# --------------------------------------------------------------------------- conditions
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionConcept:
+    """A rule or model fact recorded as a Condition: SNOMED codes and ICD-10 prefixes."""
+
+    fact: str
+    snomed: frozenset[str]
+    icd10: tuple[str, ...]
+    source: str
+
+
+def _cc(fact: str, snomed: str, icd10: str, source: str) -> ConditionConcept:
+    return ConditionConcept(fact, frozenset(snomed.split()),
+                            tuple(normalise_icd10(c) for c in icd10.split()), source)
+
+
+CONDITIONS: Final[tuple[ConditionConcept, ...]] = (
+    _cc("diabetes_t2",
+        "44054006 368581000119106 422034002 1501000119109 1551000119108 97331000119101 "
+        "157141000119108 90781000119102 60951000119105",
+        "E11",
+        "clinical.md 6.2 (44054006 [V]); descendants 'due to type 2 diabetes' seen in Synthea "
+        "output (368581000119106, 422034002) and Synthea diabetes module [M]"),
+    _cc("ckd",
+        "709044004 431855005 431856006 433144002 700378005 700379002 431857002 433146000 "
+        "714152005 46177005 127013003 90781000119102 157141000119108",
+        "N18 I12 I13 E112 E102 E122 E132 E142",
+        "clinical.md 6.2 (CKD and stages, GECCO/GM-SDE [V]); ESRD 46177005, diabetic kidney "
+        "disease 127013003 and albuminuria/proteinuria due to T2DM [M]"),
+    _cc("heart_failure",
+        "84114007 88805009 42343007 703272007 85232009 417996009 418304008 446221000",
+        "I50 I110 I130 I132",
+        "clinical.md 6.2 (84114007, 88805009, 703272007 [V]); CHF/left/systolic/diastolic "
+        "HF and HFpEF descendants [M]"),
+    _cc("hfref", "703272007 417996009", "I502",
+        "clinical.md 6.2 (703272007 [V]); systolic heart failure 417996009 [M]; ICD-10-CM "
+        "I50.2x systolic (congestive) heart failure"),
+    _cc("cvd",
+        "22298006 401303003 401314000 399211009 1755008 57054005 194828000 4557003 "
+        "53741008 414545008 230690007 422504002 266257000 399957001",
+        "I20 I21 I22 I23 I24 I25 I63 I64 G45 I70 I739",
+        "task brief and clinical.md 6.2 (MI, angina, stroke [V]); coronary heart disease "
+        "53741008 (Synthea output); old MI, IHD, ischaemic stroke, TIA, PAD [M]"),
+    _cc("asthma", "195967001 233678006 389145006", "J45 J46",
+        "clinical.md 6.2 (195967001 [V]); childhood and allergic asthma [M]"),
+    _cc("copd", "13645005 185086009 87433001", "J44 J43",
+        "clinical.md 6.2 (13645005 [V]; 185086009 Synthea-2021); emphysema 87433001 "
+        "(Synthea output)"),
+    _cc("gout", "90560007", "M10 M1A", "clinical.md 6.2 (Synthea gout.json, LEGEND-HTN) [V]"),
+    _cc("pregnancy", "77386006 72892002 47200007 413712001", "Z33 Z34 Z391",
+        "clinical.md 6.2 (77386006 [V]); normal pregnancy 72892002 (Synthea output); "
+        "high-risk pregnancy [M]; breastfeeding (mother) 413712001 (ISiK, German core)"),
+    _cc("angioedema_history", "41291007 82966003 371627004", "T783 D841",
+        "clinical.md 6.2 (41291007, 82966003, 371627004 ACEi-aggravated angioedema [V])"),
+    _cc("ace_inhibitor_intolerance", "293500009 407564000 609537003", "",
+        "clinical.md 6.2 (eCQM Intolerance to ACE Inhibitor VS 2.16.840.1.113883.3.526.3.1212)"),
+    _cc("heart_block", "195042002 27885002 28189009", "I441 I442",
+        "clinical.md 6.2 (eCQM Atrioventricular Block VS [V]); Mobitz type II [M]"),
+    _cc("orthostatic_hypotension", "28651003", "I951", "clinical.md 6.2 (GM-SDE) [V]"),
+    _cc("aortic_stenosis", "60573004", "I350 I352 I060 I062",
+        "task brief (60573004, I35.0); rheumatic and mixed aortic stenosis ICD-10 [M]"),
+    _cc("frailty", "248279007 404904002 925831000000107 925861000000102", "",
+        "UK eFI codes (moderate 925831000000107, severe 925861000000102; frailty 248279007, "
+        "frail elderly 404904002; public UK code sets). Mild frailty is not counted."),
+)
+
+CONDITIONS_BY_SNOMED: Final[dict[str, tuple[ConditionConcept, ...]]] = {}
+for _concept in CONDITIONS:
+    for _code in _concept.snomed:
+        CONDITIONS_BY_SNOMED[_code] = (*CONDITIONS_BY_SNOMED.get(_code, ()), _concept)
+
+#: CKD stage (KDIGO G category) named by a code.
+CKD_STAGE_BY_SNOMED: Final[dict[str, str]] = {
+    "431855005": "G1", "431856006": "G2", "433144002": "G3", "700378005": "G3a",
+    "700379002": "G3b", "431857002": "G4", "433146000": "G5", "714152005": "G5",
+    "46177005": "G5",
+}
+CKD_STAGE_BY_ICD10: Final[dict[str, str]] = {
+    "N181": "G1", "N182": "G2", "N183": "G3", "N1830": "G3", "N1831": "G3a", "N1832": "G3b",
+    "N184": "G4", "N185": "G5", "N186": "G5",
+}
+
+#: Condition.clinicalStatus codes that mean current (R4 condition-clinical).
+ACTIVE_CLINICAL_STATUS: Final = frozenset({"active", "recurrence", "relapse"})
+#: verificationStatus codes that void a record (R4 condition-ver-status / allergy).
+VOID_VERIFICATION_STATUS: Final = frozenset({"refuted", "entered-in-error"})
+
+
+# --------------------------------------------------------------------------- allergies
+
+#: AllergyIntolerance.code meaning an ACE inhibitor (substance or reaction), clinical.md 6.2.
+ACE_INHIBITOR_ALLERGY_SNOMED: Final = frozenset({
+    "372733002", "293500009", "407564000", "371627004", "609537003"})
+#: Reaction manifestations meaning angioedema (clinical.md 6.2, LEGEND-HTN Angioedema.json).
+ANGIOEDEMA_SNOMED: Final = frozenset({"41291007", "82966003", "371627004"})
+ANGIOEDEMA_WORDS: Final = ("angioedema", "angio-oedema", "angiooedema", "angio-edema")
+
+
+# --------------------------------------------------------------------------- ethnicity
+
+#: UK Core ethnic category (clinical.md 6.8; UK Core Extension-UKCore-EthnicCategory,
+#: CodeSystem UKCore-EthnicCategoryEngland v1.1.1; the retired 2-character UKCore-EthnicCategory
+#: codes start with the parent letter; CareConnect STU3 carried the same letters).
+UK_ETHNICITY_EXTENSIONS: Final = frozenset({
+    "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-EthnicCategory",
+    "https://fhir.nhs.uk/StructureDefinition/Extension-UKCore-EthnicCategory",
+    "https://fhir.hl7.org.uk/STU3/StructureDefinition/CareConnect-EthnicCategory-1",
+})
+UK_ETHNICITY_SYSTEMS: Final = frozenset({
+    "https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategoryEngland",
+    "https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategory",
+    "https://fhir.nhs.uk/CodeSystem/UKCore-EthnicCategoryEngland",
+    "https://fhir.hl7.org.uk/STU3/CodeSystem/CareConnect-EthnicCategory-1",
+    "https://fhir.nhs.uk/STU3/CodeSystem/CareConnect-EthnicCategory-1",
+})
+UK_BLACK: Final = frozenset({"M", "N", "P"})
+UK_MIXED_BLACK: Final = frozenset({"D", "E"})
+UK_SOUTH_ASIAN: Final = frozenset({"H", "J", "K"})
+UK_KNOWN: Final = frozenset("ABCDEFGHJKLMNPRS")
+UK_UNKNOWN: Final = frozenset({"Z", "99"})
+
+#: US Core race (clinical.md 6.8; US Core us-core-race, CDC Race & Ethnicity 1.0).
+US_RACE_EXTENSION: Final = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
+US_BLACK: Final = frozenset({"2054-5"})
+#: Detailed Black codes [M] (CDC R&E: Black 2056-0, African American 2058-6, African 2060-2,
+#: Jamaican 2072-7, Haitian 2071-9, West Indian 2075-0).
+US_BLACK_DETAILED: Final = frozenset({"2056-0", "2058-6", "2060-2", "2072-7", "2071-9",
+                                      "2075-0"})
+US_ASIAN: Final = "2028-9"
+#: Asian Indian, Pakistani, Bangladeshi (task brief; CDC R&E detailed race).
+US_SOUTH_ASIAN_DETAILED: Final = frozenset({"2029-7", "2044-4", "2030-5"})
+#: OMB categories that are known and neither Black nor Asian.
+US_OTHER_KNOWN: Final = frozenset({"1002-5", "2076-8", "2106-3"})
+#: Unknown: v3 NullFlavor UNK/ASKU, "Other Race" 2131-1 (not an OMB category) and the
+#: Synthea quirk of 2135-2 ("Hispanic or Latino", an *ethnicity*) in race.ombCategory.
+US_UNKNOWN: Final = frozenset({"UNK", "ASKU", "2131-1", "2135-2"})
