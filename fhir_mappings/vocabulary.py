@@ -50,24 +50,29 @@ class ClassInfo:
     standard_dose_mg: float
     rxnorm_ingredient: str
     atc: str
+    dmd_vmp: str
+    """dm+d VMP (SNOMED CT UK drug extension) of the standard-dose product (clinical.md 6.5)."""
+    dmd_vmp_name: str
 
 
 CLASS_INFO: dict[DrugClass, ClassInfo] = {
     c.drug_class: c
     for c in (
         ClassInfo(DrugClass.ACE_INHIBITOR, "ACE inhibitor", "ACEi", "ramipril", 5.0, "35296",
-                  "C09AA05"),
+                  "C09AA05", "318902004", "Ramipril 5mg capsules"),
         ClassInfo(DrugClass.ARB, "angiotensin-II receptor blocker", "ARB", "candesartan", 8.0,
-                  "214354", "C09CA06"),
+                  "214354", "C09CA06", "318979007", "Candesartan 8mg tablets"),
         ClassInfo(DrugClass.CCB, "dihydropyridine calcium-channel blocker", "CCB", "amlodipine",
-                  5.0, "17767", "C08CA01"),
+                  5.0, "17767", "C08CA01", "319283006", "Amlodipine 5mg tablets"),
         ClassInfo(DrugClass.THIAZIDE_LIKE, "thiazide-like diuretic", "thiazide-like",
-                  "indapamide", 2.5, "5764", "C03BA11"),
+                  "indapamide", 2.5, "5764", "C03BA11", "317956008",
+                  "Indapamide 2.5mg tablets"),
         ClassInfo(DrugClass.BETA_BLOCKER, "beta-blocker", "beta-blocker", "bisoprolol", 5.0,
-                  "19484", "C07AB07"),
+                  "19484", "C07AB07", "318590006", "Bisoprolol 5mg tablets"),
         ClassInfo(DrugClass.SPIRONOLACTONE, "mineralocorticoid-receptor antagonist",
-                  "spironolactone", "spironolactone", 25.0, "9997", "C03DA01"),
+                  "spironolactone", "spironolactone", 25.0, "9997", "C03DA01", "318056008",
+                  "Spironolactone 25mg tablets"),
         ClassInfo(DrugClass.ALPHA_BLOCKER, "alpha-blocker", "alpha-blocker", "doxazosin", 4.0,
-                  "49276", "C02CA04"),
+                  "49276", "C02CA04", "318783003", "Doxazosin 4mg tablets"),
     )
 }

@@ -1,0 +1,104 @@
+"""Service settings, read once from the environment (prefix ``HYPERMARKER_``).
+
+Two profiles: ``local`` (the embedded defaults of ``hypermarker serve``: bundled model, SQLite
+under ``var/``, demo auth allowed) and ``production``, which refuses unsafe settings at start-up
+rather than running with them: demo auth, SQLite, a missing patient-reference key, CORS for any
+origin, or plain-http FHIR servers.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.manifest import DEFAULT_ARTIFACTS
+
+
+class Profile(StrEnum):
+    LOCAL = "local"
+    PRODUCTION = "production"
+
+
+class AuthMode(StrEnum):
+    JWT = "jwt"
+    DEMO = "demo"
+
+
+class UnsafeSettings(ValueError):
+    """The production profile refuses these settings."""
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; see ``helm/`` for how Kubernetes sets them."""
+
+    model_config = SettingsConfigDict(env_prefix="HYPERMARKER_", env_file=None,
+                                      secrets_dir=None, extra="ignore", frozen=True)
+
+    profile: Profile = Profile.LOCAL
+    auth_mode: AuthMode = AuthMode.JWT
+    trusted_issuers: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description='JSON list of {"iss", "jwks_url" | "jwks", "allowed_jku": [...], "tenant"}')
+    public_base_url: str | None = Field(
+        default=None, description="External base URL (JWT aud checks, card links); default: "
+        "the request's own URL")
+    artifacts_dir: Path = DEFAULT_ARTIFACTS
+    provider: str = "auto"
+    onnx_threads: int = 1
+    database_url: str = "sqlite:///var/hypermarker/audit.db"
+    spool_dir: Path = Path("var/hypermarker/spool")
+    patient_ref_key: SecretStr = SecretStr("local-development-only")
+    guideline: str = "nice"
+    fhir_timeout_s: float = 1.5
+    fhir_max_pages: int = 5
+    allow_http_fhir: bool = True
+    cors_origins: list[str] = Field(default_factory=list)
+    log_format: str = "auto"
+    log_level: str = "INFO"
+    max_body_bytes: int = 8_000_000
+
+    @field_validator("trusted_issuers", mode="before")
+    @classmethod
+    def _json_list(cls, v: Any) -> Any:
+        return json.loads(v) if isinstance(v, str) else v
+
+    @field_validator("provider")
+    @classmethod
+    def _provider(cls, v: str) -> str:
+        if v not in ("auto", "cpu", "cuda"):
+            raise ValueError("provider must be auto, cpu or cuda")
+        return v
+
+    @field_validator("guideline")
+    @classmethod
+    def _guideline(cls, v: str) -> str:
+        if v not in ("nice", "esc"):
+            raise ValueError("guideline must be nice or esc")
+        return v
+
+    @model_validator(mode="after")
+    def _production_is_safe(self) -> Settings:
+        if self.profile is not Profile.PRODUCTION:
+            return self
+        problems = []
+        if self.auth_mode is AuthMode.DEMO:
+            problems.append("demo auth (HYPERMARKER_AUTH_MODE=demo) is not allowed")
+        if not self.trusted_issuers:
+            problems.append("no trusted CDS client issuers (HYPERMARKER_TRUSTED_ISSUERS)")
+        if self.database_url.startswith("sqlite"):
+            problems.append("SQLite audit store: use PostgreSQL (HYPERMARKER_DATABASE_URL)")
+        key = self.patient_ref_key.get_secret_value()
+        if key == "local-development-only" or len(key) < 32:
+            problems.append("HYPERMARKER_PATIENT_REF_KEY must be a secret of 32+ characters")
+        if "*" in self.cors_origins:
+            problems.append("CORS for any origin")
+        if self.allow_http_fhir:
+            problems.append("plain-http FHIR servers (set HYPERMARKER_ALLOW_HTTP_FHIR=false)")
+        if problems:
+            raise UnsafeSettings("production profile refuses: " + "; ".join(problems))
+        return self
