@@ -1,0 +1,229 @@
+"""Assessment -> CDS Hooks cards.
+
+At most one card per call in normal cases (DESIGN.md section 6), summary under 140 characters,
+``info`` by default; ``critical`` only when the drug being ordered is contraindicated for this
+patient, ``warning`` when it needs a caution. Each card carries a uuid, the source label with
+the model id and version, override reasons, a SMART link to the panel and, on order hooks,
+suggestions that create or replace the MedicationRequest for the top safe option.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from fhir_mappings.vocabulary import CLASS_INFO, DrugClass
+from service.schemas.cds_hooks import (
+    Action,
+    Card,
+    Link,
+    OverrideReason,
+    Source,
+    Suggestion,
+)
+
+OVERRIDE_SYSTEM = "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"
+OVERRIDE_REASONS: tuple[OverrideReason, ...] = tuple(
+    OverrideReason(code=c, system=OVERRIDE_SYSTEM, display=d) for c, d in (
+        ("patient-contraindication", "Patient-specific contraindication"),
+        ("risk-benefit-ratio", "Risk/benefit judged differently"),
+        ("patient-refuses", "Patient declines"),
+        ("does-not-align-preferences", "Does not match patient preferences"),
+        ("cds-suboptimal-context", "Advice does not fit this context"),
+        ("recipient-disagrees-evidence", "Disagree with the evidence"),
+        ("need-more-info", "Need more information"),
+    ))
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+SNOMED = "http://snomed.info/sct"
+DISCLAIMER = ("*Decision support only. The model was trained on simulated data and is not "
+              "clinically validated; the clinician decides.*")
+
+
+@dataclass(frozen=True, slots=True)
+class CardContext:
+    """What the cards need besides the assessment document."""
+
+    hook: str
+    service_id: str
+    panel_url: str
+    patient_id: str
+    ordered: tuple[DrugClass, ...] = ()
+    draft_order: dict[str, Any] | None = None
+
+
+def _uuid() -> str:
+    return str(uuid.uuid4())
+
+
+def _source(doc: dict[str, Any]) -> Source:
+    m = doc["model"]
+    return Source(label=f"Hypermarker {m['id']} {m['version']} ({doc['guideline'].upper()}; "
+                        "simulated training data)")
+
+
+def _fmt(v: float) -> str:
+    return f"{v:+.1f}"
+
+
+def _blocks(o: dict[str, Any]) -> str:
+    return ", ".join(f"{f['message']} {f['citation']}" for f in o["findings"]
+                     if f["severity"] == "block")
+
+
+def _driver(d: dict[str, Any]) -> str:
+    if d["value"] is None:
+        return str(d["label"])
+    unit = f" {d['unit']}" if d["unit"] else ""
+    return f"{d['label']} {d['value']:g}{unit}"
+
+
+def _caution(f: dict[str, Any]) -> str:
+    monitor = f"; monitor: {f['monitoring']}" if f.get("monitoring") else ""
+    return f"{f['message']} ({f['citation']}{monitor})"
+
+
+def _detail(doc: dict[str, Any], max_options: int = 6) -> str:
+    t = doc["target"]
+    lines = [f"**Target** below {t['systolic']:.0f}/{t['diastolic']:.0f} mmHg "
+             f"({t['setting']}; {t['citation']}). **Guideline step:** {doc['guideline_step']}.",
+             "",
+             "| # | option | predicted 12-wk SBP change (interval) | P(target) | status |",
+             "|---|---|---|---|---|"]
+    ranked = [o for o in doc["options"] if o["rank"] is not None][:max_options]
+    for o in ranked:
+        lo, hi = o["interval"]
+        g = " (guideline)" if o["guideline_preferred"] else ""
+        lines.append(f"| {o['rank']} | {o['label']}{g} | {_fmt(o['predicted_sbp_change'])} mmHg "
+                     f"({_fmt(lo)} to {_fmt(hi)}, {o['interval_coverage']:.0%}) | "
+                     f"{o['p_target']:.0%} | {o['status']} |")
+    blocked = [o for o in doc["options"] if o["rank"] is None]
+    if blocked:
+        lines += ["", "**Not offered (contraindicated):** " + "; ".join(
+            f"{o['label']} ({_blocks(o)})" for o in blocked[:4])
+            + ("; ..." if len(blocked) > 4 else "")]
+    top = ranked[0] if ranked else None
+    if top and top["drivers"]:
+        lines += ["", f"**Why {top['label']}:** " + "; ".join(
+            f"{_driver(d)} {_fmt(d['contribution'])} mmHg" for d in top["drivers"])]
+    cautions = [f for o in ranked[:3] for f in o["findings"] if f["severity"] == "warn"]
+    if cautions:
+        lines += ["", "**Cautions:** " + "; ".join(_caution(f) for f in cautions[:4])]
+    notes = [f for f in doc["findings"] if f["severity"] != "info"]
+    if notes:
+        lines += ["", "**Notes:** " + "; ".join(f"{f['message']} ({f['citation']})"
+                                                for f in notes)]
+    unknown = [p["feature"] for p in doc["provenance"] if p["source"] is None and p["note"]
+               and not p["note"].startswith("not recorded")]
+    if unknown:
+        lines += ["", "**Unknown data:** " + ", ".join(sorted(set(unknown)))]
+    lines += ["", DISCLAIMER]
+    return "\n".join(lines)
+
+
+def _medication_request(cls: DrugClass, patient_id: str, base: dict[str, Any] | None
+                        ) -> dict[str, Any]:
+    info = CLASS_INFO[cls]
+    med = {"coding": [
+        {"system": SNOMED, "code": info.dmd_vmp, "display": info.dmd_vmp_name},
+        {"system": RXNORM, "code": info.rxnorm_ingredient, "display": info.drug},
+    ], "text": f"{info.drug} {info.standard_dose_mg:g} mg once daily"}
+    resource: dict[str, Any] = dict(base) if base else {
+        "resourceType": "MedicationRequest", "status": "draft", "intent": "order",
+        "subject": {"reference": f"Patient/{patient_id}"}}
+    resource["medicationCodeableConcept"] = med
+    resource.pop("medicationReference", None)
+    resource["dosageInstruction"] = [{"text": f"{info.standard_dose_mg:g} mg once daily"}]
+    return resource
+
+
+def _suggestions(doc: dict[str, Any], ctx: CardContext) -> list[Suggestion]:
+    out = []
+    ranked = [o for o in doc["options"] if o["rank"] is not None]
+    for o in ranked[:2]:
+        started = [DrugClass(c) for c in o["classes_after"]
+                   if c not in doc["current_regimen"]]
+        if len(started) != 1 or o["action"] not in ("start", "add", "switch"):
+            continue
+        cls = started[0]
+        replacing = ctx.draft_order is not None and ctx.draft_order.get("id")
+        action = Action(
+            type="update" if replacing else "create",
+            description=(f"Replace the draft order with {CLASS_INFO[cls].drug}" if replacing
+                         else f"Order {CLASS_INFO[cls].drug}"),
+            resource=_medication_request(cls, ctx.patient_id,
+                                         ctx.draft_order if replacing else None))
+        out.append(Suggestion(label=f"{o['label']} ({_fmt(o['predicted_sbp_change'])} mmHg)",
+                              uuid=_uuid(), isRecommended=o["rank"] == 1, actions=[action]))
+    return out
+
+
+def build_cards(doc: dict[str, Any], ctx: CardContext, app_context: str) -> list[Card]:
+    """The cards for one call (empty when there is nothing to say, e.g. BP at target)."""
+    source = _source(doc)
+    link = Link(label="Open the hypertension options panel", url=ctx.panel_url, type="smart",
+                appContext=app_context)
+    if doc["status"] == "cannot_assess":
+        reasons = "; ".join(doc["reasons"])
+        return [Card(uuid=_uuid(), summary=_clip(f"Hypertension options not assessed: {reasons}"),
+                     detail="Cannot assess: " + reasons + "\n\n" + DISCLAIMER,
+                     indicator="info", source=source)]
+    ranked = [o for o in doc["options"] if o["rank"] is not None]
+    at_target = any(f["code"] in ("at-target", "treatment-not-indicated")
+                    for f in doc["findings"])
+    ordered_opts = _ordered_options(doc, ctx.ordered)
+    if not ranked:
+        return [Card(uuid=_uuid(), summary="No antihypertensive option is free of "
+                     "contraindications for this patient: review", detail=_detail(doc),
+                     indicator="warning", source=source, links=[link])]
+    top = ranked[0]
+    if ordered_opts:
+        worst = max(ordered_opts, key=_severity)
+        sev = _severity(worst)
+        indicator: Literal["info", "warning", "critical"]
+        drug = CLASS_INFO[DrugClass(ctx.ordered[0])].short
+        if sev == 2:
+            reason = next(f["message"] for f in worst["findings"] if f["severity"] == "block")
+            summary = _clip(f"{drug} contraindicated: {reason}")
+            indicator = "critical"
+        elif sev == 1:
+            reason = next(f["message"] for f in worst["findings"] if f["severity"] == "warn")
+            summary = _clip(f"{drug}: caution ({reason})")
+            indicator = "warning"
+        else:
+            summary = _clip(f"{drug} ordered; model's top option: {top['label']} "
+                            f"({_fmt(top['predicted_sbp_change'])} mmHg)")
+            indicator = "info"
+        suggestions = _suggestions(doc, ctx) if ctx.hook != "patient-view" else []
+        return [Card(uuid=_uuid(), summary=summary, detail=_detail(doc), indicator=indicator,
+                     source=source, suggestions=suggestions or None,
+                     selectionBehavior="at-most-one" if suggestions else None,
+                     overrideReasons=list(OVERRIDE_REASONS), links=[link])]
+    if at_target and ctx.hook == "patient-view":
+        return []
+    summary = _clip(f"BP above target: top option {top['label']} "
+                    f"({_fmt(top['predicted_sbp_change'])} mmHg predicted)")
+    suggestions = _suggestions(doc, ctx) if ctx.hook != "patient-view" else []
+    return [Card(uuid=_uuid(), summary=summary, detail=_detail(doc), indicator="info",
+                 source=source, suggestions=suggestions or None,
+                 selectionBehavior="at-most-one" if suggestions else None,
+                 overrideReasons=list(OVERRIDE_REASONS), links=[link])]
+
+
+def _severity(o: dict[str, Any]) -> int:
+    sev = {"info": 0, "warn": 1, "block": 2}
+    return max((sev[f["severity"]] for f in o["findings"]), default=0)
+
+
+def _ordered_options(doc: dict[str, Any], ordered: tuple[DrugClass, ...]
+                     ) -> list[dict[str, Any]]:
+    """The options that start one of the ordered classes (the order being placed)."""
+    if not ordered:
+        return []
+    wanted = {c.value for c in ordered}
+    return [o for o in doc["options"] if o["action"] in ("start", "add", "switch")
+            and wanted & (set(o["classes_after"]) - set(doc["current_regimen"]))]
+
+
+def _clip(text: str, limit: int = 139) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
