@@ -1,0 +1,65 @@
+"""Request helpers shared by the routes: state, body parsing, authentication."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+import structlog
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+
+from service.errors import BadRequest, PayloadTooLarge, Unauthorized
+from service.state import AppState
+
+M = TypeVar("M", bound=BaseModel)
+log = structlog.get_logger("hypermarker.service")
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.hm
+    return state
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body over {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"request body over {limit} bytes")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise BadRequest(f"body is not valid JSON: {e.msg} at position {e.pos}") from e
+
+
+def parse(model: type[M], data: Any) -> M:
+    """Validate ``data`` against ``model``; the error names the first bad path."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        path = ".".join(str(p) for p in first["loc"]) or "$"
+        raise BadRequest(f"{path}: {first['msg']}", path) from e
+
+
+def audience(request: Request, state: AppState) -> str:
+    """The URL the client called, as the JWT ``aud`` must state it."""
+    base = state.settings.public_base_url
+    if base:
+        return base.rstrip("/") + request.url.path
+    return str(request.url.replace(query=None, fragment=None))
+
+
+def authenticate(request: Request, state: AppState) -> Any:
+    try:
+        return state.verifier.verify(request.headers.get("authorization"),
+                                     audience(request, state))
+    except Exception as e:  # every verifier failure is a 401 without detail
+        reason = getattr(e, "reason", type(e).__name__)
+        state.metrics.auth_failures.labels(str(reason)).inc()
+        log.info("auth_rejected", reason=str(reason), path=request.url.path)
+        raise Unauthorized() from e

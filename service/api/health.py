@@ -1,0 +1,43 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import ORJSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service.api.deps import get_state
+from service.state import AppState
+
+router = APIRouter(tags=["Operations"])
+
+
+@router.get("/health/live")
+def live() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/health/ready", responses={503: {"description": "Not ready"}})
+async def ready(state: AppState = Depends(get_state)) -> ORJSONResponse:
+    """Ready when the model is loaded and verified and the audit database answers."""
+    db = await run_in_threadpool(state.store.ping)
+    scorer = state.engine.scorer
+    body: dict[str, Any] = {
+        "status": "ok" if (state.ready and db) else "unavailable",
+        "model": {"id": scorer.manifest.model_id, "version": scorer.manifest.version,
+                  "verified": state.ready, "provider": scorer.provider, "form": scorer.form},
+        "database": "ok" if db else "unreachable (assessments are spooled)",
+        "audit_spool_depth": state.store.spool_depth(),
+    }
+    return ORJSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(state: AppState = Depends(get_state)) -> Response:
+    """Prometheus exposition."""
+    state.metrics.spool_depth.set(state.store.spool_depth())
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

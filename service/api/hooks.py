@@ -1,0 +1,106 @@
+"""``POST /cds-services/{id}``: parse, fetch what is missing, assess, answer with cards, audit."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import structlog
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import ORJSONResponse
+
+from fhir_mappings.errors import InputError
+from service.api.deps import authenticate, get_state, parse, read_json
+from service.audit.records import AssessmentRecord, feature_hash
+from service.cards import CardContext, build_cards
+from service.discovery import REQUIRED_PREFETCH, SERVICES_BY_ID
+from service.errors import BadRequest, NotFound
+from service.orders import ordered_medication
+from service.schemas.cds_hooks import CdsResponse, HookRequest
+from service.state import AppState
+
+router = APIRouter(tags=["CDS Hooks"])
+log = structlog.get_logger("hypermarker.service")
+
+
+def _panel_url(request: Request, state: AppState) -> str:
+    base = state.settings.public_base_url or str(request.base_url)
+    return base.rstrip("/") + "/panel/launch"
+
+
+def _option_summary(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{
+        "id": o["id"], "rank": o["rank"], "status": o["status"],
+        "predicted_sbp_change": o["predicted_sbp_change"], "interval": o["interval"],
+        "p_target": o["p_target"], "guideline_preferred": o["guideline_preferred"],
+        "findings": [{"code": f["code"], "severity": f["severity"], "citation": f["citation"]}
+                     for f in o["findings"]],
+        "drivers": o["drivers"],
+    } for o in doc["options"]]
+
+
+@router.post("/cds-services/{service_id}", response_model=CdsResponse,
+             responses={400: {"description": "Invalid request (OperationOutcome)"},
+                        401: {"description": "Unauthorized"},
+                        404: {"description": "Unknown service"},
+                        412: {"description": "Required FHIR data unavailable"}})
+async def call_service(service_id: str, request: Request,
+                       state: AppState = Depends(get_state)) -> ORJSONResponse:
+    """Run one CDS service: at most one card in normal cases, audited before it is sent."""
+    t0 = time.perf_counter()
+    received = datetime.now(UTC)
+    service = SERVICES_BY_ID.get(service_id)
+    if service is None:
+        raise NotFound(f"no CDS service {service_id!r}")
+    identity = authenticate(request, state)
+    hook = parse(HookRequest, await read_json(request, state.settings.max_body_bytes))
+    if hook.hook != service.hook:
+        raise BadRequest(f"service {service_id} answers {service.hook}, not {hook.hook}", "hook")
+    resolved = await state.prefetch.resolve(hook, service.prefetch or {}, REQUIRED_PREFETCH)
+    for key in resolved.fetched:
+        state.metrics.prefetch_misses.labels(key, "fetched").inc()
+    for key in resolved.unavailable:
+        state.metrics.prefetch_misses.labels(key, "unavailable").inc()
+    try:
+        result = state.engine.assess_fhir(resolved.data, received.date())
+        ordered, draft = ordered_medication(hook)
+    except InputError as e:
+        raise BadRequest(f"prefetch: {e.reason}", f"prefetch.{e.path}" if e.path else
+                         "prefetch") from e
+    doc = result.document
+    token = state.panel.put(doc)
+    cards = build_cards(doc, CardContext(hook.hook, service_id, _panel_url(request, state),
+                                         hook.context.patientId, ordered, draft),
+                        app_context=orjson.dumps({"assessment": token}).decode())
+    card_docs = [c.model_dump(exclude_none=True) for c in cards]
+    latency_ms = (time.perf_counter() - t0) * 1e3
+    fv = result.features
+    record = AssessmentRecord(
+        request_id=hook.hookInstance, hook=hook.hook, hook_instance=hook.hookInstance,
+        service_id=service_id, received_at=received,
+        patient_ref=state.patient_ref(hook.context.patientId),
+        model_id=doc["model"]["id"], model_version=doc["model"]["version"],
+        provider=doc["model"]["provider"], guideline=doc["guideline"], status=doc["status"],
+        feature_hash=feature_hash(fv.values, {c.value: d for c, d in fv.regimen.items()}),
+        features=dict(fv.values), regimen={c.value: d for c, d in fv.regimen.items()},
+        options=_option_summary(doc),
+        findings=[{"code": f["code"], "severity": f["severity"], "citation": f["citation"]}
+                  for f in doc["findings"]],
+        cards=[{"uuid": c.get("uuid"), "indicator": c["indicator"], "summary": c["summary"],
+                "suggestions": [s.get("uuid") for s in c.get("suggestions", [])]}
+               for c in card_docs],
+        latency_ms=latency_ms, prefetch_fetched=list(resolved.fetched))
+    destination = await run_in_threadpool(state.store.record_assessment, record)
+    state.metrics.audit_writes.labels("assessment", destination).inc()
+    for c in card_docs:
+        state.metrics.cards.labels(c["indicator"]).inc()
+    total = time.perf_counter() - t0
+    state.metrics.latency.labels(hook.hook, doc["status"]).observe(total)
+    log.info("cds_call", service_id=service_id, hook_instance=hook.hookInstance,
+             status=doc["status"], cards=len(card_docs), fetched=resolved.fetched,
+             latency_ms=round(total * 1e3, 2), client=getattr(identity, "iss", None),
+             audit=destination)
+    return ORJSONResponse({"cards": card_docs})

@@ -1,0 +1,130 @@
+"""FastAPI app factory: ``create_app(settings)``; the lifespan loads the model once.
+
+Run it with ``hypermarker serve`` (embedded defaults) or any ASGI server:
+``uvicorn --factory service.app:create_app``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.api import discovery, feedback, health, hooks
+from service.audit.store import AuditStore
+from service.engine import Engine
+from service.errors import ServiceError, operation_outcome
+from service.logging import configure_logging
+from service.metrics import make_metrics
+from service.prefetch import PrefetchResolver
+from service.settings import AuthMode, Settings
+from service.state import AppState, ClientVerifier
+
+log = structlog.get_logger("hypermarker.service")
+FHIR_JSON = "application/fhir+json"
+
+
+def _verifier(settings: Settings, http: httpx.Client) -> ClientVerifier:
+    if settings.auth_mode is AuthMode.DEMO:
+        from service.auth.demo import DemoModeAuth
+
+        return DemoModeAuth()
+    from service.auth.config import TrustedIssuer
+    from service.auth.jwks import JwksCache
+    from service.auth.replay import MemoryReplayCache
+    from service.auth.verifier import CdsJwtVerifier
+
+    issuers = [TrustedIssuer(iss=i["iss"], jwks_url=i.get("jwks_url"), jwks=i.get("jwks"),
+                             allowed_jku=tuple(i.get("allowed_jku", ())),
+                             tenant=i.get("tenant"))
+               for i in settings.trusted_issuers]
+    return CdsJwtVerifier(issuers, JwksCache(http), MemoryReplayCache())
+
+
+def _error(status: int, body: dict[str, Any]) -> ORJSONResponse:
+    return ORJSONResponse(body, status_code=status, media_type=FHIR_JSON)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_format, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = Engine.load(settings)  # verifies checksums and feature schema or raises
+        if settings.database_url.startswith("sqlite:///"):
+            Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
+                parents=True, exist_ok=True)
+        store = AuditStore.open(settings.database_url, settings.spool_dir)
+        replayed = store.replay_spool()
+        sync_http = httpx.Client(timeout=httpx.Timeout(2.0, connect=1.0))
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.fhir_timeout_s, connect=min(1.0, settings.fhir_timeout_s)),
+            transport=httpx.AsyncHTTPTransport(retries=1),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20))
+        metrics = make_metrics()
+        scorer = engine.scorer
+        metrics.model.info({"id": scorer.manifest.model_id, "version": scorer.manifest.version,
+                            "provider": scorer.provider, "form": scorer.form})
+        state = AppState(settings, engine, store, _verifier(settings, sync_http), metrics, http,
+                         PrefetchResolver(http, settings.fhir_timeout_s, settings.fhir_max_pages,
+                                          settings.allow_http_fhir))
+        state.ready = True
+        app.state.hm = state
+        log.info("service_started", profile=settings.profile.value,
+                 auth=settings.auth_mode.value, model=scorer.manifest.model_id,
+                 version=scorer.manifest.version, provider=scorer.provider,
+                 audit_replayed=replayed)
+        try:
+            yield
+        finally:
+            state.ready = False
+            await http.aclose()
+            sync_http.close()
+            store.close()
+
+    app = FastAPI(
+        title="Hypermarker hypertension CDS service",
+        version="0.1.0",
+        description="CDS Hooks 2.0 service ranking antihypertensive options (research software: "
+                    "simulated training data, not clinically validated).",
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError) -> ORJSONResponse:
+        return _error(exc.status_code, exc.outcome())
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        path = ".".join(str(p) for p in first.get("loc", ()))
+        return _error(400, operation_outcome("invalid", f"{path}: {first.get('msg')}", path))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+        code = {404: "not-found", 405: "not-supported"}.get(exc.status_code, "processing")
+        return _error(exc.status_code, operation_outcome(code, str(exc.detail)))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> ORJSONResponse:
+        log.error("unhandled_error", error=type(exc).__name__, path=request.url.path)
+        return _error(500, operation_outcome("exception", "internal error"))
+
+    for r in (discovery.router, hooks.router, feedback.router, health.router):
+        app.include_router(r)
+    return app
