@@ -163,6 +163,38 @@ def evaluate(
         sys.exit(1)
 
 
+class AuthChoice(StrEnum):
+    DEMO = "demo"
+    JWT = "jwt"
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    auth: Annotated[AuthChoice | None, typer.Option(
+        help="Client auth; default: HYPERMARKER_AUTH_MODE, else demo (no auth, local only).")]
+    = None,
+) -> None:
+    """Start the CDS Hooks service on embedded defaults: the bundled model, an SQLite audit
+    store under ./var, and (unless configured) demo auth, which the production profile refuses.
+    Every setting can be overridden with HYPERMARKER_* environment variables."""
+    import os
+
+    import uvicorn
+
+    from service.settings import Settings
+
+    if auth is not None:
+        os.environ["HYPERMARKER_AUTH_MODE"] = auth.value
+    else:
+        os.environ.setdefault("HYPERMARKER_AUTH_MODE", "demo")
+    Settings()  # fail fast, with the reasons, on unsafe or malformed settings
+    uvicorn.run("service.app:create_app", factory=True, host=host, port=port,
+                workers=workers, log_config=None, access_log=False)
+
+
 @model_app.command("verify")
 def model_verify(
     artifacts: Annotated[Path, typer.Option(help="Artifacts directory.")] = DEFAULT_ARTIFACTS,

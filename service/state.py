@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 import threading
 import time
@@ -13,6 +11,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from service.audit.records import patient_ref
 from service.engine import Engine
 from service.metrics import Metrics
 from service.prefetch import PrefetchResolver
@@ -62,5 +61,5 @@ class AppState:
     ready: bool = False
 
     def patient_ref(self, patient_id: str) -> str:
-        key = self.settings.patient_ref_key.get_secret_value().encode()
-        return hmac.new(key, patient_id.encode(), hashlib.sha256).hexdigest()
+        """Keyed hash of the patient id: the audit store never holds the id itself."""
+        return patient_ref(patient_id, self.settings.patient_ref_key.get_secret_value().encode())
