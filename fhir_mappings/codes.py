@@ -162,11 +162,14 @@ class ConditionConcept:
     snomed: frozenset[str]
     icd10: tuple[str, ...]
     source: str
+    history: bool = False
 
 
-def _cc(fact: str, snomed: str, icd10: str, source: str) -> ConditionConcept:
+def _cc(fact: str, snomed: str, icd10: str, source: str,
+        history: bool = False) -> ConditionConcept:
+    """``history``: a resolved or inactive record still counts (a past MI is CVD)."""
     return ConditionConcept(fact, frozenset(snomed.split()),
-                            tuple(normalise_icd10(c) for c in icd10.split()), source)
+                            tuple(normalise_icd10(c) for c in icd10.split()), source, history)
 
 
 CONDITIONS: Final[tuple[ConditionConcept, ...]] = (
@@ -195,7 +198,8 @@ CONDITIONS: Final[tuple[ConditionConcept, ...]] = (
         "53741008 414545008 230690007 422504002 266257000 399957001",
         "I20 I21 I22 I23 I24 I25 I63 I64 G45 I70 I739",
         "task brief and clinical.md 6.2 (MI, angina, stroke [V]); coronary heart disease "
-        "53741008 (Synthea output); old MI, IHD, ischaemic stroke, TIA, PAD [M]"),
+        "53741008 (Synthea output); old MI, IHD, ischaemic stroke, TIA, PAD [M]",
+        history=True),
     _cc("asthma", "195967001 233678006 389145006", "J45 J46",
         "clinical.md 6.2 (195967001 [V]); childhood and allergic asthma [M]"),
     _cc("copd", "13645005 185086009 87433001", "J44 J43",
@@ -206,9 +210,11 @@ CONDITIONS: Final[tuple[ConditionConcept, ...]] = (
         "clinical.md 6.2 (77386006 [V]); normal pregnancy 72892002 (Synthea output); "
         "high-risk pregnancy [M]; breastfeeding (mother) 413712001 (ISiK, German core)"),
     _cc("angioedema_history", "41291007 82966003 371627004", "T783 D841",
-        "clinical.md 6.2 (41291007, 82966003, 371627004 ACEi-aggravated angioedema [V])"),
+        "clinical.md 6.2 (41291007, 82966003, 371627004 ACEi-aggravated angioedema [V])",
+        history=True),
     _cc("ace_inhibitor_intolerance", "293500009 407564000 609537003", "",
-        "clinical.md 6.2 (eCQM Intolerance to ACE Inhibitor VS 2.16.840.1.113883.3.526.3.1212)"),
+        "clinical.md 6.2 (eCQM Intolerance to ACE Inhibitor VS 2.16.840.1.113883.3.526.3.1212)",
+        history=True),
     _cc("heart_block", "195042002 27885002 28189009", "I441 I442",
         "clinical.md 6.2 (eCQM Atrioventricular Block VS [V]); Mobitz type II [M]"),
     _cc("orthostatic_hypotension", "28651003", "I951", "clinical.md 6.2 (GM-SDE) [V]"),

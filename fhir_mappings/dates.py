@@ -19,11 +19,11 @@ _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 
 @dataclass(frozen=True, slots=True, order=True)
 class When:
-    """A point in time: UTC instant (for ordering) and the day as written (for windows)."""
+    """A point in time: UTC instant (ordering), the day and local hour as written (windows)."""
 
     instant: datetime
     day: date
-    has_time: bool = False
+    hour: int | None = None
 
 
 def parse_when(text: str) -> When | None:
@@ -39,7 +39,7 @@ def parse_when(text: str) -> When | None:
         day = dt.date()
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=UTC)
-        return When(dt.astimezone(UTC), day, True)
+        return When(dt.astimezone(UTC), day, dt.hour)
     except (ValueError, OverflowError):
         return None
 

@@ -66,7 +66,7 @@ _UNITS: Final[dict[Quantity, dict[str, Conversion]]] = {
     Quantity.CREATININE: {"umol/l": IDENTITY, "mmol/l": Conversion(1000.0),
                           "mg/dl": Conversion(CREATININE_MG_DL_TO_UMOL_L)},
     Quantity.EGFR: {"ml/min/1.73m2": IDENTITY, "ml/min/1.73.m2": IDENTITY,
-                    "ml/min/1.73m^2": IDENTITY, "ml/min": IDENTITY, "ml/min/1.73": IDENTITY,
+                    "ml/min/1.73m^2": IDENTITY, "ml/min/1.73": IDENTITY,
                     "ml/min/1.73msq": IDENTITY, "ml/min/1.73sqm": IDENTITY},
     Quantity.ACR: {"mg/mmol": IDENTITY, "g/mol": IDENTITY,
                    "mg/g": Conversion(1.0 / ACR_MG_G_PER_MG_MMOL),

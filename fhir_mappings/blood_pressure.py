@@ -1,0 +1,274 @@
+"""Blood pressure Observations -> clinic BP, home/ambulatory mean, days since the last reading.
+
+FHIR release: R4 (4.0.1): vital-signs BP profile http://hl7.org/fhir/StructureDefinition/bp
+(panel LOINC 85354-9 with components 8480-6 systolic and 8462-4 diastolic; older Synthea
+uses 55284-4), separate 8480-6/8462-4 Observations, self-measured means 96607-7 (CardX,
+Vitals IG), 24-hour ABPM 97844-5/8490-5/8472-3 (Vitals IG) and the UK SNOMED observables
+for daytime ABPM (314446007/314461008) and home BP (413606001/413605002);
+shared/research/clinical.md 6.1 and 6.6.
+
+A panel or reading counts as out-of-office when its method, category or Vitals-IG
+MeasurementSetting extension says home/ambulatory, or its performer is the patient
+(:mod:`fhir_mappings.codes`). Individual ambulatory readings taken 22:00-07:00 (local) are
+night-time and not used.
+
+Summaries (NICE NG136): ``sbp_clinic`` is the lower of the last two clinic systolic readings
+within 12 months (1.2.2; if only one, that one) and ``dbp_clinic`` its pair; ``sbp_home`` is
+the mean of home and daytime-ambulatory systolic readings of the last 90 days (1.2.6-1.2.7;
+24-hour and night means are not used); ``days_since_bp`` is the age in days of the latest
+clinic reading. Units: mm[Hg]; kPa x 7.50062. Entered-in-error and cancelled readings are
+dropped before this module sees them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from fhir_mappings import codes
+from fhir_mappings.codes import ObsKind
+from fhir_mappings.context import MappingContext
+from fhir_mappings.dates import When, months_before
+from fhir_mappings.facts import Fact, unknown
+from fhir_mappings.feature_table import FEATURES_BY_NAME
+from fhir_mappings.measurements import Measurement, read_quantity
+from fhir_mappings.raw import RawResource
+from fhir_mappings.units import Quantity
+
+
+class Setting(StrEnum):
+    CLINIC = "clinic"
+    HOME = "home"
+    ABPM_DAY = "ambulatory daytime"
+    ABPM_24H = "ambulatory 24-hour"
+    ABPM_NIGHT = "ambulatory night-time"
+
+
+_SINGLE_SETTING = {
+    ObsKind.HOME_SBP: (Setting.HOME, True), ObsKind.HOME_DBP: (Setting.HOME, False),
+    ObsKind.ABPM_DAY_SBP: (Setting.ABPM_DAY, True),
+    ObsKind.ABPM_DAY_DBP: (Setting.ABPM_DAY, False),
+    ObsKind.ABPM_24H_SBP: (Setting.ABPM_24H, True),
+    ObsKind.ABPM_24H_DBP: (Setting.ABPM_24H, False),
+    ObsKind.ABPM_NIGHT_SBP: (Setting.ABPM_NIGHT, True),
+    ObsKind.ABPM_NIGHT_DBP: (Setting.ABPM_NIGHT, False),
+}
+BP_KINDS = frozenset({ObsKind.BP_PANEL, ObsKind.SBP, ObsKind.DBP, ObsKind.HOME_PANEL,
+                      ObsKind.ABPM_24H_PANEL, *_SINGLE_SETTING})
+_OUT_OF_OFFICE = (Setting.HOME, Setting.ABPM_DAY)
+_SBP = FEATURES_BY_NAME["sbp_clinic"]
+_DBP = FEATURES_BY_NAME["dbp_clinic"]
+
+
+@dataclass(frozen=True, slots=True)
+class BpReading:
+    """One systolic/diastolic pair (either may be missing) in one setting."""
+
+    setting: Setting
+    when: When
+    sbp: Measurement | None
+    dbp: Measurement | None
+
+    @property
+    def res(self) -> RawResource:
+        m = self.sbp or self.dbp
+        assert m is not None
+        return m.res
+
+    @property
+    def sort_key(self) -> tuple[object, ...]:
+        return (self.when.instant, self.res.ref)
+
+    def text(self) -> str:
+        s = f"{self.sbp.value:.0f}" if self.sbp else "?"
+        d = f"{self.dbp.value:.0f}" if self.dbp and self.dbp.plausible else "?"
+        return f"{s}/{d} mmHg on {self.when.day} ({self.res.ref})"
+
+
+@dataclass(frozen=True, slots=True)
+class BloodPressure:
+    facts: dict[str, Fact]
+    days_since_bp: int | None
+
+
+def read_bp(ctx: MappingContext, res: RawResource, kind: ObsKind, when: When) -> (
+        list[tuple[Setting, bool | None, Measurement | None, Measurement | None]]):
+    """(setting, is_single_systolic, sbp, dbp) of one BP Observation."""
+    if kind in _SINGLE_SETTING or kind in (ObsKind.SBP, ObsKind.DBP):
+        if kind in _SINGLE_SETTING:
+            setting, systolic = _SINGLE_SETTING[kind]
+        else:
+            setting, systolic = _marked_setting(ctx, res, when), kind is ObsKind.SBP
+        spec = _SBP if systolic else _DBP
+        label = "systolic BP" if systolic else "diastolic BP"
+        m = read_quantity(ctx, res, res.data, "", Quantity.PRESSURE, label, spec.low, spec.high,
+                          when)
+        return [(setting, systolic, m if systolic else None, None if systolic else m)]
+    if kind is ObsKind.ABPM_24H_PANEL:
+        setting = Setting.ABPM_24H
+    elif kind is ObsKind.HOME_PANEL:
+        marked = _marked_setting(ctx, res, when)
+        setting = marked if marked is not Setting.CLINIC else Setting.HOME
+    else:
+        setting = _marked_setting(ctx, res, when)
+    sbp = dbp = None
+    for path, comp in res.objects(res.data, "component"):
+        codings, _ = res.concept(comp, "code", path)
+        for system, code, _display in codings:
+            is_sbp = codes.BP_COMPONENTS.get((system, code))
+            if is_sbp is None:
+                continue
+            spec = _SBP if is_sbp else _DBP
+            m = read_quantity(ctx, res, comp, path, Quantity.PRESSURE,
+                              "systolic BP" if is_sbp else "diastolic BP", spec.low,
+                              spec.high, when)
+            if is_sbp and sbp is None:
+                sbp = m
+            elif not is_sbp and dbp is None:
+                dbp = m
+            break
+    return [(setting, None, sbp, dbp)]
+
+
+def _marked_setting(ctx: MappingContext, res: RawResource, when: When) -> Setting:
+    d = res.data
+    words: list[str] = []
+    coded: set[tuple[str, str]] = set()
+    for path, ext in res.objects(d, "extension"):
+        if res.string(ext, "url", path) == codes.MEASUREMENT_SETTING_EXTENSION:
+            codings, text = res.concept(ext, "valueCodeableConcept", path)
+            coded.update((s, c) for s, c, _ in codings)
+            words.append(text)
+    codings, text = res.concept(d, "method")
+    coded.update((s, c) for s, c, _ in codings)
+    words.extend([text, *(disp for _, _, disp in codings)])
+    for path, cat in res.objects(d, "category"):
+        codings = res.codings(cat, path)
+        words.extend([res.string(cat, "text", path) or "", *(c for _, c, _ in codings),
+                      *(disp for _, _, disp in codings)])
+    joined = " ".join(words).lower()
+    if any(w in joined for w in codes.AMBULATORY_WORDS):
+        if "24" in joined:
+            return Setting.ABPM_24H
+        if "night" in joined or (when.hour is not None and (when.hour >= 22 or when.hour < 7)):
+            return Setting.ABPM_NIGHT
+        return Setting.ABPM_DAY
+    if coded & codes.HOME_SETTING_CODES or any(w in joined for w in codes.HOME_WORDS):
+        return Setting.HOME
+    for path, perf in res.objects(d, "performer"):
+        ref = res.string(perf, "reference", path)
+        if not ref:
+            continue
+        target = ctx.resolve(ref, res)
+        rtype = target.resource_type if target else ref.rsplit("/", 2)[-2] if "/" in ref else ""
+        if rtype in ("Patient", "RelatedPerson"):
+            return Setting.HOME
+    return Setting.CLINIC
+
+
+def pair_readings(parts: list[tuple[Setting, bool | None, Measurement | None,
+                                    Measurement | None, When]]) -> list[BpReading]:
+    """Panels as they are; separate systolic/diastolic Observations paired by time."""
+    readings: list[BpReading] = []
+    singles: dict[tuple[Setting, object], tuple[list[Measurement], list[Measurement]]] = (
+        defaultdict(lambda: ([], [])))
+    for setting, single, sbp, dbp, when in parts:
+        if single is None:
+            if sbp is not None or dbp is not None:
+                readings.append(BpReading(setting, when, sbp, dbp))
+        elif single and sbp is not None:
+            singles[(setting, when.instant)][0].append(sbp)
+        elif not single and dbp is not None:
+            singles[(setting, when.instant)][1].append(dbp)
+    for (setting, _instant), (sbps, dbps) in singles.items():
+        sbps.sort(key=lambda m: m.sort_key)
+        dbps.sort(key=lambda m: m.sort_key)
+        for i, s in enumerate(sbps):
+            readings.append(BpReading(setting, s.when, s, dbps[i] if i < len(dbps) else None))
+    return readings
+
+
+def summarise(ctx: MappingContext, readings: list[BpReading]) -> BloodPressure:
+    """The NICE summaries (see module docstring)."""
+    facts: dict[str, Fact] = {}
+    as_of = ctx.as_of
+    start = months_before(as_of, ctx.policy.clinic_bp_months)
+    window = f"last {ctx.policy.clinic_bp_months} months"
+    clinic_all = sorted((r for r in readings if r.setting is Setting.CLINIC
+                         and r.sbp is not None and r.when.day <= as_of),
+                        key=lambda r: r.sort_key)
+    clinic = [r for r in clinic_all if r.when.day >= start]
+    implausible = [r for r in clinic if r.sbp is not None and not r.sbp.plausible]
+    clinic = [r for r in clinic if r.sbp is not None and r.sbp.plausible]
+    days_since: int | None = None
+    if not clinic:
+        note = f"no clinic blood pressure in the {window}"
+        older = [r for r in clinic_all if r.when.day < start]
+        if older:
+            note += f" (latest: {older[-1].when.day})"
+        if implausible:
+            note += f"; implausible readings not used: {_texts(implausible)}"
+        facts["sbp_clinic"] = unknown(note)
+        facts["dbp_clinic"] = unknown(note)
+    else:
+        last_two = clinic[-2:]
+        chosen = min(reversed(last_two), key=lambda r: r.sbp.value if r.sbp else 0.0)
+        for r in last_two:
+            ctx.use(r.res)
+            if r.dbp is not None:
+                ctx.use(r.dbp.res)
+        if len(last_two) == 2:
+            note = ("lower of the last two clinic readings (NICE NG136 1.2.2): "
+                    + "; ".join(r.text() for r in last_two))
+        else:
+            note = f"the only clinic reading in the {window}"
+        later_bad = [r for r in implausible if r.sort_key > last_two[0].sort_key]
+        if later_bad:
+            note += f"; implausible readings not used: {_texts(later_bad)}"
+        assert chosen.sbp is not None
+        facts["sbp_clinic"] = Fact(chosen.sbp.value, chosen.sbp.res.ref, chosen.when.day,
+                                   _join(note, chosen.sbp.note))
+        if chosen.dbp is not None and chosen.dbp.plausible:
+            facts["dbp_clinic"] = Fact(chosen.dbp.value, chosen.dbp.res.ref, chosen.when.day,
+                                       _join("diastolic of the reading chosen for sbp_clinic",
+                                             chosen.dbp.note))
+        elif chosen.dbp is not None:
+            facts["dbp_clinic"] = unknown(
+                f"the diastolic value of {chosen.res.ref} is implausible: not used")
+        else:
+            facts["dbp_clinic"] = unknown(
+                f"the reading chosen for sbp_clinic ({chosen.res.ref}) has no diastolic value")
+        days_since = (as_of - clinic[-1].when.day).days
+    facts["sbp_home"] = _home(ctx, readings)
+    return BloodPressure(facts, days_since)
+
+
+def _home(ctx: MappingContext, readings: list[BpReading]) -> Fact:
+    days = ctx.policy.home_bp_days
+    start = ctx.as_of - timedelta(days=days)
+    chosen = sorted((r for r in readings if r.setting in _OUT_OF_OFFICE and r.sbp is not None
+                     and r.sbp.plausible and start <= r.when.day <= ctx.as_of),
+                    key=lambda r: r.sort_key)
+    if not chosen:
+        note = f"no home or daytime ambulatory readings in the last {days} days"
+        if any(r.setting is Setting.ABPM_24H for r in readings):
+            note += " (24-hour ABPM means are not used: NICE NG136 uses the daytime mean)"
+        return unknown(note)
+    values = [r.sbp.value for r in chosen if r.sbp is not None]
+    for r in chosen:
+        ctx.use(r.res)
+    first, last = chosen[0], chosen[-1]
+    kinds = sorted({r.setting.value for r in chosen})
+    note = (f"mean of {len(values)} {' and '.join(kinds)} systolic readings from "
+            f"{first.when.day} to {last.when.day}")
+    return Fact(sum(values) / len(values), last.res.ref, last.when.day, note)
+
+
+def _texts(readings: list[BpReading]) -> str:
+    return ", ".join(r.text() for r in readings)
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)

@@ -1,0 +1,108 @@
+"""MappingContext: the state shared by the resource-family mappers during one mapping.
+
+FHIR release: R4 (4.0.1). It knows the assessment date, the policy, the one Patient, every
+resource by the references that may point at it (``Type/id``, ``fullUrl``, absolute URL), and
+collects the resources that end up used (they are validated and counted) and the report.
+References follow https://hl7.org/fhir/R4/references.html (relative, absolute, ``urn:uuid:``
+inside a Bundle, ``#id`` for contained resources).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+from fhir_mappings.dates import When, parse_when
+from fhir_mappings.policy import MappingPolicy
+from fhir_mappings.raw import JsonObject, RawResource
+from fhir_mappings.report import IssueKind, ReportBuilder
+
+
+class MappingContext:
+    """Assessment date, policy, Patient, reference index, used resources and report."""
+
+    def __init__(self, as_of: date, policy: MappingPolicy, patient: RawResource,
+                 resources: Iterable[RawResource], report: ReportBuilder) -> None:
+        self.as_of = as_of
+        self.policy = policy
+        self.patient = patient
+        self.report = report
+        self.used: dict[int, RawResource] = {}
+        self.index: dict[str, RawResource] = {}
+        for res in resources:
+            if res.id:
+                self.index.setdefault(f"{res.resource_type}/{res.id}", res)
+            if res.full_url:
+                self.index.setdefault(res.full_url, res)
+        self.patient_id = patient.id
+
+    def use(self, res: RawResource) -> None:
+        """Mark a resource as used: it is validated and counted as used."""
+        self.used[id(res)] = res
+
+    # -- references ----------------------------------------------------------------------
+
+    def resolve(self, ref: str, container: RawResource) -> RawResource | None:
+        """The resource ``ref`` points at: contained (``#id``), in the input, or None."""
+        if ref.startswith("#"):
+            for path, item in container.objects(container.data, "contained"):
+                if item.get("id") == ref[1:] and isinstance(item.get("resourceType"), str):
+                    return RawResource(item["resourceType"], ref[1:], item,
+                                       container.path + path)
+            return None
+        hit = self.index.get(ref)
+        if hit is None and "/" in ref and not ref.startswith("urn:"):
+            parts = ref.rstrip("/").split("/")
+            if len(parts) >= 2:
+                tail = "/".join(parts[-2:])
+                if len(parts) >= 4 and parts[-2] == "_history":
+                    tail = "/".join(parts[-4:-2])
+                hit = self.index.get(tail)
+        return hit
+
+    def about_patient(self, res: RawResource, key: str = "subject") -> bool:
+        """False when the resource's subject is clearly another Patient (then reported)."""
+        ref = res.reference(res.data, key)
+        if ref is None or ref.startswith("#"):
+            return True
+        target = self.resolve(ref, res)
+        other = False
+        if target is not None:
+            other = target.resource_type == "Patient" and target is not self.patient and (
+                target.id != self.patient_id)
+        elif "Patient/" in ref and self.patient_id:
+            other = ref.rstrip("/").split("Patient/")[-1].split("/")[0] != self.patient_id
+        if other:
+            self.report.issue(IssueKind.OTHER_PATIENT, res.ref,
+                              "its subject is another patient: not used")
+        return not other
+
+    # -- dates ---------------------------------------------------------------------------
+
+    def when(self, res: RawResource, obj: JsonObject, key: str, subpath: str = "") -> (
+            When | None):
+        text = res.string(obj, key, subpath)
+        if text is None:
+            return None
+        parsed = parse_when(text)
+        if parsed is None:
+            raise res.error("is not a FHIR date or dateTime", f"{subpath}.{key}")
+        return parsed
+
+    def period_when(self, res: RawResource, obj: JsonObject, key: str,
+                    subpath: str = "") -> tuple[When | None, When | None]:
+        """(start, end) of the Period at ``key``."""
+        period = res.obj(obj, key, subpath)
+        if period is None:
+            return None, None
+        path = f"{subpath}.{key}"
+        return self.when(res, period, "start", path), self.when(res, period, "end", path)
+
+    def effective(self, res: RawResource) -> When | None:
+        """When an Observation was taken: effective[x] (Period: its end, else start), issued."""
+        d = res.data
+        w = self.when(res, d, "effectiveDateTime") or self.when(res, d, "effectiveInstant")
+        if w is None:
+            start, end = self.period_when(res, d, "effectivePeriod")
+            w = end or start
+        return w or self.when(res, d, "issued")

@@ -1,0 +1,115 @@
+"""Reading numeric Observation values: unit conversion, plausibility, latest-in-window.
+
+FHIR release: R4 (4.0.1), Observation.value[x] / component.value[x] as Quantity
+(https://hl7.org/fhir/R4/datatypes.html#Quantity) or integer. Values are converted to the
+feature table's unit (:mod:`fhir_mappings.units`) and checked against its plausible range
+(:data:`fhir_mappings.feature_table.PATIENT_FEATURES`, ``low``/``high``). An implausible
+value is reported (a provenance note and a counted issue) and not used: the previous
+plausible value is used instead. A comparator (``>90``) keeps the bound and says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from fhir_mappings.context import MappingContext
+from fhir_mappings.dates import When
+from fhir_mappings.facts import Fact, unknown
+from fhir_mappings.raw import JsonObject, RawResource
+from fhir_mappings.report import IssueKind
+from fhir_mappings.units import Quantity, conversion
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """One numeric value in canonical units, when it was taken and where it came from."""
+
+    value: float
+    when: When
+    res: RawResource
+    plausible: bool
+    note: str = ""
+
+    @property
+    def sort_key(self) -> tuple[object, ...]:
+        return (self.when.instant, self.res.ref, self.value)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.4g}" if abs(v) < 1000 else f"{v:.0f}"
+
+
+def read_quantity(ctx: MappingContext, res: RawResource, obj: JsonObject, subpath: str,
+                  quantity: Quantity, label: str, low: float, high: float,
+                  when: When) -> Measurement | None:
+    """The value at ``obj`` (an Observation or a component) or None (reported)."""
+    vq = res.obj(obj, "valueQuantity", subpath)
+    if vq is None:
+        integer = obj.get("valueInteger")
+        if isinstance(integer, int) and not isinstance(integer, bool):
+            vq = {"value": integer}
+        else:
+            if "dataAbsentReason" not in obj:
+                ctx.report.issue(IssueKind.NO_VALUE, res.ref, f"{label}: no numeric value")
+            return None
+    qpath = f"{subpath}.valueQuantity"
+    value = res.number(vq, "value", qpath)
+    if value is None:
+        ctx.report.issue(IssueKind.NO_VALUE, res.ref, f"{label}: no numeric value")
+        return None
+    code = res.string(vq, "code", qpath)
+    unit = res.string(vq, "unit", qpath)
+    conv = conversion(quantity, code) if code else None
+    if conv is None:
+        conv = conversion(quantity, unit) if unit or not code else None
+    if conv is None:
+        ctx.report.issue(IssueKind.UNKNOWN_UNIT, res.ref,
+                         f"{label}: unit {code or unit or '(none)'!r} is not understood")
+        return None
+    canonical = conv.to_canonical(value)
+    notes = []
+    written = unit or code or ""
+    if conv.scale != 1.0 or conv.offset != 0.0:
+        notes.append(f"converted from {_fmt(value)} {written}")
+    comparator = res.string(vq, "comparator", qpath)
+    if comparator:
+        notes.append(f"reported as {comparator}{_fmt(value)} {written}".rstrip())
+    plausible = low <= canonical <= high
+    if not plausible:
+        ctx.report.issue(
+            IssueKind.IMPLAUSIBLE_VALUE, res.ref,
+            f"{label} {_fmt(canonical)} {quantity.value} is outside the plausible range "
+            f"{_fmt(low)}-{_fmt(high)}: not used")
+    return Measurement(canonical, when, res, plausible, "; ".join(notes))
+
+
+def latest(ctx: MappingContext, items: Iterable[Measurement], label: str, start: date | None,
+           window: str, unit: str) -> tuple[Fact, Measurement | None]:
+    """The latest plausible measurement in [start, as_of] as a Fact (and the measurement).
+
+    Implausible later values are named in the note; the chosen resource is marked used.
+    """
+    in_window = sorted((m for m in items
+                        if (start is None or m.when.day >= start) and m.when.day <= ctx.as_of),
+                       key=lambda m: m.sort_key, reverse=True)
+    skipped: list[Measurement] = []
+    for m in in_window:
+        if not m.plausible:
+            skipped.append(m)
+            continue
+        ctx.use(m.res)
+        notes = [n for n in (m.note,) if n]
+        if skipped:
+            notes.append(_skipped_note(skipped, unit))
+        return Fact(m.value, m.res.ref, m.when.day, "; ".join(notes) or None), m
+    note = f"no {label} result in the {window}"
+    if skipped:
+        note += f" ({_skipped_note(skipped, unit)})"
+    return unknown(note), None
+
+
+def _skipped_note(skipped: list[Measurement], unit: str) -> str:
+    items = ", ".join(f"{_fmt(m.value)} {unit} on {m.when.day} ({m.res.ref})" for m in skipped)
+    return f"implausible value not used: {items}"

@@ -1,0 +1,190 @@
+"""PatientRecord: the frozen facts about one patient at one date, built from FHIR R4 input.
+
+FHIR release: R4 (4.0.1). :func:`build_record` takes parsed input (:mod:`fhir_mappings.bundle`)
+and an assessment date, finds the one Patient, drops resource types it does not read before
+any model is built (Claims, ExplanationOfBenefits, Encounters, Immunizations ...: counted as
+ignored), maps each resource family (patient, observations, conditions, medications,
+allergies), validates the resources that contributed a fact against the ``fhir.resources.R4B``
+models (:mod:`fhir_mappings.validation`) and returns the record with its mapping report.
+
+Combination rules made here (the families' modules document their own):
+
+* ``ckd``: coded CKD, or CKD shown by labs (two abnormal eGFR/ACR results >= 90 days apart);
+  ``ckd_stage``: the coded stage, else the KDIGO G category of the latest eGFR when CKD.
+* ``hfref``: coded HFrEF, or heart failure with a latest LVEF <= 40 %.
+* ``pregnancy``: a current pregnancy/breastfeeding Condition, or a pregnancy-status
+  Observation saying pregnant; a "not pregnant" status newer than the Condition wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from types import MappingProxyType
+from typing import Any
+
+from fhir_mappings.allergies import map_allergies
+from fhir_mappings.bundle import ParsedInput, parse_input
+from fhir_mappings.conditions import map_conditions
+from fhir_mappings.context import MappingContext
+from fhir_mappings.errors import MissingPatient, MultiplePatients
+from fhir_mappings.facts import Fact, present
+from fhir_mappings.medications import map_medications
+from fhir_mappings.observations import HFREF_LVEF_MAX, map_observations
+from fhir_mappings.patient import map_patient
+from fhir_mappings.policy import DEFAULT_POLICY, MappingPolicy
+from fhir_mappings.raw import RawResource
+from fhir_mappings.report import IssueKind, MappingReport, ReportBuilder
+from fhir_mappings.validation import validate
+from fhir_mappings.vocabulary import DrugClass
+
+#: Resource types the mapping reads; everything else is skipped before any model is built.
+USED_TYPES = frozenset({"Patient", "Observation", "Condition", "MedicationRequest",
+                        "MedicationStatement", "Medication", "AllergyIntolerance"})
+
+
+def _frozen(d: Mapping[str, Fact] | None = None) -> Mapping[str, Fact]:
+    return MappingProxyType(dict(sorted((d or {}).items())))
+
+
+@dataclass(frozen=True, slots=True)
+class PatientRecord:
+    """Facts about one patient at ``as_of``, each with its provenance.
+
+    ``facts`` holds every patient feature of the feature table that the input says something
+    about (absent conditions and drugs are simply not there) and a few facts that are not
+    features (``creatinine``, ``lvef``, ``loop_diuretic``, ``other_antihypertensive`` ...);
+    ``regimen`` holds the current antihypertensive classes with their dose multiples.
+    """
+
+    as_of: date
+    patient: str
+    facts: Mapping[str, Fact] = field(default_factory=_frozen)
+    regimen: Mapping[DrugClass, Fact] = field(default_factory=lambda: MappingProxyType({}))
+    deceased: Fact = field(default_factory=lambda: Fact(0.0))
+    days_since_bp: int | None = None
+    ckd_stage: str | None = None
+    report: MappingReport = field(default_factory=MappingReport, compare=False)
+
+    def fact(self, name: str) -> Fact | None:
+        return self.facts.get(name)
+
+
+Input = ParsedInput | bytes | bytearray | str | Mapping[str, Any] | Sequence[Any]
+
+
+def build_record(data: Input, as_of: date,
+                 policy: MappingPolicy = DEFAULT_POLICY) -> PatientRecord:
+    """Map FHIR input to a PatientRecord at ``as_of`` (raises InputError subclasses)."""
+    parsed = data if isinstance(data, ParsedInput) else parse_input(data)
+    report = ReportBuilder()
+    for issue in parsed.issues:
+        report.issues.add(issue)
+    resources = _deduplicate(parsed.resources, report)
+    patient = _the_patient(resources)
+    ctx = MappingContext(as_of, policy, patient, resources, report)
+    by_type: dict[str, list[RawResource]] = {t: [] for t in USED_TYPES}
+    for res in resources:
+        if res.resource_type in by_type:
+            by_type[res.resource_type].append(res)
+
+    facts, deceased, demo = map_patient(ctx)
+    obs = map_observations(ctx, by_type["Observation"], demo)
+    cond = map_conditions(ctx, by_type["Condition"])
+    meds = map_medications(ctx, by_type["MedicationRequest"], by_type["MedicationStatement"])
+    allergies = map_allergies(ctx, by_type["AllergyIntolerance"])
+
+    facts.update(obs.facts)
+    for name, fact in (*cond.facts.items(), *allergies.items()):
+        facts.setdefault(name, fact)
+    facts.update(meds.facts)
+    ckd_stage = _combine(facts, cond.ckd_stage, obs.ckd_stage)
+
+    for res in sorted(ctx.used.values(), key=lambda r: r.path):
+        validate(res)
+    report.validated = len(ctx.used)
+    used_ids = set(ctx.used)
+    for res in resources:
+        (report.used if id(res) in used_ids else report.ignored)[res.resource_type] += 1
+    contained = sum(1 for r in ctx.used.values() if ".contained[" in r.path)
+    if contained:
+        report.used["Medication (contained)"] += contained
+
+    return PatientRecord(as_of, patient.ref, _frozen(facts),
+                         MappingProxyType(dict(sorted(meds.regimen.items()))), deceased,
+                         obs.days_since_bp, ckd_stage, report.freeze())
+
+
+def _combine(facts: dict[str, Fact], coded_stage: str | None, lab_stage: str | None) -> (
+        str | None):
+    """Apply the combination rules of the module docstring; return the CKD stage."""
+    labs_ckd = facts.pop("ckd_labs", None)
+    if "ckd" not in facts and labs_ckd is not None and labs_ckd.value == 1.0:
+        facts["ckd"] = labs_ckd
+    stage = coded_stage
+    if stage is None and "ckd" in facts and lab_stage is not None:
+        stage = lab_stage
+    lvef = facts.get("lvef")
+    hf = facts.get("heart_failure")
+    if ("hfref" not in facts and hf is not None and lvef is not None
+            and lvef.value is not None and lvef.value <= HFREF_LVEF_MAX):
+        facts["hfref"] = present(lvef.source or "", lvef.date,
+                                 f"heart failure with LVEF {lvef.value:g} % "
+                                 f"(<= {HFREF_LVEF_MAX:g} %)")
+    status = facts.pop("pregnancy_status", None)
+    coded = facts.get("pregnancy")
+    if status is not None and status.value is not None:
+        newer = coded is None or (status.date is not None and coded.date is not None
+                                  and status.date > coded.date)
+        if status.value == 1.0 and coded is None:
+            facts["pregnancy"] = status
+        elif status.value == 0.0 and coded is not None and newer:
+            del facts["pregnancy"]
+    return stage if stage is None or "ckd" in facts else None
+
+
+def _deduplicate(resources: Sequence[RawResource], report: ReportBuilder) -> (
+        list[RawResource]):
+    """One resource per ``Type/id`` (the same resource can come under two prefetch keys)."""
+    seen: dict[tuple[str, str], RawResource] = {}
+    out: list[RawResource] = []
+    for res in resources:
+        if res.id is None:
+            out.append(res)
+            continue
+        key = (res.resource_type, res.id)
+        first = seen.get(key)
+        if first is None:
+            seen[key] = res
+            out.append(res)
+        elif first.data != res.data:
+            report.issue(IssueKind.DUPLICATE, res.ref,
+                         "sent twice with different content: the later-updated copy is used")
+            keep = max((first, res), key=_version_key)
+            if keep is res:
+                out[out.index(first)] = res
+                seen[key] = res
+    return out
+
+
+def _version_key(res: RawResource) -> tuple[str, str, str]:
+    meta = res.data.get("meta")
+    meta = meta if isinstance(meta, Mapping) else {}
+    updated = meta.get("lastUpdated")
+    version = meta.get("versionId")
+    return (updated if isinstance(updated, str) else "",
+            version if isinstance(version, str) else "", res.path)
+
+
+def _the_patient(resources: Sequence[RawResource]) -> RawResource:
+    patients = [r for r in resources if r.resource_type == "Patient"]
+    if not patients:
+        raise MissingPatient(
+            "the input has no Patient resource: it cannot be assessed (a CDS Hooks prefetch "
+            "needs the patient key)", "$")
+    if len(patients) > 1:
+        refs = ", ".join(sorted(p.ref for p in patients))
+        raise MultiplePatients(f"the input holds {len(patients)} Patients ({refs}); one "
+                               "assessment is for one patient", patients[1].path)
+    return patients[0]
