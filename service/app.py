@@ -19,7 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.api import discovery, feedback, health, hooks
+from service.api import discovery, feedback, fhir_operation, health, hooks
 from service.audit.store import AuditStore
 from service.engine import Engine
 from service.errors import ServiceError, operation_outcome
@@ -47,7 +47,7 @@ def _verifier(settings: Settings, http: httpx.Client) -> ClientVerifier:
                              allowed_jku=tuple(i.get("allowed_jku", ())),
                              tenant=i.get("tenant"))
                for i in settings.trusted_issuers]
-    return CdsJwtVerifier(issuers, JwksCache(http), MemoryReplayCache())
+    return CdsJwtVerifier(issuers, JwksCache(client=http), MemoryReplayCache())
 
 
 def _error(status: int, body: dict[str, Any]) -> ORJSONResponse:
@@ -68,7 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         replayed = store.replay_spool()
         sync_http = httpx.Client(timeout=httpx.Timeout(2.0, connect=1.0))
         http = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.fhir_timeout_s, connect=min(1.0, settings.fhir_timeout_s)),
+            timeout=httpx.Timeout(settings.fhir_timeout_s,
+                                  connect=min(1.0, settings.fhir_timeout_s)),
             transport=httpx.AsyncHTTPTransport(retries=1),
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20))
         metrics = make_metrics()
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.error("unhandled_error", error=type(exc).__name__, path=request.url.path)
         return _error(500, operation_outcome("exception", "internal error"))
 
-    for r in (discovery.router, hooks.router, feedback.router, health.router):
+    for r in (discovery.router, hooks.router, feedback.router, fhir_operation.router,
+              health.router):
         app.include_router(r)
     return app

@@ -98,7 +98,8 @@ class PrefetchResolver:
 
     async def _fetch_all(self, request: HookRequest, todo: dict[str, str], paging: list[str],
                          result: PrefetchResult) -> None:
-        assert request.fhirServer is not None and request.fhirAuthorization is not None
+        if request.fhirServer is None or request.fhirAuthorization is None:
+            raise PreconditionFailed("no fhirServer/fhirAuthorization to fetch with", "prefetch")
         base = request.fhirServer.rstrip("/") + "/"
         headers = {"Authorization": f"Bearer {request.fhirAuthorization.access_token}",
                    "Accept": FHIR_JSON}

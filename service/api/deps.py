@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import orjson
 import structlog
-from fastapi import Request
+from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 
 from service.errors import BadRequest, PayloadTooLarge, Unauthorized
@@ -19,6 +19,9 @@ log = structlog.get_logger("hypermarker.service")
 def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.hm
     return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
 
 
 async def read_json(request: Request, limit: int) -> Any:

@@ -5,15 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import structlog
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from service.api.deps import authenticate, get_state, parse, read_json
+from service.api.deps import StateDep, authenticate, parse, read_json
 from service.audit.records import FeedbackRecord
 from service.discovery import SERVICES_BY_ID
 from service.errors import NotFound
 from service.schemas.cds_hooks import FeedbackRequest
-from service.state import AppState
 
 router = APIRouter(tags=["CDS Hooks"])
 log = structlog.get_logger("hypermarker.service")
@@ -22,7 +21,7 @@ log = structlog.get_logger("hypermarker.service")
 @router.post("/cds-services/{service_id}/feedback",
              responses={400: {"description": "Invalid feedback (OperationOutcome)"}})
 async def feedback(service_id: str, request: Request,
-                   state: AppState = Depends(get_state)) -> dict[str, int]:
+                   state: StateDep) -> dict[str, int]:
     """Record what the clinician did with each card; a repeated item is stored once."""
     if service_id not in SERVICES_BY_ID:
         raise NotFound(f"no CDS service {service_id!r}")

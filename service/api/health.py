@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import ORJSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.api.deps import get_state
-from service.state import AppState
+from service.api.deps import StateDep
 
 router = APIRouter(tags=["Operations"])
 
@@ -22,7 +21,7 @@ def live() -> dict[str, str]:
 
 
 @router.get("/health/ready", responses={503: {"description": "Not ready"}})
-async def ready(state: AppState = Depends(get_state)) -> ORJSONResponse:
+async def ready(state: StateDep) -> ORJSONResponse:
     """Ready when the model is loaded and verified and the audit database answers."""
     db = await run_in_threadpool(state.store.ping)
     scorer = state.engine.scorer
@@ -37,7 +36,7 @@ async def ready(state: AppState = Depends(get_state)) -> ORJSONResponse:
 
 
 @router.get("/metrics", response_class=Response)
-def metrics(state: AppState = Depends(get_state)) -> Response:
+def metrics(state: StateDep) -> Response:
     """Prometheus exposition."""
     state.metrics.spool_depth.set(state.store.spool_depth())
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -8,12 +8,12 @@ from typing import Any
 
 import orjson
 import structlog
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import ORJSONResponse
 
 from fhir_mappings.errors import InputError
-from service.api.deps import authenticate, get_state, parse, read_json
+from service.api.deps import StateDep, authenticate, parse, read_json
 from service.audit.records import AssessmentRecord, feature_hash
 from service.cards import CardContext, build_cards
 from service.discovery import REQUIRED_PREFETCH, SERVICES_BY_ID
@@ -48,7 +48,7 @@ def _option_summary(doc: dict[str, Any]) -> list[dict[str, Any]]:
                         404: {"description": "Unknown service"},
                         412: {"description": "Required FHIR data unavailable"}})
 async def call_service(service_id: str, request: Request,
-                       state: AppState = Depends(get_state)) -> ORJSONResponse:
+                       state: StateDep) -> ORJSONResponse:
     """Run one CDS service: at most one card in normal cases, audited before it is sent."""
     t0 = time.perf_counter()
     received = datetime.now(UTC)

@@ -1,0 +1,136 @@
+"""The assessment as FHIR R4: GuidanceResponse + RiskAssessment per option + DetectedIssue per
+finding, in a ``collection`` Bundle, each resource validated with ``fhir.resources.R4B``.
+
+For systems that do not speak CDS Hooks (``POST /fhir/$hypertension-options``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.detectedissue import DetectedIssue
+from fhir.resources.R4B.guidanceresponse import GuidanceResponse
+from fhir.resources.R4B.riskassessment import RiskAssessment
+
+BASE = "https://hypermarker.example.org/fhir"
+EXT_SBP = f"{BASE}/StructureDefinition/predicted-sbp-change"
+EXT_STATUS = f"{BASE}/StructureDefinition/option-status"
+FINDING_SYSTEM = f"{BASE}/CodeSystem/finding"
+OPTION_SYSTEM = f"{BASE}/CodeSystem/treatment-option"
+UCUM = "http://unitsofmeasure.org"
+SEVERITY = {"block": "high", "warn": "moderate", "info": "low"}
+GUIDELINE_URLS = {"NICE NG136": "https://www.nice.org.uk/guidance/ng136",
+                  "NICE NG203": "https://www.nice.org.uk/guidance/ng203",
+                  "NICE NG106": "https://www.nice.org.uk/guidance/ng106",
+                  "NICE NG133": "https://www.nice.org.uk/guidance/ng133",
+                  "ESC 2024": "https://doi.org/10.1093/eurheartj/ehae178"}
+
+
+def _urn() -> str:
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
+def _mmhg(v: float) -> dict[str, Any]:
+    return {"value": v, "unit": "mmHg", "system": UCUM, "code": "mm[Hg]"}
+
+
+def _issue(f: dict[str, Any], patient: dict[str, str], implicated: str | None, when: str
+           ) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "resourceType": "DetectedIssue", "status": "final",
+        "code": {"coding": [{"system": FINDING_SYSTEM, "code": f["code"]}], "text": f["code"]},
+        "severity": SEVERITY[f["severity"]], "patient": patient, "identifiedDateTime": when,
+        "detail": f"{f['message']} ({f['citation']})",
+    }
+    url = next((u for g, u in GUIDELINE_URLS.items() if f["citation"].startswith(g)), None)
+    if url:
+        d["reference"] = url
+    if implicated:
+        d["implicated"] = [{"reference": implicated}]
+    if f.get("monitoring"):
+        d["mitigation"] = [{"action": {"text": f"Monitor: {f['monitoring']}"}}]
+    return d
+
+
+def assessment_bundle(doc: dict[str, Any], patient_id: str | None, module_uri: str,
+                      request_id: str) -> dict[str, Any]:
+    """Build and validate the Bundle for one assessment document."""
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    patient = {"reference": f"Patient/{patient_id}"} if patient_id else {
+        "display": "patient in the submitted bundle"}
+    entries: list[dict[str, Any]] = []
+    gr_url = _urn()
+    guidance: dict[str, Any] = {
+        "resourceType": "GuidanceResponse", "requestIdentifier": {"value": request_id},
+        "moduleUri": module_uri, "subject": patient, "occurrenceDateTime": now,
+    }
+    if doc["status"] == "cannot_assess":
+        guidance["status"] = "data-required"
+        guidance["note"] = [{"text": "Cannot assess: " + "; ".join(doc["reasons"])}]
+        entries.append({"fullUrl": gr_url, "resource": guidance})
+    else:
+        guidance["status"] = "success"
+        t = doc["target"]
+        ranked = [o for o in doc["options"] if o["rank"] is not None]
+        guidance["note"] = [
+            {"text": f"Target below {t['systolic']:.0f}/{t['diastolic']:.0f} mmHg "
+                     f"({t['citation']}); guideline step: {doc['guideline_step']}; guideline "
+                     f"default: {', '.join(doc['guideline_default']) or 'none'}."},
+            {"text": "Ranked options: " + "; ".join(
+                f"{o['rank']}. {o['label']} ({o['predicted_sbp_change']:+.1f} mmHg)"
+                for o in ranked)},
+            {"text": "Decision support only: simulated training data, not clinically "
+                     "validated."}]
+        entries.append({"fullUrl": gr_url, "resource": guidance})
+        m = doc["model"]
+        for o in doc["options"]:
+            ra_url = _urn()
+            lo, hi = o["interval"]
+            ra = {
+                "resourceType": "RiskAssessment", "status": "final", "subject": patient,
+                "occurrenceDateTime": now,
+                "code": {"coding": [{"system": OPTION_SYSTEM, "code": o["id"]}],
+                         "text": o["label"]},
+                "method": {"text": f"{m['id']} {m['version']} ({m['provider']})"},
+                "extension": [
+                    {"url": EXT_STATUS, "valueCode": o["status"]},
+                    {"url": EXT_SBP, "extension": [
+                        {"url": "value", "valueQuantity": _mmhg(o["predicted_sbp_change"])},
+                        {"url": "lower", "valueQuantity": _mmhg(lo)},
+                        {"url": "upper", "valueQuantity": _mmhg(hi)},
+                        {"url": "coverage", "valueDecimal": o["interval_coverage"]}]}],
+                "prediction": [{
+                    "outcome": {"text": f"clinic systolic BP below {t['systolic']:.0f} mmHg "
+                                        "at 12 weeks"},
+                    "probabilityDecimal": o["p_target"],
+                    "whenRange": {"low": {"value": 12, "unit": "wk", "system": UCUM,
+                                          "code": "wk"},
+                                  "high": {"value": 12, "unit": "wk", "system": UCUM,
+                                           "code": "wk"}},
+                    "rationale": f"rank {o['rank'] if o['rank'] is not None else '-'}; "
+                                 f"status {o['status']}; predicted change "
+                                 f"{o['predicted_sbp_change']:+.1f} mmHg "
+                                 f"({lo:+.1f} to {hi:+.1f}, {o['interval_coverage']:.0%})"}],
+                "note": [{"text": "Drivers: " + "; ".join(
+                    f"{d['label']} {d['contribution']:+.1f} mmHg" for d in o["drivers"])}]
+                if o["drivers"] else None,
+            }
+            if ra["note"] is None:
+                del ra["note"]
+            entries.append({"fullUrl": ra_url, "resource": ra})
+            entries += [{"fullUrl": _urn(), "resource": _issue(f, patient, ra_url, now)}
+                        for f in o["findings"] if f["severity"] != "info"]
+        entries += [{"fullUrl": _urn(), "resource": _issue(f, patient, None, now)}
+                    for f in doc["findings"]]
+    validators: dict[str, Any] = {"GuidanceResponse": GuidanceResponse,
+                                  "RiskAssessment": RiskAssessment,
+                                  "DetectedIssue": DetectedIssue}
+    for e in entries:
+        validators[e["resource"]["resourceType"]].model_validate(e["resource"])
+    bundle = {"resourceType": "Bundle", "type": "collection", "timestamp": now,
+              "entry": entries}
+    Bundle.model_validate(bundle)
+    return bundle
