@@ -19,7 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.api import discovery, feedback, fhir_operation, health, hooks
+from service.api import discovery, feedback, fhir_operation, health, hooks, panel
 from service.audit.store import AuditStore
 from service.engine import Engine
 from service.errors import ServiceError, operation_outcome
@@ -127,6 +127,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return _error(500, operation_outcome("exception", "internal error"))
 
     for r in (discovery.router, hooks.router, feedback.router, fhir_operation.router,
-              health.router):
+              panel.router, health.router):
         app.include_router(r)
     return app

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     log_format: str = "auto"
     log_level: str = "INFO"
     max_body_bytes: int = 8_000_000
+    smart_client_id: str = "hypermarker-panel"
+    smart_scope: str = "launch openid fhirUser patient/Patient.rs"
 
     @field_validator("trusted_issuers", mode="before")
     @classmethod

@@ -31,15 +31,17 @@ class PanelCache:
         self._items: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def put(self, doc: dict[str, Any]) -> str:
+    def put(self, doc: dict[str, Any], patient_ref: str) -> str:
         token = secrets.token_urlsafe(24)
         with self._lock:
-            self._items[token] = (time.monotonic() + self._ttl, doc)
+            self._items[token] = (time.monotonic() + self._ttl, {"doc": doc,
+                                                                 "patient_ref": patient_ref})
             while len(self._items) > self._max:
                 self._items.popitem(last=False)
         return token
 
     def get(self, token: str) -> dict[str, Any] | None:
+        """{"doc": assessment document, "patient_ref": keyed hash} or None when expired."""
         with self._lock:
             item = self._items.get(token)
             if item is None or item[0] < time.monotonic():
@@ -58,6 +60,7 @@ class AppState:
     http: httpx.AsyncClient
     prefetch: PrefetchResolver
     panel: PanelCache = field(default_factory=PanelCache)
+    launches: PanelCache = field(default_factory=lambda: PanelCache(ttl_s=600.0))
     ready: bool = False
 
     def patient_ref(self, patient_id: str) -> str:

@@ -71,7 +71,8 @@ async def call_service(service_id: str, request: Request,
         raise BadRequest(f"prefetch: {e.reason}", f"prefetch.{e.path}" if e.path else
                          "prefetch") from e
     doc = result.document
-    token = state.panel.put(doc)
+    patient = state.patient_ref(hook.context.patientId)
+    token = state.panel.put(doc, patient)
     cards = build_cards(doc, CardContext(hook.hook, service_id, _panel_url(request, state),
                                          hook.context.patientId, ordered, draft),
                         app_context=orjson.dumps({"assessment": token}).decode())
@@ -81,7 +82,7 @@ async def call_service(service_id: str, request: Request,
     record = AssessmentRecord(
         request_id=hook.hookInstance, hook=hook.hook, hook_instance=hook.hookInstance,
         service_id=service_id, received_at=received,
-        patient_ref=state.patient_ref(hook.context.patientId),
+        patient_ref=patient,
         model_id=doc["model"]["id"], model_version=doc["model"]["version"],
         provider=doc["model"]["provider"], guideline=doc["guideline"], status=doc["status"],
         feature_hash=feature_hash(fv.values, {c.value: d for c, d in fv.regimen.items()}),
