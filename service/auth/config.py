@@ -72,9 +72,9 @@ class TrustedIssuer:
        `jku` is rejected outright, even if the inline JWKS has the key);
     3. `jwks_url`, when the token has no `jku`.
 
-    `allowed_jku` entries are exact URLs, or prefixes ending with '/' (then any URL below that
-    path is accepted, but never one with '.'/'..' segments, percent-encoded dots or slashes,
-    a query or a fragment).
+    `allowed_jku` entries are exact URLs, or prefixes ending with '/' (then any URL strictly
+    below that path is accepted, but not the prefix itself and never one with '.'/'..'
+    segments, percent-encoded dots or slashes, a query or a fragment).
 
     `tenant`: when set, a token's `tenant` claim (if present) must equal it, and the verified
     identity carries this tenant. When unset, a token's `tenant` claim is ignored (not trusted).
@@ -112,9 +112,11 @@ class TrustedIssuer:
         if not isinstance(jku, str) or not jku or len(jku) > _MAX_URL_LEN:
             return False
         for entry in self.allowed_jku:
-            if jku == entry:
-                return True
-            if entry.endswith("/") and jku.startswith(entry) and len(jku) > len(entry):
+            if not entry.endswith("/"):
+                if jku == entry:
+                    return True
+                continue
+            if jku.startswith(entry) and len(jku) > len(entry):
                 rest = jku[len(entry) :]
                 if (
                     _FORBIDDEN_URL_CHARS.search(rest)
