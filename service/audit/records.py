@@ -1,0 +1,242 @@
+"""Audit records: what the service remembers about each assessment, feedback and outcome.
+
+One event schema serves the EU AI Act art. 12 event log, the DCB0129 hazard log and the
+monitoring job: request and hook ids, model version and execution provider, a hash of the input
+features (plus the features themselves, which are derived values, never FHIR resources),
+the scored options with their intervals, drivers and findings, the cards shown, latency, and
+later the clinician's feedback and the observed follow-up blood pressure.
+
+No patient identifier is stored. ``patient_ref`` is a keyed hash (HMAC-SHA256) of the patient
+id made by the caller with a deployment secret, so records of one patient can be joined
+(assessment -> follow-up BP) without the store being able to name the patient.
+
+Records are frozen dataclasses with ``to_dict``/``from_dict`` for the JSON spool; every record
+carries ``schema_version`` so a spool written by an older release can still be replayed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+from typing import Any, Final, Literal, TypeVar, cast, get_args
+
+#: Version of the record layout written to the spool and the database.
+SCHEMA_VERSION: Final = 1
+
+AssessmentStatus = Literal["assessed", "cannot_assess"]
+FeedbackOutcome = Literal["accepted", "overridden"]
+BPSetting = Literal["clinic", "home"]
+
+_DATETIME_FIELDS: Final = frozenset({"received_at", "outcome_timestamp", "observed_at"})
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON: sorted keys, no whitespace, no NaN/Infinity (they raise)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+
+
+def feature_hash(features: Mapping[str, float | None], regimen: Mapping[str, float]) -> str:
+    """SHA-256 (hex) of the canonical JSON of the model inputs: features and current regimen.
+
+    Integers and floats of equal value hash alike (all numbers are written as floats), so the
+    hash does not depend on how a value was parsed. Non-finite numbers raise ``ValueError``.
+    """
+    doc = {
+        "features": {str(k): None if v is None else float(v) for k, v in features.items()},
+        "regimen": {str(k): float(v) for k, v in regimen.items()},
+    }
+    return hashlib.sha256(canonical_json(doc).encode("utf-8")).hexdigest()
+
+
+def patient_ref(patient_id: str, key: bytes) -> str:
+    """Keyed pseudonym of a patient id: HMAC-SHA256 hex. The key is a deployment secret."""
+    if not key:
+        raise ValueError("patient_ref needs a non-empty key")
+    return hmac.new(key, patient_id.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def utc(value: datetime, name: str = "datetime") -> datetime:
+    """The same instant in UTC; naive datetimes are refused (their zone is unknowable)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+def _check_choice(name: str, value: object, literal: Any) -> None:
+    allowed = get_args(literal)
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+
+def _check_finite(name: str, value: float | None) -> None:
+    if value is not None and not math.isfinite(value):
+        raise ValueError(f"{name} must be finite or None")
+
+
+_R = TypeVar("_R", bound="_Record")
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """Shared JSON conversion; datetimes travel as ISO 8601 strings with an offset."""
+
+    def __post_init__(self) -> None:
+        for name in _DATETIME_FIELDS.intersection(f.name for f in fields(self)):
+            object.__setattr__(self, name, utc(getattr(self, name), name))
+        version = getattr(self, "schema_version", SCHEMA_VERSION)
+        if not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
+            raise ValueError(f"unsupported audit schema_version {version!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for name in _DATETIME_FIELDS.intersection(out):
+            out[name] = out[name].isoformat()
+        return out
+
+    @classmethod
+    def from_dict(cls: type[_R], data: Mapping[str, Any]) -> _R:
+        names = {f.name for f in fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+        kwargs = dict(data)
+        for name in _DATETIME_FIELDS.intersection(kwargs):
+            if isinstance(kwargs[name], str):
+                kwargs[name] = datetime.fromisoformat(kwargs[name])
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True, slots=True)
+class AssessmentRecord(_Record):
+    """One CDS Hooks call (or CLI/API assessment) and what was shown for it."""
+
+    request_id: str
+    hook: str
+    hook_instance: str
+    service_id: str
+    received_at: datetime
+    patient_ref: str
+    model_id: str
+    model_version: str
+    provider: str
+    guideline: str
+    status: AssessmentStatus
+    feature_hash: str
+    features: dict[str, float | None]
+    regimen: dict[str, float]
+    #: id, rank, status, predicted_sbp_change, interval, p_target, findings, drivers
+    options: list[dict[str, Any]]
+    findings: list[dict[str, Any]]
+    #: card uuid, indicator, summary, suggestion uuids
+    cards: list[dict[str, Any]]
+    latency_ms: float
+    prefetch_fetched: list[str]
+    llm: dict[str, Any] | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        _Record.__post_init__(self)
+        if not self.request_id:
+            raise ValueError("request_id is required")
+        _check_choice("status", self.status, AssessmentStatus)
+        _check_finite("latency_ms", self.latency_ms)
+        for name, value in self.features.items():
+            _check_finite(f"features[{name}]", value)
+        # Everything must survive the JSON spool and a JSONB column unchanged.
+        canonical_json(self.to_dict())
+
+    def card_uuids(self) -> list[str]:
+        return [str(c["uuid"]) for c in self.cards if c.get("uuid")]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRecord(_Record):
+    """CDS Hooks feedback on one card: accepted suggestions or an override with its reason."""
+
+    service_id: str
+    card_uuid: str
+    outcome: FeedbackOutcome
+    accepted_suggestions: list[str]
+    override_reason_code: str | None
+    override_reason_system: str | None
+    override_reason_display: str | None
+    user_comment: str | None
+    outcome_timestamp: datetime
+    received_at: datetime
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        _Record.__post_init__(self)
+        if not self.card_uuid:
+            raise ValueError("card_uuid is required")
+        _check_choice("outcome", self.outcome, FeedbackOutcome)
+        canonical_json(self.to_dict())
+
+    def key(self) -> tuple[str, str, str, datetime]:
+        """The idempotency key: the same feedback sent twice is stored once."""
+        return (self.service_id, self.card_uuid, self.outcome, self.outcome_timestamp)
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRecord(_Record):
+    """An observed follow-up systolic BP (clinic or home) for realised calibration."""
+
+    patient_ref: str
+    observed_at: datetime
+    sbp: float
+    setting: BPSetting
+    source: str
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        _Record.__post_init__(self)
+        _check_choice("setting", self.setting, BPSetting)
+        _check_finite("sbp", self.sbp)
+
+
+AuditRecord = AssessmentRecord | FeedbackRecord | OutcomeRecord
+RecordKind = Literal["assessment", "feedback", "outcome"]
+
+RECORD_TYPES: Final[dict[str, type[_Record]]] = {
+    "assessment": AssessmentRecord,
+    "feedback": FeedbackRecord,
+    "outcome": OutcomeRecord,
+}
+
+
+def kind_of(rec: AuditRecord) -> RecordKind:
+    if isinstance(rec, AssessmentRecord):
+        return "assessment"
+    if isinstance(rec, FeedbackRecord):
+        return "feedback"
+    return "outcome"
+
+
+def record_from_dict(kind: str, data: Mapping[str, Any]) -> AuditRecord:
+    """Rebuild a record of ``kind`` from its ``to_dict`` form (raises ``ValueError``)."""
+    record_type = RECORD_TYPES.get(kind)
+    if record_type is None:
+        raise ValueError(f"unknown audit record kind {kind!r}")
+    return cast(AuditRecord, record_type.from_dict(data))
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AssessmentRecord",
+    "AuditRecord",
+    "FeedbackRecord",
+    "OutcomeRecord",
+    "RecordKind",
+    "canonical_json",
+    "feature_hash",
+    "kind_of",
+    "patient_ref",
+    "record_from_dict",
+    "utc",
+]
