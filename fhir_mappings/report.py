@@ -48,8 +48,10 @@ class MappingReport:
     unknown_codes: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     issues: tuple[Issue, ...] = ()
 
-    def count(self, kind: IssueKind) -> int:
-        return sum(1 for i in self.issues if i.kind is kind)
+    def count(self, kind: IssueKind | str) -> int:
+        """Number of issues of one kind."""
+        wanted = IssueKind(kind)
+        return sum(1 for i in self.issues if i.kind == wanted)
 
     @property
     def implausible_values(self) -> int:

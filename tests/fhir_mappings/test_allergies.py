@@ -1,0 +1,44 @@
+"""AllergyIntolerance: ACE-inhibitor angioedema and intolerance."""
+
+from __future__ import annotations
+
+from tests.fhir_mappings.builders import bundle, concept, features, fixture, patient, prov
+
+
+def test_allergy_fixture() -> None:
+    """Lisinopril with an angioedema reaction -> angioedema_history; ACE-inhibitor cough ->
+    ace_inhibitor_intolerance; a refuted record and a peanut allergy change nothing else."""
+    fv, report = features(fixture("allergy.json"))
+    assert fv.values["angioedema_history"] == 1.0
+    assert fv.values["ace_inhibitor_intolerance"] == 1.0
+    assert prov(fv, "angioedema_history").source == "AllergyIntolerance/ai-angioedema"
+    assert prov(fv, "ace_inhibitor_intolerance").source == "AllergyIntolerance/ai-cough"
+    assert report.resources_ignored["AllergyIntolerance"] == 2
+
+
+def test_ace_inhibitor_cough_alone_is_intolerance_not_angioedema() -> None:
+    ai = {"resourceType": "AllergyIntolerance", "id": "a",
+          "code": concept("http://www.whocc.no/atc", "C09AA05"),
+          "patient": {"reference": "Patient/p1"},
+          "reaction": [{"manifestation": [{"text": "dry cough"}]}]}
+    fv, _ = features(bundle(patient(), ai))
+    assert fv.values["ace_inhibitor_intolerance"] == 1.0
+    assert fv.values["angioedema_history"] == 0.0
+
+
+def test_text_only_allergy_is_a_flagged_name_match() -> None:
+    ai = {"resourceType": "AllergyIntolerance", "id": "a", "code": {"text": "Ramipril"},
+          "patient": {"reference": "Patient/p1"},
+          "reaction": [{"manifestation": [{"text": "Angio-oedema of lips"}]}]}
+    fv, report = features(bundle(patient(), ai))
+    assert fv.values["angioedema_history"] == 1.0
+    assert report.name_text_matches == 1
+
+
+def test_resolved_ace_inhibitor_intolerance_does_not_count() -> None:
+    ai = {"resourceType": "AllergyIntolerance", "id": "a",
+          "clinicalStatus": concept(
+              "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "resolved"),
+          "code": concept("http://snomed.info/sct", "372733002"),
+          "patient": {"reference": "Patient/p1"}}
+    assert features(bundle(patient(), ai))[0].values["ace_inhibitor_intolerance"] == 0.0

@@ -1,0 +1,123 @@
+"""Blood pressure: panels, separate readings, units, status, home/ambulatory, summaries."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from fhir_mappings import IssueKind
+from tests.fhir_mappings.builders import AS_OF, bp, bundle, features, fixture, obs, patient, prov
+
+
+def test_kpa_panel_is_converted_to_mmhg() -> None:
+    """20/12 kPa = 150.0/90.0 mmHg (x 7.50062), and the note says it was converted."""
+    fv, _ = features(fixture("bp_kpa.json"))
+    assert fv.values["sbp_clinic"] == pytest.approx(150.0124)
+    assert fv.values["dbp_clinic"] == pytest.approx(90.00744)
+    assert "converted from 20 kPa" in prov(fv, "sbp_clinic").note
+
+
+def test_85354_panel_lower_of_last_two_within_twelve_months() -> None:
+    """Of the last two clinic readings (148/88, 152/84) the lower systolic is used with its
+    own diastolic; a reading older than 12 months is ignored; days_since_bp counts from the
+    latest reading."""
+    fv, _ = features(fixture("bp_panel_85354.json"))
+    assert fv.values["sbp_clinic"] == 148.0
+    assert fv.values["dbp_clinic"] == 88.0
+    p = prov(fv, "sbp_clinic")
+    assert p.source == "Observation/bp-a"
+    assert p.date == "2026-09-15"
+    assert "NICE NG136 1.2.2" in p.note
+    assert fv.days_since_bp == (AS_OF - date(2026, 11, 10)).days
+    assert fv.values["heart_rate"] == 64.0
+
+
+def test_separate_systolic_and_diastolic_observations_are_paired() -> None:
+    """8480-6/8462-4 (and SNOMED 271649006/271650006) at the same time form one reading."""
+    fv, _ = features(fixture("bp_separate.json"))
+    assert fv.values["sbp_clinic"] == 155.0
+    assert fv.values["dbp_clinic"] == 91.0
+    assert prov(fv, "sbp_clinic").source == "Observation/sbp-2"
+    assert prov(fv, "dbp_clinic").source == "Observation/dbp-2"
+
+
+def test_entered_in_error_and_cancelled_readings_are_ignored() -> None:
+    fv, report = features(fixture("bp_entered_in_error.json"))
+    assert fv.values["sbp_clinic"] == 146.0
+    assert "the only clinic reading" in prov(fv, "sbp_clinic").note
+    assert report.resources_ignored["Observation"] == 2
+
+
+def test_home_and_daytime_ambulatory_mean_of_last_90_days() -> None:
+    """sbp_home = mean of the 96607-7 home mean, the SNOMED daytime ABPM mean and a
+    self-measured reading (performer = patient); the 24-hour mean and a reading older than
+    90 days are not used; clinic BP is not mixed in."""
+    fv, _ = features(fixture("home_bp.json"))
+    assert fv.values["sbp_home"] == pytest.approx((142 + 138 + 146) / 3)
+    assert "mean of 3" in prov(fv, "sbp_home").note
+    assert fv.values["sbp_clinic"] == 160.0
+
+
+def test_only_24_hour_abpm_says_why_it_is_not_used() -> None:
+    doc = bundle(patient(), bp("h24", 130, 80, "2026-11-01", code="97844-5"))
+    fv, _ = features(doc)
+    assert fv.values["sbp_home"] is None
+    assert "24-hour" in prov(fv, "sbp_home").note
+
+
+def test_measurement_setting_extension_marks_home() -> None:
+    ext = [{"url": "http://hl7.org/fhir/us/vitals/StructureDefinition/MeasurementSettingExt",
+            "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct",
+                                                 "code": "264362003"}]}}]
+    doc = bundle(patient(), bp("h", 139, 85, "2026-11-20", extension=ext),
+                 bp("c", 151, 91, "2026-11-20T10:00:00Z"))
+    fv, _ = features(doc)
+    assert fv.values["sbp_home"] == 139.0
+    assert fv.values["sbp_clinic"] == 151.0
+
+
+def test_implausible_reading_is_reported_and_the_previous_one_used() -> None:
+    doc = bundle(patient(), bp("ok", 150, 90, "2026-09-01"), bp("bad", 400, 90, "2026-11-01"))
+    fv, report = features(doc)
+    assert fv.values["sbp_clinic"] == 150.0
+    assert "implausible" in prov(fv, "sbp_clinic").note
+    assert report.implausible_values == 1
+    assert report.issues[0].resource == "Observation/bad"
+
+
+def test_unknown_unit_is_reported_not_guessed() -> None:
+    doc = bundle(patient(), bp("cm", 15, 9, "2026-11-01", unit="cmHg"))
+    fv, report = features(doc)
+    assert fv.values["sbp_clinic"] is None
+    assert report.count(IssueKind.UNKNOWN_UNIT) == 2
+
+
+def test_no_reading_in_twelve_months_says_so_with_the_latest_date() -> None:
+    fv, _ = features(bundle(patient(), bp("old", 150, 90, "2025-01-01")))
+    assert fv.values["sbp_clinic"] is None
+    assert fv.days_since_bp is None
+    note = prov(fv, "sbp_clinic").note
+    assert "no clinic blood pressure in the last 12 months" in note
+    assert "2025-01-01" in note
+
+
+def test_readings_after_the_assessment_date_are_not_known_yet() -> None:
+    doc = bundle(patient(), bp("a", 150, 90, "2026-11-01"), bp("future", 120, 70, "2026-12-01"))
+    assert features(doc)[0].values["sbp_clinic"] == 150.0
+
+
+def test_same_value_tie_takes_the_latest_reading() -> None:
+    doc = bundle(patient(), bp("first", 150, 95, "2026-10-01"), bp("second", 150, 85,
+                                                                    "2026-11-01"))
+    fv, _ = features(doc)
+    assert fv.values["dbp_clinic"] == 85.0
+
+
+def test_heart_rate_latest_within_twelve_months() -> None:
+    doc = bundle(patient(), obs("hr-old", "8867-4", 50, "/min", "2025-06-01"),
+                 obs("hr-new", "8867-4", 58, "{beats}/min", "2026-06-01"))
+    fv, _ = features(doc)
+    assert fv.values["heart_rate"] == 58.0
+    none, _ = features(bundle(patient(), obs("hr-old", "8867-4", 50, "/min", "2025-06-01")))
+    assert none.values["heart_rate"] is None

@@ -1,0 +1,160 @@
+"""Medications: coding systems, medicationReference, status, dose multiples, rule facts."""
+
+from __future__ import annotations
+
+import pytest
+
+from fhir_mappings import IssueKind, MappingPolicy, features_from_fhir
+from fhir_mappings.medications import round_dose
+from fhir_mappings.vocabulary import DrugClass
+from tests.fhir_mappings.builders import (
+    AS_OF,
+    RXNORM,
+    bundle,
+    features,
+    fixture,
+    med_request,
+    patient,
+    prov,
+)
+
+ATC = "http://www.whocc.no/atc"
+SNOMED = "http://snomed.info/sct"
+A, R, C, T, B, S, X = (DrugClass.ACE_INHIBITOR, DrugClass.ARB, DrugClass.CCB,
+                       DrugClass.THIAZIDE_LIKE, DrugClass.BETA_BLOCKER,
+                       DrugClass.SPIRONOLACTONE, DrugClass.ALPHA_BLOCKER)
+
+
+def regimen_of(*meds: dict[str, object]) -> dict[DrugClass, float]:
+    fv, _ = features(bundle(patient(), *meds))
+    return dict(fv.regimen)
+
+
+@pytest.mark.parametrize(("code", "system", "expected"), [
+    ("314076", RXNORM, {A: 0.5}),        # lisinopril 10 mg: standard 20 mg
+    ("314077", RXNORM, {A: 1.0}),        # lisinopril 20 mg
+    ("310798", RXNORM, {T: 1.0}),        # HCTZ 25 mg
+    ("316049", RXNORM, {T: 1.0}),        # HCTZ 25 mg (SCDC, Synthea-2021)
+    ("308136", RXNORM, {C: 0.5}),        # amlodipine 2.5 mg
+    ("197361", RXNORM, {C: 1.0}),        # amlodipine 5 mg
+    ("979492", RXNORM, {R: 1.0}),        # losartan 50 mg
+    ("1656354", RXNORM, {R: 2.0}),       # sacubitril/valsartan 97/103 = valsartan 160
+    ("200033", RXNORM, {B: 1.0}),        # carvedilol 25 mg
+    ("866414", RXNORM, {B: 1.0}),        # metoprolol succinate 100 mg
+    ("313096", RXNORM, {S: 1.0}),        # spironolactone 25 mg
+    ("351257", RXNORM, {S: 1.0}),        # eplerenone 50 mg counts as the MRA class
+    ("833036", RXNORM, {A: 0.5}),        # captopril 25 mg
+    ("318906001", SNOMED, {A: 2.0}),     # dm+d ramipril 10 mg capsules
+    ("317954006", SNOMED, {T: 1.0}),     # dm+d indapamide 1.5 mg MR = 2.5 mg
+    ("318783003", SNOMED, {X: 1.0}),     # dm+d doxazosin 4 mg
+    ("C09AA05", ATC, {A: 1.0}),          # ATC ramipril, strength unknown: standard
+    ("C09DA01", ATC, {R: 1.0, T: 1.0}),  # ATC ARB + diuretic combination group
+    ("C08CA01", ATC, {C: 1.0}),
+    ("35296", RXNORM, {A: 1.0}),         # RxNorm ingredient ramipril
+])
+def test_codes_to_classes_and_doses(code: str, system: str,
+                                    expected: dict[DrugClass, float]) -> None:
+    assert regimen_of(med_request("m", code, system)) == expected
+
+
+def test_ingredient_code_with_strength_in_the_display() -> None:
+    assert regimen_of(med_request("m", "C09AA05", ATC, display="Ramipril 10mg capsules")) == {
+        A: 2.0}
+
+
+def test_combination_product_by_name_text_is_flagged() -> None:
+    """An unknown code falls back to the text: two classes, reported as a name match."""
+    mr = med_request("m", "999999", display="hydrochlorothiazide 12.5 MG / lisinopril 20 MG "
+                                            "Oral Tablet")
+    fv, report = features(bundle(patient(), mr))
+    assert dict(fv.regimen) == {A: 1.0, T: 0.5}
+    assert report.name_text_matches == 1
+    assert report.issues[0].kind is IssueKind.NAME_TEXT_MATCH
+    assert "name text match" in prov(fv, "cur_ace_inhibitor").note
+
+
+def test_name_matching_can_be_switched_off() -> None:
+    mr = med_request("m", "999999", display="amlodipine 5 mg tablets")
+    fv, report = features_from_fhir(bundle(patient(), mr), AS_OF,
+                                    MappingPolicy(match_names=False))
+    assert dict(fv.regimen) == {}
+    assert report.unknown_codes == {
+        "MedicationRequest http://www.nlm.nih.gov/research/umls/rxnorm|999999": 1}
+
+
+def test_medication_reference_fixture() -> None:
+    """Bundle reference by urn:uuid (amlodipine 10 mg -> 2x), contained #m1 (ramipril
+    2.5 mg twice daily = 5 mg -> 1x), and an unresolved reference (reported, then matched by
+    its display text: furosemide is not a model class)."""
+    fv, report = features(fixture("medication_reference.json"))
+    assert dict(fv.regimen) == {C: 2.0, A: 1.0}
+    assert prov(fv, "cur_ccb").source == "MedicationRequest/mr-amlo"
+    assert report.count(IssueKind.UNRESOLVED_REFERENCE) == 1
+    assert report.resources_used["Medication"] == 1
+    assert report.resources_used["Medication (contained)"] == 1
+
+
+def test_medication_statement_fixture() -> None:
+    """Active and intended statements count; completed and ended ones do not; ARNI counts
+    as an ARB; ATC M01AE01 is an NSAID; text-only indapamide is matched by name."""
+    fv, report = features(fixture("medication_statement.json"))
+    assert dict(fv.regimen) == {R: 2.0, T: 1.0}
+    assert fv.values["nsaid"] == 1.0
+    assert prov(fv, "nsaid").source == "MedicationStatement/ms-nsaid"
+    assert report.name_text_matches == 1
+
+
+@pytest.mark.parametrize(("status", "intent"), [
+    ("stopped", "order"), ("completed", "order"), ("draft", "order"), ("on-hold", "order"),
+    ("entered-in-error", "order"), ("active", "proposal")])
+def test_only_active_orders_and_plans(status: str, intent: str) -> None:
+    assert regimen_of(med_request("m", "314077", status=status, intent=intent)) == {}
+
+
+def test_do_not_perform_and_future_orders_are_not_current() -> None:
+    assert regimen_of(med_request("m", "314077", doNotPerform=True)) == {}
+    assert regimen_of(med_request("m", "314077", authored="2027-01-01")) == {}
+
+
+def test_dosage_instructions_give_the_daily_dose() -> None:
+    """amlodipine 5 mg, 2 tablets once daily = 10 mg -> 2x; in mg: 2.5 mg daily -> 0.5x."""
+    two = {"dosageInstruction": [{
+        "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+        "doseAndRate": [{"doseQuantity": {"value": 2, "unit": "tablet"}}]}]}
+    assert regimen_of(med_request("m", "197361", **two)) == {C: 2.0}
+    mg = {"dosageInstruction": [{"doseAndRate": [{"doseQuantity": {
+        "value": 2.5, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}}]}]}
+    assert regimen_of(med_request("m", "197361", **mg)) == {C: 0.5}
+
+
+def test_the_higher_dose_wins_when_a_class_is_recorded_twice() -> None:
+    meds = (med_request("m1", "314076"), med_request("m2", "314077"))
+    fv, _ = features(bundle(patient(), *meds))
+    assert dict(fv.regimen) == {A: 1.0}
+    assert "also current: MedicationRequest/m1" in prov(fv, "cur_ace_inhibitor").note
+
+
+@pytest.mark.parametrize(("code", "system", "fact"), [
+    ("849574", RXNORM, "nsaid"), ("M01AE02", ATC, "nsaid"), ("897718", RXNORM, "non_dhp_ccb"),
+    ("3443", RXNORM, "non_dhp_ccb"), ("N05AN01", ATC, "lithium"),
+    ("A12BA01", ATC, "potassium_supplement"), ("C03DB01", ATC, "potassium_supplement"),
+])
+def test_rule_facts(code: str, system: str, fact: str) -> None:
+    fv, _ = features(bundle(patient(), med_request("m", code, system)))
+    assert fv.values[fact] == 1.0
+    assert dict(fv.regimen) == {}
+
+
+def test_loop_diuretic_is_kept_in_the_record_not_the_regimen() -> None:
+    from fhir_mappings import build_record
+
+    record = build_record(bundle(patient(), med_request("m", "313988")), AS_OF)
+    assert record.facts["loop_diuretic"].value == 1.0
+    assert dict(record.regimen) == {}
+
+
+@pytest.mark.parametrize(("raw", "level"), [
+    (0.1, 0.5), (0.5, 0.5), (0.7, 0.5), (0.75, 1.0), (1.0, 1.0), (1.4, 1.0), (1.5, 2.0),
+    (2.0, 2.0), (8.0, 2.0), (0.0, 0.5)])
+def test_round_dose(raw: float, level: float) -> None:
+    assert round_dose(raw) == level
