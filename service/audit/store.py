@@ -173,8 +173,10 @@ class AuditStore:
         raise AssertionError("unreachable")
 
     def _insert(self, conn: Connection, table: Table, row: Mapping[str, Any]) -> bool:
-        result = conn.execute(insert_ignoring_duplicates(self._engine, table), dict(row))
-        return result.rowcount == 1
+        """Insert one row unless its unique key is taken; True if it was new. (RETURNING says
+        so on both back ends; rowcount does not once SQLAlchemy adds its own RETURNING.)"""
+        stmt = insert_ignoring_duplicates(self._engine, table).returning(table.c.id)
+        return conn.execute(stmt, dict(row)).first() is not None
 
     def _insert_assessment(self, conn: Connection, rec: AssessmentRecord, via: Via) -> bool:
         if not self._insert(conn, assessments, assessment_row(rec, via)):
