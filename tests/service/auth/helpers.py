@@ -60,7 +60,7 @@ _UNSET: Any = object()
 
 def make_claims(
     *,
-    iss: str = ISS,
+    iss: Any = ISS,
     aud: Any = AUD,
     iat: Any = _UNSET,
     exp: Any = _UNSET,

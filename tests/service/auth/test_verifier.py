@@ -97,7 +97,7 @@ def _forged_tokens(ec_key: SigningKey, rsa_key: SigningKey, p256_key: SigningKey
             {"typ": "JWT", "kid": ec_key.kid, "alg": "HS384"}, claims, b"x" * 48
         ),
         "alg none, empty signature": jwt.encode(
-            claims, None, algorithm="none", headers={"kid": "rsa-1"}
+            claims, "", algorithm="none", headers={"kid": "rsa-1"}
         ),
         "alg none, junk signature": compact({**header, "alg": "none"}, claims, b"junk"),
         "alg NONE": compact({**header, "alg": "NONE"}, claims, b"junk"),
