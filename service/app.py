@@ -16,7 +16,6 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.api import discovery, feedback, fhir_operation, health, hooks, panel
@@ -26,6 +25,7 @@ from service.errors import ServiceError, operation_outcome
 from service.logging import configure_logging
 from service.metrics import make_metrics
 from service.prefetch import PrefetchResolver
+from service.responses import FhirJSON, JSONBody
 from service.settings import AuthMode, Settings
 from service.state import AppState, ClientVerifier
 
@@ -50,8 +50,8 @@ def _verifier(settings: Settings, http: httpx.Client) -> ClientVerifier:
     return CdsJwtVerifier(issuers, JwksCache(client=http), MemoryReplayCache())
 
 
-def _error(status: int, body: dict[str, Any]) -> ORJSONResponse:
-    return ORJSONResponse(body, status_code=status, media_type=FHIR_JSON)
+def _error(status: int, body: dict[str, Any]) -> JSONBody:
+    return FhirJSON(body, status_code=status)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="CDS Hooks 2.0 service ranking antihypertensive options (research software: "
                     "simulated training data, not clinically validated).",
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
+        default_response_class=JSONBody,
     )
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
@@ -107,22 +107,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_headers=["Authorization", "Content-Type"])
 
     @app.exception_handler(ServiceError)
-    async def _service_error(request: Request, exc: ServiceError) -> ORJSONResponse:
+    async def _service_error(request: Request, exc: ServiceError) -> JSONBody:
         return _error(exc.status_code, exc.outcome())
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONBody:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         path = ".".join(str(p) for p in first.get("loc", ()))
         return _error(400, operation_outcome("invalid", f"{path}: {first.get('msg')}", path))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONBody:
         code = {404: "not-found", 405: "not-supported"}.get(exc.status_code, "processing")
         return _error(exc.status_code, operation_outcome(code, str(exc.detail)))
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> ORJSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONBody:
         log.error("unhandled_error", error=type(exc).__name__, path=request.url.path)
         return _error(500, operation_outcome("exception", "internal error"))
 

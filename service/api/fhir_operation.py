@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
 
 from fhir_mappings.errors import InputError
 from models.assessment import assess
@@ -19,6 +18,7 @@ from models.guideline.profiles import PROFILES
 from service.api.deps import StateDep, authenticate, read_json
 from service.errors import BadRequest
 from service.fhir_output import assessment_bundle
+from service.responses import FhirJSON, JSONBody
 
 router = APIRouter(tags=["FHIR"])
 
@@ -49,7 +49,7 @@ def _unwrap(body: Any) -> tuple[Any, str | None]:
 @router.post("/fhir/$hypertension-options",
              responses={400: {"description": "Invalid FHIR input (OperationOutcome)"}})
 async def hypertension_options(request: Request, state: StateDep
-                               ) -> ORJSONResponse:
+                               ) -> JSONBody:
     """Assess a patient from a FHIR Bundle; answer with GuidanceResponse, RiskAssessment and
     DetectedIssue resources in a collection Bundle."""
     authenticate(request, state)
@@ -66,4 +66,4 @@ async def hypertension_options(request: Request, state: StateDep
                        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
                        and e["resource"].get("resourceType") == "Patient"), None)
     bundle = assessment_bundle(doc, patient_id, str(request.url), str(uuid.uuid4()))
-    return ORJSONResponse(bundle, media_type="application/fhir+json")
+    return FhirJSON(bundle)

@@ -6,10 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import ORJSONResponse, Response
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.api.deps import StateDep
+from service.responses import JSONBody
 
 router = APIRouter(tags=["Operations"])
 
@@ -21,7 +22,7 @@ def live() -> dict[str, str]:
 
 
 @router.get("/health/ready", responses={503: {"description": "Not ready"}})
-async def ready(state: StateDep) -> ORJSONResponse:
+async def ready(state: StateDep) -> JSONBody:
     """Ready when the model is loaded and verified and the audit database answers."""
     db = await run_in_threadpool(state.store.ping)
     scorer = state.engine.scorer
@@ -32,7 +33,7 @@ async def ready(state: StateDep) -> ORJSONResponse:
         "database": "ok" if db else "unreachable (assessments are spooled)",
         "audit_spool_depth": state.store.spool_depth(),
     }
-    return ORJSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+    return JSONBody(body, status_code=200 if body["status"] == "ok" else 503)
 
 
 @router.get("/metrics", response_class=Response)

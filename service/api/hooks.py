@@ -10,7 +10,6 @@ import orjson
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import ORJSONResponse
 
 from fhir_mappings.errors import InputError
 from service.api.deps import StateDep, authenticate, parse, read_json
@@ -19,6 +18,7 @@ from service.cards import CardContext, build_cards
 from service.discovery import REQUIRED_PREFETCH, SERVICES_BY_ID
 from service.errors import BadRequest, NotFound
 from service.orders import ordered_medication
+from service.responses import JSONBody
 from service.schemas.cds_hooks import CdsResponse, HookRequest
 from service.state import AppState
 
@@ -48,7 +48,7 @@ def _option_summary(doc: dict[str, Any]) -> list[dict[str, Any]]:
                         404: {"description": "Unknown service"},
                         412: {"description": "Required FHIR data unavailable"}})
 async def call_service(service_id: str, request: Request,
-                       state: StateDep) -> ORJSONResponse:
+                       state: StateDep) -> JSONBody:
     """Run one CDS service: at most one card in normal cases, audited before it is sent."""
     t0 = time.perf_counter()
     received = datetime.now(UTC)
@@ -104,4 +104,4 @@ async def call_service(service_id: str, request: Request,
              status=doc["status"], cards=len(card_docs), fetched=resolved.fetched,
              latency_ms=round(total * 1e3, 2), client=getattr(identity, "iss", None),
              audit=destination)
-    return ORJSONResponse({"cards": card_docs})
+    return JSONBody({"cards": card_docs})

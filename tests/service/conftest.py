@@ -1,0 +1,43 @@
+"""Service fixtures: an app on embedded defaults in a temporary folder, and example requests."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.settings import Settings
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "patient-view.json"
+
+
+def example_request(**changes: Any) -> dict[str, Any]:
+    """The README's patient-view request with a fresh hookInstance."""
+    req: dict[str, Any] = json.loads(EXAMPLE.read_text())
+    req = copy.deepcopy(req)
+    req["hookInstance"] = str(uuid.uuid4())
+    req.update(changes)
+    return req
+
+
+def local_settings(tmp: Path, **overrides: Any) -> Settings:
+    base: dict[str, Any] = {
+        "auth_mode": "demo", "database_url": f"sqlite:///{tmp / 'audit.db'}",
+        "spool_dir": tmp / "spool", "log_format": "json", "public_base_url": None,
+    }
+    base.update(overrides)
+    return Settings(**base)
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    app = create_app(local_settings(tmp_path_factory.mktemp("svc")))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
