@@ -68,8 +68,8 @@ class TrustedIssuer:
 
     Key sources, tried in this order for a token whose header names `kid`:
     1. `jwks`: an inline JWKS (a dict with a `keys` list, e.g. read with `load_jwks_file`);
-    2. the token's `jku` header, only if it matches `allowed_jku` (a token carrying any other
-       `jku` is rejected outright, even if the inline JWKS has the key);
+    2. the token's `jku` header, only if it matches `allowed_jku` or equals `jwks_url` (a token
+       carrying any other `jku` is rejected outright, even if the inline JWKS has the key);
     3. `jwks_url`, when the token has no `jku`.
 
     `allowed_jku` entries are exact URLs, or prefixes ending with '/' (then any URL strictly
@@ -111,6 +111,8 @@ class TrustedIssuer:
         """True when `jku` (an untrusted header value) is allow-listed for this issuer."""
         if not isinstance(jku, str) or not jku or len(jku) > _MAX_URL_LEN:
             return False
+        if jku == self.jwks_url:  # the configured key-set URL, named in the token: fine
+            return True
         for entry in self.allowed_jku:
             if not entry.endswith("/"):
                 if jku == entry:

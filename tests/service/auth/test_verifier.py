@@ -244,6 +244,14 @@ def test_jku_is_checked_even_when_the_issuer_has_a_jwks_url(
     assert server.requests == []
 
 
+def test_jku_equal_to_the_configured_jwks_url_is_accepted(
+    verifier: CdsJwtVerifier, ec_key: SigningKey, server: JwksServer
+) -> None:
+    token = sign(ec_key, headers={"jku": server.url("/jwks")})
+    assert verifier.verify(bearer(token), AUD).iss == ISS
+    assert server.requests == ["/jwks"]
+
+
 def test_issuer_with_only_allowed_jku_needs_a_jku(
     verifier: CdsJwtVerifier, ec_key: SigningKey
 ) -> None:
