@@ -79,6 +79,7 @@ class AuditStore:
         self._schema_lock = threading.Lock()
         self._retry_interval_s = retry_interval_s
         self._down_until = 0.0
+        self._probe = threading.Lock()
         self._auto_replay = auto_replay
         self._pending = spool.depth() > 0
         self._bg: threading.Thread | None = None
@@ -138,7 +139,8 @@ class AuditStore:
                 ) -> tuple[Destination, bool]:
         assert isinstance(rec, AssessmentRecord | FeedbackRecord | OutcomeRecord)
         kind = kind_of(rec)
-        if not self._closed and time.monotonic() >= self._down_until:
+        gate = self._gate()
+        if gate is not None:
             try:
                 new, retried = self._in_transaction(lambda conn: insert(conn, rec, "direct"))
             except Exception as exc:  # any failure: the spool keeps the record
@@ -150,6 +152,9 @@ class AuditStore:
             else:
                 self._healthy()
                 return "database", new or retried
+            finally:
+                if gate == "probe":
+                    self._probe.release()
         try:
             self._spool.append(rec)
         except Exception as exc:
@@ -180,7 +185,8 @@ class AuditStore:
 
     def _insert_assessment(self, conn: Connection, rec: AssessmentRecord, via: Via) -> bool:
         if not self._insert(conn, assessments, assessment_row(rec, via)):
-            log.warning("audit.duplicate_request_id", kind="assessment")
+            if via == "direct":  # (in a replay, a duplicate is expected and counted)
+                log.warning("audit.duplicate_request_id", kind="assessment")
             return False
         cards = card_rows(rec)
         if cards:
@@ -210,6 +216,17 @@ class AuditStore:
                 migrations.upgrade(self._engine)
                 self._schema_ready = True
 
+    def _gate(self) -> Literal["closed", "probe"] | None:
+        """Circuit breaker: "closed" (database in use), "probe" (the one caller that tries the
+        database after a failure, once ``retry_interval_s`` has passed), None (spool)."""
+        if self._closed:
+            return None
+        if self._down_until == 0.0:
+            return "closed"
+        if time.monotonic() < self._down_until or not self._probe.acquire(blocking=False):
+            return None
+        return "probe"
+
     def _trip(self) -> None:
         self._down_until = time.monotonic() + self._retry_interval_s
 
@@ -236,6 +253,8 @@ class AuditStore:
                      quarantined=report.quarantined)
         if report.stopped_early:
             self._trip()
+        elif report.files:
+            self._down_until = 0.0  # the database took the whole spool: it is back
         return report.replayed
 
     def _sink(self, records: Sequence[AuditRecord]) -> int:

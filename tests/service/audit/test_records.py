@@ -43,7 +43,8 @@ def test_patient_ref_is_hmac_sha256_and_keyed() -> None:
     key = b"k" * 32
     ref = patient_ref("Patient/123", key)
     assert ref == hmac.new(key, b"Patient/123", hashlib.sha256).hexdigest()
-    assert "123" not in ref and len(ref) == 64
+    assert "123" not in ref
+    assert len(ref) == 64
     assert patient_ref("Patient/123", b"other-key") != ref
     with pytest.raises(ValueError, match="key"):
         patient_ref("Patient/123", b"")
