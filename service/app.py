@@ -40,14 +40,16 @@ def _verifier(settings: Settings, http: httpx.Client) -> ClientVerifier:
         return DemoModeAuth()
     from service.auth.config import TrustedIssuer
     from service.auth.jwks import JwksCache
-    from service.auth.replay import MemoryReplayCache
+    from service.auth.replay import MemoryReplayCache, RedisReplayCache
     from service.auth.verifier import CdsJwtVerifier
 
     issuers = [TrustedIssuer(iss=i["iss"], jwks_url=i.get("jwks_url"), jwks=i.get("jwks"),
                              allowed_jku=tuple(i.get("allowed_jku", ())),
                              tenant=i.get("tenant"))
                for i in settings.trusted_issuers]
-    return CdsJwtVerifier(issuers, JwksCache(client=http), MemoryReplayCache())
+    replay = (RedisReplayCache.from_url(settings.replay_cache_url) if settings.replay_cache_url
+              else MemoryReplayCache())
+    return CdsJwtVerifier(issuers, JwksCache(client=http), replay)
 
 
 def _error(status: int, body: dict[str, Any]) -> JSONBody:

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     log_format: str = "auto"
     log_level: str = "INFO"
     max_body_bytes: int = 8_000_000
+    replay_cache_url: str | None = Field(
+        default=None, description="redis://... shared JWT replay cache (needed with several "
+        "workers or pods); default: in-process memory")
     smart_client_id: str = "hypermarker-panel"
     smart_scope: str = "launch openid fhirUser patient/Patient.rs"
 
@@ -97,6 +100,10 @@ class Settings(BaseSettings):
         key = self.patient_ref_key.get_secret_value()
         if key == "local-development-only" or len(key) < 32:
             problems.append("HYPERMARKER_PATIENT_REF_KEY must be a secret of 32+ characters")
+        if not self.public_base_url:
+            problems.append("HYPERMARKER_PUBLIC_BASE_URL unset (JWT aud would trust Host)")
+        if not self.replay_cache_url:
+            problems.append("no shared JWT replay cache (HYPERMARKER_REPLAY_CACHE_URL=redis://)")
         if "*" in self.cors_origins:
             problems.append("CORS for any origin")
         if self.allow_http_fhir:

@@ -7,6 +7,7 @@ from typing import Annotated, Any, TypeVar
 import orjson
 import structlog
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 
 from service.errors import BadRequest, PayloadTooLarge, Unauthorized
@@ -57,10 +58,12 @@ def audience(request: Request, state: AppState) -> str:
     return str(request.url.replace(query=None, fragment=None))
 
 
-def authenticate(request: Request, state: AppState) -> Any:
+async def authenticate(request: Request, state: AppState) -> Any:
+    """Verify the client JWT (in a worker thread: key fetches may block) or raise 401."""
     try:
-        return state.verifier.verify(request.headers.get("authorization"),
-                                     audience(request, state))
+        return await run_in_threadpool(state.verifier.verify,
+                                       request.headers.get("authorization"),
+                                       audience(request, state))
     except Exception as e:  # every verifier failure is a 401 without detail
         reason = getattr(e, "reason", type(e).__name__)
         state.metrics.auth_failures.labels(str(reason)).inc()

@@ -12,7 +12,7 @@ router = APIRouter(tags=["CDS Hooks"])
 
 
 @router.get("/cds-services", response_model=Discovery, response_model_exclude_none=True)
-def discovery(request: Request, state: StateDep) -> Discovery:
+async def discovery(request: Request, state: StateDep) -> Discovery:
     """CDS Hooks discovery: the services and their prefetch templates."""
-    authenticate(request, state)
+    await authenticate(request, state)
     return Discovery(services=list(SERVICES))

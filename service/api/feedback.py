@@ -25,7 +25,7 @@ async def feedback(service_id: str, request: Request,
     """Record what the clinician did with each card; a repeated item is stored once."""
     if service_id not in SERVICES_BY_ID:
         raise NotFound(f"no CDS service {service_id!r}")
-    authenticate(request, state)
+    await authenticate(request, state)
     body = parse(FeedbackRequest, await read_json(request, 1_000_000))
     received = datetime.now(UTC)
     stored = duplicates = 0

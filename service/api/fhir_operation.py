@@ -52,7 +52,7 @@ async def hypertension_options(request: Request, state: StateDep
                                ) -> JSONBody:
     """Assess a patient from a FHIR Bundle; answer with GuidanceResponse, RiskAssessment and
     DetectedIssue resources in a collection Bundle."""
-    authenticate(request, state)
+    await authenticate(request, state)
     data, guideline = _unwrap(await read_json(request, state.settings.max_body_bytes))
     try:
         result = state.engine.assess_fhir(data, datetime.now(UTC).date())

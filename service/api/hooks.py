@@ -55,7 +55,7 @@ async def call_service(service_id: str, request: Request,
     service = SERVICES_BY_ID.get(service_id)
     if service is None:
         raise NotFound(f"no CDS service {service_id!r}")
-    identity = authenticate(request, state)
+    identity = await authenticate(request, state)
     hook = parse(HookRequest, await read_json(request, state.settings.max_body_bytes))
     if hook.hook != service.hook:
         raise BadRequest(f"service {service_id} answers {service.hook}, not {hook.hook}", "hook")

@@ -78,7 +78,8 @@ def test_the_call_is_audited_before_the_response(client: TestClient) -> None:
     assert rec.model_version == "1.0.0"
     assert rec.cards[0]["uuid"] == r.json()["cards"][0]["uuid"]
     assert req["context"]["patientId"] not in rec.patient_ref
-    assert rec.options and rec.features["age"] is not None
+    assert rec.options
+    assert rec.features["age"] is not None
 
 
 def test_feedback_is_idempotent(client: TestClient) -> None:

@@ -88,12 +88,12 @@ class _Ehr:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if self.path.endswith("/.well-known/smart-configuration"):
                     self._json({"authorization_endpoint": ehr.url + "/authorize",
                                 "token_endpoint": ehr.url + "/token"})
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers["Content-Length"])
                 form = parse_qs(self.rfile.read(length).decode())
                 ehr.token_requests.append(form)

@@ -91,6 +91,8 @@ def test_discovery_and_feedback_need_the_jwt_too(jwt_client: TestClient, key: An
     ({"patient_ref_key": "short"}, "PATIENT_REF_KEY"),
     ({"cors_origins": ["*"]}, "CORS"),
     ({"allow_http_fhir": True}, "plain-http"),
+    ({"public_base_url": None}, "PUBLIC_BASE_URL"),
+    ({"replay_cache_url": None}, "replay cache"),
 ])
 def test_the_production_profile_refuses_unsafe_settings(overrides: dict[str, Any],
                                                         reason: str) -> None:
@@ -98,7 +100,8 @@ def test_the_production_profile_refuses_unsafe_settings(overrides: dict[str, Any
         "profile": "production", "auth_mode": "jwt",
         "trusted_issuers": [{"iss": ISS, "jwks_url": ISS + "/jwks"}],
         "database_url": "postgresql+psycopg://cds@db/cds", "patient_ref_key": "k" * 40,
-        "allow_http_fhir": False,
+        "allow_http_fhir": False, "public_base_url": "https://cds.example.org",
+        "replay_cache_url": "redis://127.0.0.1:6379/0",
     }
     Settings(**safe)  # the safe baseline is accepted
 
