@@ -283,11 +283,13 @@ class AuditStore:
     # -- health -----------------------------------------------------------------------------
 
     def ping(self) -> bool:
-        """True when the database answers (and the schema is in place)."""
+        """True when the database answers (and the schema is in place). A readiness probe
+        calls this every few seconds, so a successful ping also starts a pending replay."""
         try:
             self._in_transaction(lambda conn: conn.execute(text("SELECT 1")).scalar_one())
         except Exception:
             return False
+        self._healthy()
         return True
 
     def spool_depth(self) -> int:

@@ -41,13 +41,17 @@ class Load:
     results: list[tuple[str, str, float, str]] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    running: threading.Event = field(default_factory=threading.Event)
     _next: int = 0
+    _in_flight: int = 0
 
     def _take(self) -> int | None:
+        self.running.wait()
         with self.lock:
             if self._next >= self.n:
                 return None
             self._next += 1
+            self._in_flight += 1
             return self._next - 1
 
     def worker(self) -> None:
@@ -56,13 +60,28 @@ class Load:
                 rec = factories.assessment(i)
                 phase = self.phase
                 t = time.perf_counter()
-                dest = self.store.record_assessment(rec)
-                elapsed = time.perf_counter() - t
+                try:
+                    dest = self.store.record_assessment(rec)
+                finally:
+                    elapsed = time.perf_counter() - t
+                    with self.lock:
+                        self._in_flight -= 1
                 with self.lock:
                     self.results.append((rec.request_id, dest, elapsed, phase))
                     self.done += 1
         except BaseException as exc:  # reported by the test, not swallowed
             self.errors.append(exc)
+
+    def switch(self, action: Callable[[], None], phase: str, *, quiesce: bool) -> None:
+        """Run ``action`` and enter ``phase``; with ``quiesce``, between calls rather than
+        during them (so every call is attributed to the phase it ran in)."""
+        if quiesce:
+            self.running.clear()
+            while self._in_flight:
+                time.sleep(0.001)
+        action()
+        self.phase = phase
+        self.running.set()
 
     def wait_for(self, count: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -70,18 +89,20 @@ class Load:
             time.sleep(0.002)
 
     def run(self, outage_start: Callable[[], None], outage_end: Callable[[], None],
-            kill_at: int, restore_at: int) -> None:
+            kill_at: int, restore_at: int, *, kill_mid_call: bool) -> None:
+        """The outage starts after ``kill_at`` calls (in the middle of calls in flight if
+        ``kill_mid_call``) and ends after ``restore_at`` calls, between calls."""
         threads = [threading.Thread(target=self.worker) for _ in range(THREADS)]
+        self.running.set()
         for t in threads:
             t.start()
         try:
             self.wait_for(kill_at)
-            outage_start()
-            self.phase = "down"
+            self.switch(outage_start, "down", quiesce=not kill_mid_call)
             self.wait_for(restore_at)
-            self.phase = "recovering"
-            outage_end()
+            self.switch(outage_end, "recovering", quiesce=True)
         finally:
+            self.running.set()
             for t in threads:
                 t.join(timeout=120)
         assert not self.errors, self.errors
@@ -134,7 +155,7 @@ def test_postgres_killed_mid_load_loses_nothing(pg_url: URL, tmp_path: Path) -> 
         with AuditStore.open(via_proxy, tmp_path / "spool", timeout_s=2.0,
                              retry_interval_s=0.25, auto_replay=False) as store:
             load = Load(store, N)
-            load.run(proxy.kill, proxy.start, kill_at=500, restore_at=1300)
+            load.run(proxy.kill, proxy.start, kill_at=500, restore_at=1300, kill_mid_call=True)
 
             during = load.destinations("down")
             assert during["spool"] >= 700
@@ -171,7 +192,7 @@ def test_sqlite_locked_mid_load_loses_nothing(tmp_path: Path) -> None:
             def unlock() -> None:
                 locker.execute("COMMIT")
 
-            load.run(lock, unlock, kill_at=250, restore_at=650)
+            load.run(lock, unlock, kill_at=250, restore_at=650, kill_mid_call=False)
             during = load.destinations("down")
             assert during["spool"] >= 350
             assert during["database"] == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -212,3 +213,42 @@ def test_writer_moves_to_a_new_file_when_its_file_is_claimed(tmp_path: Path) -> 
     assert seen == ["req-000000"]
     assert spool.depth() == 1
     assert json.loads(spool.path.read_bytes())["record"]["request_id"] == "req-000099"
+
+
+def test_concurrent_writers_and_replayers_handle_each_line_once(tmp_path: Path) -> None:
+    """Writers keep appending while two independent replayers (as in two processes: separate
+    Spool objects, so only the file locks keep them apart) drain the spool."""
+    directory = tmp_path / "spool"
+    writer, replayers = Spool(directory), [Spool(directory), Spool(directory)]
+    seen: list[str] = []
+    seen_lock = threading.Lock()
+    writing = threading.Event()
+    writing.set()
+
+    def sink(records: Sequence[AuditRecord]) -> int:
+        with seen_lock:
+            seen.extend(r.request_id for r in records)  # type: ignore[union-attr]
+        return len(records)
+
+    def write(start: int) -> None:
+        for i in range(start, start + 150):
+            writer.append(factories.assessment(i))
+
+    def replay(spool: Spool) -> None:
+        while writing.is_set():
+            spool.replay(sink)
+
+    writers = [threading.Thread(target=write, args=(k * 1000,)) for k in range(4)]
+    drains = [threading.Thread(target=replay, args=(s,)) for s in replayers]
+    for t in [*writers, *drains]:
+        t.start()
+    for t in writers:
+        t.join()
+    writing.clear()
+    for t in drains:
+        t.join()
+    replayers[0].replay(sink)
+    expected = [f"req-{k * 1000 + i:06d}" for k in range(4) for i in range(150)]
+    assert sorted(seen) == sorted(expected)  # every line once: none lost, none twice
+    assert writer.depth() == 0
+    assert list(directory.glob("*.jsonl*")) == []
