@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 
 from fhir_mappings import codes
@@ -190,8 +190,10 @@ def pair_readings(parts: list[tuple[Setting, bool | None, Measurement | None,
     return readings
 
 
-def summarise(ctx: MappingContext, readings: list[BpReading]) -> BloodPressure:
-    """The NICE summaries (see module docstring)."""
+def summarise(ctx: MappingContext, readings: list[BpReading],
+              older: date | None = None) -> BloodPressure:
+    """The NICE summaries (see module docstring); ``older``: latest reading before the
+    clinic window (not read further)."""
     facts: dict[str, Fact] = {}
     as_of = ctx.as_of
     start = months_before(as_of, ctx.policy.clinic_bp_months)
@@ -205,9 +207,10 @@ def summarise(ctx: MappingContext, readings: list[BpReading]) -> BloodPressure:
     days_since: int | None = None
     if not clinic:
         note = f"no clinic blood pressure in the {window}"
-        older = [r for r in clinic_all if r.when.day < start]
-        if older:
-            note += f" (latest: {older[-1].when.day})"
+        before = [r.when.day for r in clinic_all if r.when.day < start]
+        latest_before = max([*before, *([older] if older else [])], default=None)
+        if latest_before:
+            note += f" (latest reading: {latest_before})"
         if implausible:
             note += f"; implausible readings not used: {_texts(implausible)}"
         facts["sbp_clinic"] = unknown(note)

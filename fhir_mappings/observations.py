@@ -125,11 +125,19 @@ def map_observations(ctx: MappingContext, observations: Iterable[RawResource],
                          When]] = []
     values: dict[ObsKind, list[Measurement]] = defaultdict(list)
     pregnancy: list[tuple[When, RawResource, bool]] = []
+    starts = _window_starts(ctx)
+    older_bp: date | None = None
     for res in observations:
         hit = classify(res, ctx)
         if hit is None:
             continue
         kind, when = hit
+        start = starts.get(kind)
+        if start is not None and when.day < start:
+            # outside every window that reads it: not read further (and not validated)
+            if kind in BP_KINDS and (older_bp is None or when.day > older_bp):
+                older_bp = when.day
+            continue
         if kind in BP_KINDS:
             bp_parts.extend((*part, when) for part in read_bp(ctx, res, kind, when))
         elif kind is ObsKind.PREGNANCY_STATUS:
@@ -143,7 +151,7 @@ def map_observations(ctx: MappingContext, observations: Iterable[RawResource],
             if m is not None:
                 values[kind].append(m)
 
-    bp: BloodPressure = summarise(ctx, pair_readings(bp_parts))
+    bp: BloodPressure = summarise(ctx, pair_readings(bp_parts), older_bp)
     facts = dict(bp.facts)
     policy = ctx.policy
     as_of = ctx.as_of
@@ -171,6 +179,19 @@ def map_observations(ctx: MappingContext, observations: Iterable[RawResource],
     facts["ckd_labs"] = ckd
     facts["pregnancy_status"] = _pregnancy_status(ctx, pregnancy)
     return ObservationFacts(facts, bp.days_since_bp, tuple(egfr_series), stage)
+
+
+def _window_starts(ctx: MappingContext) -> dict[ObsKind, date]:
+    """The earliest day each kind of Observation can matter (LVEF: no limit)."""
+    policy, as_of = ctx.policy, ctx.as_of
+    lab = months_before(as_of, policy.lab_months)
+    starts = {kind: months_before(as_of, policy.clinic_bp_months) for kind in BP_KINDS}
+    starts.update({k: lab for k in (ObsKind.POTASSIUM, ObsKind.SODIUM, ObsKind.CREATININE,
+                                    ObsKind.EGFR, ObsKind.URINE_ACR, ObsKind.HBA1C)})
+    starts[ObsKind.HEART_RATE] = months_before(as_of, policy.heart_rate_months)
+    starts[ObsKind.BMI] = months_before(as_of, policy.bmi_months)
+    starts[ObsKind.PREGNANCY_STATUS] = as_of - timedelta(days=policy.pregnancy_status_days)
+    return starts
 
 
 # --------------------------------------------------------------------------- eGFR and CKD

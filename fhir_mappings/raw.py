@@ -48,7 +48,7 @@ class RawResource:
 
     def obj(self, obj: JsonObject, key: str, subpath: str = "") -> JsonObject | None:
         value = obj.get(key)
-        if value is None or isinstance(value, Mapping):
+        if value is None or type(value) is dict or isinstance(value, Mapping):
             return value
         raise self.error(f"'{key}' must be an object", f"{subpath}.{key}")
 
@@ -61,10 +61,9 @@ class RawResource:
         if not isinstance(value, list):
             raise self.error(f"'{key}' must be an array", f"{subpath}.{key}")
         for i, item in enumerate(value):
-            path = f"{subpath}.{key}[{i}]"
-            if not isinstance(item, Mapping):
-                raise self.error("must be an object", path)
-            yield path, item
+            if type(item) is not dict and not isinstance(item, Mapping):
+                raise self.error("must be an object", f"{subpath}.{key}[{i}]")
+            yield f"{subpath}.{key}[{i}]", item
 
     def string(self, obj: JsonObject, key: str, subpath: str = "") -> str | None:
         value = obj.get(key)
@@ -99,11 +98,24 @@ class RawResource:
         """``(system, code, display)`` of a CodeableConcept's codings (missing parts: "")."""
         if concept is None:
             return []
+        items = concept.get("coding")
+        if items is None:
+            return []
+        if type(items) is not list:
+            raise self.error("'coding' must be an array", f"{subpath}.coding")
         out = []
-        for path, coding in self.objects(concept, "coding", subpath):
-            out.append((self.string(coding, "system", path) or "",
-                        self.string(coding, "code", path) or "",
-                        self.string(coding, "display", path) or ""))
+        for i, coding in enumerate(items):
+            if type(coding) is not dict and not isinstance(coding, Mapping):
+                raise self.error("must be an object", f"{subpath}.coding[{i}]")
+            system = coding.get("system", "")
+            code = coding.get("code", "")
+            display = coding.get("display", "")
+            if type(system) is not str or type(code) is not str or type(display) is not str:
+                path = f"{subpath}.coding[{i}]"
+                system = self.string(coding, "system", path) or ""
+                code = self.string(coding, "code", path) or ""
+                display = self.string(coding, "display", path) or ""
+            out.append((system, code, display))
         return out
 
     def concept(self, obj: JsonObject, key: str, subpath: str = "") -> tuple[

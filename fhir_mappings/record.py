@@ -36,7 +36,7 @@ from fhir_mappings.patient import map_patient
 from fhir_mappings.policy import DEFAULT_POLICY, MappingPolicy
 from fhir_mappings.raw import RawResource
 from fhir_mappings.report import IssueKind, MappingReport, ReportBuilder
-from fhir_mappings.validation import validate
+from fhir_mappings.validation import Validator
 from fhir_mappings.vocabulary import DrugClass
 
 #: Resource types the mapping reads; everything else is skipped before any model is built.
@@ -101,9 +101,10 @@ def build_record(data: Input, as_of: date,
     facts.update(meds.facts)
     ckd_stage = _combine(facts, cond.ckd_stage, obs.ckd_stage)
 
+    validator = Validator()
     for res in sorted(ctx.used.values(), key=lambda r: r.path):
-        validate(res)
-    report.validated = len(ctx.used)
+        validator.validate(res)
+    report.validated = validator.count
     used_ids = set(ctx.used)
     for res in resources:
         (report.used if id(res) in used_ids else report.ignored)[res.resource_type] += 1
