@@ -230,6 +230,11 @@ for _concept in CONDITIONS:
     for _code in _concept.snomed:
         CONDITIONS_BY_SNOMED[_code] = (*CONDITIONS_BY_SNOMED.get(_code, ()), _concept)
 
+#: Condition codes that are understood but give no fact (not reported as unknown codes):
+#: hypertension itself (clinical.md 6.2: 38341003 older Synthea, 59621000 current; ICD-10 I10).
+KNOWN_WITHOUT_FACT_SNOMED: Final = frozenset({"38341003", "59621000"})
+KNOWN_WITHOUT_FACT_ICD10: Final = ("I10",)
+
 #: CKD stage (KDIGO G category) named by a code.
 CKD_STAGE_BY_SNOMED: Final[dict[str, str]] = {
     "431855005": "G1", "431856006": "G2", "433144002": "G3", "700378005": "G3a",

@@ -68,7 +68,7 @@ def map_conditions(ctx: MappingContext, conditions: Iterable[RawResource]) -> Co
                 if stage:
                     stages.append((_STAGE_ORDER.index(stage), stage, res.ref))
                     ctx.use(res)
-        if not matched and codings:
+        if not matched and codings and not any(_known(s, c) for s, c, _ in codings):
             system, code, _ = codings[0]
             ctx.report.unknown_code("Condition", system, code)
 
@@ -95,6 +95,16 @@ def _concepts(system: str, code: str) -> tuple[ConditionConcept, ...]:
         norm = codes.normalise_icd10(code)
         return tuple(c for c in codes.CONDITIONS if any(norm.startswith(p) for p in c.icd10))
     return ()
+
+
+def _known(system: str, code: str) -> bool:
+    """Understood codes (current or not), so not reported as unknown."""
+    if _concepts(system, code):
+        return True
+    if system == codes.SNOMED:
+        return code in codes.KNOWN_WITHOUT_FACT_SNOMED
+    return system in codes.ICD10_SYSTEMS and codes.normalise_icd10(code).startswith(
+        codes.KNOWN_WITHOUT_FACT_ICD10)
 
 
 def _stage(system: str, code: str) -> str | None:

@@ -235,3 +235,40 @@ def test_medication_reference_to_a_non_medication() -> None:
 def test_provenance_of_missing_prefetch_data() -> None:
     fv, _ = features(fixture("prefetch_null_outcome.json"))
     assert prov(fv, "potassium").note == "no potassium result in the last 15 months"
+
+
+def test_read_element_failing_r4_primitive_rules() -> None:
+    """A dateTime without seconds is not valid R4 (even if Python can read it)."""
+    bad = obs("k", "2823-3", 4.1, "mmol/L", "2026-10-01T10:00")
+    with pytest.raises(InvalidResource) as e:
+        features(bundle(patient(), bad))
+    assert e.value.path == "$.entry[1].resource.effectiveDateTime"
+
+
+def test_required_element_missing_in_a_used_resource() -> None:
+    mr = med_request("m", "314077")
+    del mr["subject"]
+    with pytest.raises(InvalidResource) as e:
+        features(bundle(patient(), mr))
+    assert e.value.path == "$.entry[1].resource.subject"
+
+
+def test_two_choice_types_at_once() -> None:
+    k = {**obs("k", "2823-3", 4.1, "mmol/L", "2026-10-01"), "valueString": "4.1"}
+    with pytest.raises(InvalidResource) as e:
+        features(bundle(patient(), k))
+    assert "only one value[x]" in str(e.value)
+
+
+def test_elements_the_mapping_never_reads_are_not_validated() -> None:
+    """A malformed address or narrative must not stop a blood-pressure assessment."""
+    p = patient(address=[{"line": "not a list", "postalCode": 12}],
+                text={"status": "nonsense", "div": "<p>not xhtml"})
+    fv, _ = features(bundle(p, bp("b", 150, 90, "2026-11-01")))
+    assert fv.values["sbp_clinic"] == 150.0
+
+
+def test_hypertension_is_known_not_unknown() -> None:
+    _, report = features(bundle(patient(), condition("h", "38341003"),
+                                condition("i", "I10", "http://hl7.org/fhir/sid/icd-10")))
+    assert report.unknown_codes == {}
