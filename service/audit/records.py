@@ -79,6 +79,13 @@ def _check_finite(name: str, value: float | None) -> None:
         raise ValueError(f"{name} must be finite or None")
 
 
+def _check_json(rec: object) -> None:
+    """Everything must survive the JSON spool and a JSONB column unchanged: plain JSON types,
+    no NaN/Infinity (raises ``ValueError`` or ``TypeError`` otherwise)."""
+    json.dumps([getattr(rec, f.name) for f in fields(rec)  # type: ignore[arg-type]
+                if f.name not in _DATETIME_FIELDS], allow_nan=False)
+
+
 _R = TypeVar("_R", bound="_Record")
 
 
@@ -148,8 +155,7 @@ class AssessmentRecord(_Record):
         _check_finite("latency_ms", self.latency_ms)
         for name, value in self.features.items():
             _check_finite(f"features[{name}]", value)
-        # Everything must survive the JSON spool and a JSONB column unchanged.
-        canonical_json(self.to_dict())
+        _check_json(self)
 
     def card_uuids(self) -> list[str]:
         return [str(c["uuid"]) for c in self.cards if c.get("uuid")]
@@ -176,7 +182,7 @@ class FeedbackRecord(_Record):
         if not self.card_uuid:
             raise ValueError("card_uuid is required")
         _check_choice("outcome", self.outcome, FeedbackOutcome)
-        canonical_json(self.to_dict())
+        _check_json(self)
 
     def key(self) -> tuple[str, str, str, datetime]:
         """The idempotency key: the same feedback sent twice is stored once."""

@@ -24,16 +24,17 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import itertools
 import json
 import os
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 import structlog
 
@@ -102,17 +103,34 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _write_durably(path: Path, lines: Sequence[bytes]) -> None:
-    """Write ``lines`` to ``path`` atomically: temp file, fsync, rename, fsync directory."""
+def _write_durably(path: Path, lines: Iterable[bytes]) -> int:
+    """Write ``lines`` to ``path`` atomically (temp file, fsync, rename, fsync directory);
+    returns how many were written. Nothing is created when there are none."""
     tmp = path.with_name(f".tmp-{uuid.uuid4().hex}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    count = 0
     try:
-        _write_all(fd, b"".join(line.rstrip(b"\n") + b"\n" for line in lines))
+        for line in lines:
+            _write_all(fd, line.rstrip(b"\n") + b"\n")
+            count += 1
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    if count:
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    else:
+        tmp.unlink()
+    return count
+
+
+def _count_newlines(path: Path, start: int) -> int:
+    count = 0
+    with path.open("rb") as fh:
+        fh.seek(start)
+        while chunk := fh.read(1 << 20):
+            count += chunk.count(b"\n")
+    return count
 
 
 def encode(record: AuditRecord) -> bytes:
@@ -215,9 +233,7 @@ class Spool:
                 if ino != st.st_ino or size > st.st_size:
                     size, lines = 0, 0
                 if st.st_size > size:
-                    with path.open("rb") as fh:
-                        fh.seek(size)
-                        lines += fh.read().count(b"\n")
+                    lines += _count_newlines(path, size)
                     size = st.st_size
             except FileNotFoundError:
                 continue
@@ -282,45 +298,44 @@ class Spool:
             os.close(fd)
 
     def _replay_file(self, path: Path, sink: Sink, report: ReplayReport) -> None:
-        lines = self._read_lines(path)
-        good = [line for line in lines if line.record is not None]
-        bad = [line for line in lines if line.record is None]
-        keep: list[_Line] = []
-        for start in range(0, len(good), _BATCH):
-            batch = good[start:start + _BATCH]
-            try:
-                new = self._store_batch(batch, sink, bad)
-            except TransientSinkError:
-                keep = [line for line in good[start:] if line.problem is None]
-                report.stopped_early = True
-                break
-            report.replayed += new
-            report.duplicates += len(batch) - new - sum(1 for b in batch if b.problem)
+        """Stream ``path`` through the sink in batches (a long outage can spool a lot)."""
+        claim_id = path.name.removesuffix(CLAIM_SUFFIX).rsplit(".", 1)[-1]
+        bad: list[_Line] = []
+        with path.open("rb") as fh:
+            lines = self._parse(fh, bad)
+            while batch := list(itertools.islice(lines, _BATCH)):
+                try:
+                    new = self._store_batch(batch, sink, bad)
+                except TransientSinkError:
+                    report.stopped_early = True
+                    rest = itertools.chain((b for b in batch if b.problem is None), lines)
+                    # Back to the spool, under a fixed-length name derived from the claim.
+                    report.kept += _write_durably(
+                        self.directory / f"audit-kept-{claim_id}.jsonl",
+                        (line.raw for line in rest))
+                    break
+                report.replayed += new
+                report.duplicates += sum(1 for b in batch if b.problem is None) - new
         for line in bad:
             report.problems.append((path.name, line.number, line.problem or "unreadable"))
-        claim_id = path.name.removesuffix(CLAIM_SUFFIX).rsplit(".", 1)[-1]
-        if keep:  # back to the spool, under a fixed-length name derived from the claim
-            _write_durably(self.directory / f"audit-kept-{claim_id}.jsonl",
-                           [k.raw for k in keep])
-            report.kept += len(keep)
         if bad:
-            _write_durably(self.quarantine_dir / f"{claim_id}.jsonl", [b.raw for b in bad])
-            report.quarantined += len(bad)
+            report.quarantined += _write_durably(self.quarantine_dir / f"{claim_id}.jsonl",
+                                                 [b.raw for b in bad])
         path.unlink()
         _fsync_dir(self.directory)
 
     @staticmethod
     def _store_batch(batch: list[_Line], sink: Sink, bad: list[_Line]) -> int:
-        records = [line.record for line in batch if line.record is not None]
         try:
-            return sink(records)
+            return sink([line.record for line in batch if line.record is not None])
         except TransientSinkError:
             raise
         except Exception:  # the database rejects something in the batch: find what
             pass
         new = 0
         for line in batch:
-            assert line.record is not None
+            if line.record is None:
+                continue
             try:
                 new += sink([line.record])
             except TransientSinkError:
@@ -331,21 +346,18 @@ class Spool:
         return new
 
     @staticmethod
-    def _read_lines(path: Path) -> list[_Line]:
-        data = path.read_bytes()
-        chunks = data.split(b"\n")
-        torn = chunks[-1] != b""
-        if not torn:
-            chunks.pop()
-        out = []
-        for number, raw in enumerate(chunks, start=1):
+    def _parse(fh: BinaryIO, bad: list[_Line]) -> Iterator[_Line]:
+        """The readable lines of a spool file; unreadable ones are appended to ``bad``."""
+        for number, raw in enumerate(fh, start=1):
             if not raw.strip():
                 continue
             line = _Line(number, raw)
             try:
                 line.record = decode(raw)
             except Exception as exc:  # any unreadable line is quarantined, never dropped
-                what = "truncated last line" if torn and number == len(chunks) else "bad line"
-                line.problem = f"{what}: {type(exc).__name__}"
-            out.append(line)
-        return out
+                torn = not raw.endswith(b"\n")  # only the last line can lack one
+                line.problem = f"{'truncated last line' if torn else 'bad line'}: " \
+                               f"{type(exc).__name__}"
+                bad.append(line)
+                continue
+            yield line

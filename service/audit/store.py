@@ -111,7 +111,10 @@ class AuditStore:
             engine.dispose()
             raise
         if replay_on_open and store._schema_ready and store._pending:
-            store.replay_spool()
+            try:
+                store.replay_spool()
+            except Exception as exc:  # the spool is intact; the next replay tries again
+                log.error("audit.spool_replay_failed", error=type(exc).__name__)
         return store
 
     # -- writing ----------------------------------------------------------------------------

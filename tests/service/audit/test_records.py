@@ -79,6 +79,10 @@ def test_invalid_records_are_refused() -> None:
         replace(good, status="maybe")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="features"):
         replace(good, features={"age": math.inf})
+    with pytest.raises(ValueError, match="JSON compliant"):
+        replace(good, options=[{"id": "add_ccb", "p_target": math.nan}])
+    with pytest.raises(TypeError, match="JSON serializable"):
+        replace(good, llm={"when": datetime(2026, 1, 1, tzinfo=UTC)})
     with pytest.raises(ValueError, match="request_id"):
         replace(good, request_id="")
     with pytest.raises(ValueError, match="outcome"):

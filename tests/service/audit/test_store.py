@@ -215,6 +215,10 @@ def test_bare_postgresql_url_uses_psycopg(pg_url: URL, tmp_path: Path) -> None:
     with AuditStore.open(bare, tmp_path / "spool") as store:
         assert store.engine.dialect.driver == "psycopg"
         assert store.ping()
+        with store.engine.connect() as conn:  # a hung database fails fast, too
+            assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "5s"
+            assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "5s"
+            assert conn.exec_driver_sql("SHOW application_name").scalar() == "hypermarker-audit"
     engine = create_engine(render(pg_url))
     try:
         with engine.connect() as conn:
