@@ -78,7 +78,7 @@ def _birth_date(res: RawResource, text: str | None) -> tuple[date | None, bool]:
             return date(int(parts[0]), int(parts[1]), 15), True
         if len(parts) == 3 and len(text) == 10:
             return date.fromisoformat(text), False
-    except ValueError:
+    except (ValueError, OverflowError):
         pass
     raise res.error("is not a FHIR date", ".birthDate")
 

@@ -13,6 +13,7 @@ Element names and types follow the FHIR R4 specification, https://hl7.org/fhir/R
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -85,7 +86,13 @@ class RawResource:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.error(f"'{key}' must be a number", f"{subpath}.{key}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise self.error(f"'{key}' must be a finite number", f"{subpath}.{key}")
+        return number
 
     def boolean(self, obj: JsonObject, key: str, subpath: str = "") -> bool | None:
         value = obj.get(key)

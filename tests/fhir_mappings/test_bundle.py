@@ -272,3 +272,10 @@ def test_hypertension_is_known_not_unknown() -> None:
     _, report = features(bundle(patient(), condition("h", "38341003"),
                                 condition("i", "I10", "http://hl7.org/fhir/sid/icd-10")))
     assert report.unknown_codes == {}
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 10**400])
+def test_non_finite_numbers_from_parsed_json(value: float) -> None:
+    """Parsed JSON from a lenient parser (NaN, Infinity, huge ints) gives a typed error."""
+    with pytest.raises(InvalidResource):
+        features(bundle(patient(), obs("k", "2823-3", value, "mmol/L", "2026-10-01")))

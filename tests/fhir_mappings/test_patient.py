@@ -146,3 +146,12 @@ def test_deceased() -> None:
     later = build_record(bundle(patient(deceasedDateTime="2027-01-01")), AS_OF)
     assert later.deceased.value == 0.0
     assert not features(bundle(patient()))[0].deceased
+
+
+@pytest.mark.parametrize("birth", ["99999999999999999999999-01", "1950-13", "19500101", "x"])
+def test_bad_birth_date_is_a_typed_error(birth: str) -> None:
+    from fhir_mappings import InvalidResource
+
+    with pytest.raises(InvalidResource) as e:
+        features(bundle(patient(birth=birth)))
+    assert e.value.path == "$.entry[0].resource.birthDate"
