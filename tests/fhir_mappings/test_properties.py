@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import copy
 import os
+from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -86,16 +88,17 @@ def _parent(doc: Any, path: tuple[Any, ...]) -> Any:
     return node
 
 
-REPLACEMENTS = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
+REPLACEMENTS = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**63 - 1),
                          st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8),
                          st.just([]), st.just({}), st.just([1, "a"]), st.just({"x": 1}),
                          st.sampled_from(["2026-13-01", "Observation", "Patient", "active",
-                                          "mm[Hg]", "urn:uuid:x", "#m1", "Bundle"]))
+                                          "mm[Hg]", "urn:uuid:x", "#m1", "Bundle",
+                                          "9" * 30 + "-01", "entered-in-error", "kPa"]))
 
 
 @st.composite
-def corrupted(draw: st.DrawFn) -> bytes:
-    doc = copy.deepcopy(draw(st.sampled_from(DOCS)))
+def corrupted(draw: st.DrawFn, docs: list[Json] = DOCS) -> bytes:
+    doc = copy.deepcopy(draw(st.sampled_from(docs)))
     for _ in range(draw(st.integers(1, 3))):
         paths = _paths(doc)
         if not paths:
@@ -138,3 +141,27 @@ def test_corruption_gives_a_typed_input_error_or_a_result(raw: bytes) -> None:
         return
     assert fv.as_of == AS_OF
     assert report.resources_validated >= 1
+
+
+SYNTHEA = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "synthea-r4"
+SMALLEST = min(SYNTHEA.glob("*.json"), key=lambda p: p.stat().st_size, default=None) \
+    if SYNTHEA.is_dir() else None
+
+
+@pytest.mark.skipif(SMALLEST is None, reason=f"Synthea fixtures not found at {SYNTHEA}")
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.data_too_large])
+@given(data=st.data())
+def test_corrupted_synthea_bundle(data: st.DataObject) -> None:
+    """The same on a real Synthea bundle, keeping the resource types the mapping reads."""
+    assert SMALLEST is not None
+    doc = orjson.loads(SMALLEST.read_bytes())
+    doc["entry"] = [e for e in doc["entry"] if e["resource"]["resourceType"] in
+                    ("Patient", "Observation", "Condition", "MedicationRequest",
+                     "AllergyIntolerance")]
+    raw = data.draw(corrupted([doc]))
+    try:
+        features_from_fhir(raw, AS_OF)
+    except InputError as e:
+        where = e.path
+        assert where.startswith("$")
