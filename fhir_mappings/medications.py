@@ -161,6 +161,8 @@ def _uses(ctx: MappingContext, res: RawResource, when: When | bool | None,
     single = len([p for p in parts if p.ingredient is not None]) == 1
     for part in parts:
         for key in part.classes:
+            if key is DrugGroup.NOT_ANTIHYPERTENSIVE:
+                continue  # recognised (not an unknown code) but nothing to record
             if isinstance(key, DrugGroup):
                 uses.append(_Use(key, None, res, day, f"{label} ({part.how})"))
                 continue

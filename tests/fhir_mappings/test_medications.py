@@ -158,3 +158,13 @@ def test_loop_diuretic_is_kept_in_the_record_not_the_regimen() -> None:
     (2.0, 2.0), (8.0, 2.0), (0.0, 0.5)])
 def test_round_dose(raw: float, level: float) -> None:
     assert round_dose(raw) == level
+
+
+def test_recognised_non_antihypertensives_leave_no_trace() -> None:
+    """Digoxin is recognised (not an unknown code) but gives no fact and is not 'used'."""
+    from fhir_mappings import build_record
+
+    record = build_record(bundle(patient(), med_request("m", "197604")), AS_OF)
+    assert "not_antihypertensive" not in record.facts
+    assert record.report.unknown_codes == {}
+    assert record.report.resources_ignored == {"MedicationRequest": 1}
