@@ -24,6 +24,8 @@ from datetime import date
 from types import MappingProxyType
 from typing import Any
 
+import orjson
+
 from fhir_mappings.allergies import map_allergies
 from fhir_mappings.bundle import ParsedInput, parse_input
 from fhir_mappings.conditions import map_conditions
@@ -169,13 +171,19 @@ def _deduplicate(resources: Sequence[RawResource], report: ReportBuilder) -> (
     return out
 
 
-def _version_key(res: RawResource) -> tuple[str, str, str]:
+def _version_key(res: RawResource) -> tuple[str, str, bytes]:
+    """meta.lastUpdated, then versionId, then the content itself (so the choice does not
+    depend on input order)."""
     meta = res.data.get("meta")
     meta = meta if isinstance(meta, Mapping) else {}
     updated = meta.get("lastUpdated")
     version = meta.get("versionId")
+    try:
+        content = orjson.dumps(res.data, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        content = res.path.encode()
     return (updated if isinstance(updated, str) else "",
-            version if isinstance(version, str) else "", res.path)
+            version if isinstance(version, str) else "", content)
 
 
 def _the_patient(resources: Sequence[RawResource]) -> RawResource:

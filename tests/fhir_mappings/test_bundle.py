@@ -279,3 +279,14 @@ def test_non_finite_numbers_from_parsed_json(value: float) -> None:
     """Parsed JSON from a lenient parser (NaN, Infinity, huge ints) gives a typed error."""
     with pytest.raises(InvalidResource):
         features(bundle(patient(), obs("k", "2823-3", value, "mmol/L", "2026-10-01")))
+
+
+def test_conflicting_duplicates_keep_the_later_updated_copy_in_any_order() -> None:
+    old = {**obs("k", "2823-3", 4.1, "mmol/L", "2026-10-01"),
+           "meta": {"lastUpdated": "2026-10-01T10:00:00Z"}}
+    new = {**obs("k", "2823-3", 4.6, "mmol/L", "2026-10-01"),
+           "meta": {"lastUpdated": "2026-10-02T10:00:00Z"}}
+    for order in ((old, new), (new, old)):
+        fv, report = features(bundle(patient(), *order))
+        assert fv.values["potassium"] == 4.6
+        assert report.count(IssueKind.DUPLICATE) == 1
