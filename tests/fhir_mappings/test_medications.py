@@ -168,3 +168,27 @@ def test_recognised_non_antihypertensives_leave_no_trace() -> None:
     assert "not_antihypertensive" not in record.facts
     assert record.report.unknown_codes == {}
     assert record.report.resources_ignored == {"MedicationRequest": 1}
+
+
+def test_medication_ingredients_with_strength() -> None:
+    """A Medication without a product code: its ingredient items and strengths are used."""
+    med = {"resourceType": "Medication", "id": "combo", "ingredient": [
+        {"itemCodeableConcept": {"coding": [{"system": RXNORM, "code": "52175"}]},
+         "strength": {"numerator": {"value": 100, "unit": "mg"},
+                      "denominator": {"value": 1, "unit": "tablet"}}},
+        {"itemCodeableConcept": {"coding": [{"system": RXNORM, "code": "5487"}]},
+         "strength": {"numerator": {"value": 12.5, "unit": "mg"},
+                      "denominator": {"value": 1, "unit": "tablet"}}}]}
+    mr = med_request("m", "x")
+    del mr["medicationCodeableConcept"]
+    mr["medicationReference"] = {"reference": "Medication/combo"}
+    assert regimen_of(med, mr) == {R: 2.0, T: 0.5}
+
+
+def test_statement_dosage_twice_daily() -> None:
+    ms = {"resourceType": "MedicationStatement", "id": "s", "status": "active",
+          "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "200033"}]},
+          "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2026-01-01",
+          "dosage": [{"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+                      "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}]}]}
+    assert regimen_of(ms) == {B: 2.0}  # carvedilol 25 mg twice daily = 50 mg = 2x
