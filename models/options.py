@@ -106,7 +106,7 @@ def regimen_vector(regimen: Regimen) -> tuple[float, ...]:
 
 def _name(c: DrugClass) -> str:
     info = CLASS_INFO[c]
-    return f"{info.drug} ({info.short})"
+    return info.drug if info.drug == info.short else f"{info.drug} ({info.short})"
 
 
 def _has_both_ras(dose: tuple[float, ...]) -> bool:
@@ -153,7 +153,7 @@ def valid_options(regimen: Regimen) -> tuple[TreatmentOption, ...]:
             after[CLASS_ORDER.index(old)] = 0.0
             after[CLASS_ORDER.index(new)] = 1.0
             emit(f"opt-switch-{old}-to-{new}", Action.SWITCH,
-                 f"Switch {CLASS_INFO[old].drug} ({CLASS_INFO[old].short}) to {_name(new)}",
+                 f"Switch {_name(old)} to {_name(new)}",
                  (old, new), after)
     for c in current:
         i = CLASS_ORDER.index(c)

@@ -50,7 +50,7 @@ def _drivers(o: dict[str, Any]) -> str:
 def _findings(fs: list[dict[str, Any]]) -> str:
     out = []
     for f in fs:
-        mon = f" Monitor: {_e(f['monitoring'])}." if f.get("monitoring") else ""
+        mon = f" Monitor: {_e(f['monitoring'].rstrip('.'))}." if f.get("monitoring") else ""
         out.append(f"<div class='finding {_e(f['severity'])}'>[{_e(f['severity'].upper())}] "
                    f"{_e(f['message'])} <small>({_e(f['citation'])})</small>{mon}</div>")
     return "".join(out)
