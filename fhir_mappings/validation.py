@@ -13,7 +13,11 @@ hundreds of Claims, ExplanationOfBenefits and unused Observations), and of each 
   choice element (``value[x]``, ``effective[x]`` ...) may appear once;
 * every element the mapping reads (:data:`READ_ELEMENTS`; for ``extension``, the extensions
   it reads), each with the R4B type of that field (pydantic ``TypeAdapter`` over the
-  class's field annotation: the same validators ``model_validate`` runs).
+  class's field annotation: the same validators ``model_validate`` runs). Backbone elements
+  and data types the mapping reads only part of (``component``, ``dosageInstruction``,
+  ``extension``, ``reaction``: :data:`PARTS`) are checked the same way one level down;
+* an element value already validated in the same run (the same ``subject`` or
+  ``clinicalStatus`` on twenty resources) is not validated again.
 
 Narrative, meta, identifiers, names, addresses and other elements the mapping never reads are
 not validated: a malformed address must not stop a blood-pressure assessment, and validating
@@ -28,9 +32,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Final
+from typing import Any, Final, get_args, get_origin
 
 import orjson
+from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.allergyintolerance import AllergyIntolerance
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.medication import Medication
@@ -71,12 +76,34 @@ READ_ELEMENTS: Final[dict[str, tuple[str, ...]]] = {
     "Medication": (*_COMMON, "code", "ingredient"),
     "AllergyIntolerance": (*_COMMON, "clinicalStatus", "verificationStatus", "code",
                            "patient", "recordedDate", "onset[x]", "reaction"),
+    # backbone elements and data types read element by element (see PARTS)
+    "ObservationComponent": ("code", "value[x]", "dataAbsentReason"),
+    "Dosage": ("timing", "doseAndRate"),
+    "Timing": ("repeat", "code"),
+    "TimingRepeat": ("frequency", "period", "periodUnit"),
+    "DosageDoseAndRate": ("dose[x]",),
+    "Extension": ("url", "value[x]", "extension"),
+    "AllergyIntoleranceReaction": ("manifestation", "description"),
+}
+#: Elements validated element by element with their own class (the rest of the read
+#: elements are validated whole with the type of their field).
+PARTS: Final[dict[tuple[str, str], str]] = {
+    ("Observation", "component"): "ObservationComponent",
+    ("MedicationRequest", "dosageInstruction"): "Dosage",
+    ("MedicationStatement", "dosage"): "Dosage",
+    ("Dosage", "timing"): "Timing",
+    ("Timing", "repeat"): "TimingRepeat",
+    ("Dosage", "doseAndRate"): "DosageDoseAndRate",
+    ("Patient", "extension"): "Extension",
+    ("Observation", "extension"): "Extension",
+    ("Extension", "extension"): "Extension",
+    ("AllergyIntolerance", "reaction"): "AllergyIntoleranceReaction",
 }
 _EXACT: Final = {t: frozenset(e for e in els if not e.endswith("[x]"))
                  for t, els in READ_ELEMENTS.items()}
 _CHOICES: Final = {t: tuple(e[:-3] for e in els if e.endswith("[x]"))
                    for t, els in READ_ELEMENTS.items()}
-#: Extension URLs the mapping reads (other extensions are not validated).
+#: Extension URLs the mapping reads (other extensions of a resource are not validated).
 READ_EXTENSIONS: Final = frozenset({
     *codes.UK_ETHNICITY_EXTENSIONS, codes.US_RACE_EXTENSION,
     codes.MEASUREMENT_SETTING_EXTENSION})
@@ -84,17 +111,24 @@ READ_EXTENSIONS: Final = frozenset({
 
 @dataclass(frozen=True, slots=True)
 class _Shape:
-    """What the R4B class says about a resource's top-level elements."""
+    """What the R4B class says about an element's children."""
 
     known: frozenset[str]
     required: tuple[str, ...]
     choices: tuple[tuple[str, tuple[str, ...], bool], ...]
     annotations: dict[str, Any]
+    lists: frozenset[str]
+
+
+def _is_list(annotation: Any) -> bool:
+    if get_origin(annotation) is list:
+        return True
+    return any(_is_list(a) for a in get_args(annotation))
 
 
 @cache
-def _shape(resource_type: str) -> _Shape:
-    model = MODELS[resource_type]
+def _shape(class_name: str) -> _Shape:
+    model = MODELS.get(class_name) or get_fhir_model_class(class_name)
     annotations: dict[str, Any] = {}
     required: list[str] = []
     groups: dict[str, tuple[list[str], bool]] = {}
@@ -110,30 +144,17 @@ def _shape(resource_type: str) -> _Shape:
             members.append(alias)
             groups[group] = (members, req or bool(extra.get("one_of_many_required")))
     choices = tuple((g, tuple(m), r) for g, (m, r) in sorted(groups.items()))
-    return _Shape(frozenset({"resourceType", *annotations}), tuple(required), choices,
-                  annotations)
+    known = {*annotations} | ({"resourceType"} if class_name in MODELS else set())
+    return _Shape(frozenset(known), tuple(required), choices, annotations,
+                  frozenset(a for a, t in annotations.items() if _is_list(t)))
 
 
 @cache
-def _adapter(resource_type: str, alias: str) -> TypeAdapter[Any]:
-    return TypeAdapter(_shape(resource_type).annotations[alias])
+def _adapter(class_name: str, alias: str) -> TypeAdapter[Any]:
+    return TypeAdapter(_shape(class_name).annotations[alias])
 
 
-def _check_shape(res: RawResource, shape: _Shape) -> None:
-    data = res.data
-    for key in data:
-        if key not in shape.known:
-            raise res.error(f"'{key}' is not an element of {res.resource_type} in FHIR R4",
-                            f".{key}")
-    for alias in shape.required:
-        if alias not in data and f"_{alias}" not in data:
-            raise res.error(f"required element '{alias}' is missing", f".{alias}")
-    for group, members, required in shape.choices:
-        present = [m for m in members if m in data]
-        if len(present) > 1:
-            raise res.error(f"only one {group}[x] is allowed", f".{present[1]}")
-        if required and not present:
-            raise res.error(f"required element {group}[x] is missing", f".{group}")
+Seen = set[tuple[str, str, bytes]]
 
 
 class Validator:
@@ -143,7 +164,7 @@ class Validator:
     """
 
     def __init__(self) -> None:
-        self._seen: set[tuple[str, str, bytes]] = set()
+        self._seen: Seen = set()
         self.count = 0
 
     def validate(self, res: RawResource) -> None:
@@ -151,49 +172,76 @@ class Validator:
         self.count += 1
 
 
-def validate(res: RawResource, seen: set[tuple[str, str, bytes]] | None = None) -> None:
+def validate(res: RawResource, seen: Seen | None = None) -> None:
     """Validate the shape and the read elements of one resource against its R4B class;
     raise InvalidResource naming the JSON path. ``seen``: element values already valid."""
-    if res.resource_type not in MODELS:
-        return
-    shape = _shape(res.resource_type)
-    _check_shape(res, shape)
-    exact, choices = _EXACT[res.resource_type], _CHOICES[res.resource_type]
-    for key, value in res.data.items():
+    if res.resource_type in MODELS:
+        _validate_object(res, res.resource_type, res.data, "", seen if seen is not None
+                         else set())
+
+
+def _validate_object(res: RawResource, class_name: str, obj: Any, path: str,
+                     seen: Seen) -> None:
+    if type(obj) is not dict:
+        raise res.error("must be an object", path)
+    shape = _shape(class_name)
+    for key in obj:
+        if key not in shape.known:
+            raise res.error(f"'{key}' is not an element of {class_name} in FHIR R4",
+                            f"{path}.{key}")
+    for alias in shape.required:
+        if alias not in obj and f"_{alias}" not in obj:
+            raise res.error(f"required element '{alias}' is missing", f"{path}.{alias}")
+    for group, members, required in shape.choices:
+        present = [m for m in members if m in obj]
+        if len(present) > 1:
+            raise res.error(f"only one {group}[x] is allowed", f"{path}.{present[1]}")
+        if required and not present:
+            raise res.error(f"required element {group}[x] is missing", f"{path}.{group}")
+    exact, choices = _EXACT[class_name], _CHOICES[class_name]
+    for key, value in obj.items():
         bare = key[1:] if key[:1] == "_" else key
         if key == "resourceType" or (
                 bare not in exact and not (choices and bare.startswith(choices))):
             continue
-        kept = list(range(len(value))) if type(value) is list else []
-        if key == "extension" and type(value) is list:
-            kept = [i for i, e in enumerate(value)
-                    if not isinstance(e, dict) or e.get("url") in READ_EXTENSIONS]
-            value = [value[i] for i in kept]
+        part = PARTS.get((class_name, key))
+        if part is None:
+            _validate_element(res, class_name, key, value, f"{path}.{key}", seen)
+            continue
+        if key not in shape.lists:
+            _validate_object(res, part, value, f"{path}.{key}", seen)
+            continue
+        if type(value) is not list:
+            raise res.error(f"'{key}' must be an array", f"{path}.{key}")
+        for i, item in enumerate(value):
+            if (key == "extension" and class_name in MODELS and isinstance(item, dict)
+                    and item.get("url") not in READ_EXTENSIONS):
+                continue  # an extension the mapping does not read
+            _validate_object(res, part, item, f"{path}.{key}[{i}]", seen)
+
+
+def _validate_element(res: RawResource, class_name: str, key: str, value: Any, path: str,
+                      seen: Seen) -> None:
+    try:
+        memo = (class_name, key, orjson.dumps(value))
+    except (TypeError, orjson.JSONEncodeError):
         memo = None
-        if seen is not None:
-            try:
-                memo = (res.resource_type, key, orjson.dumps(value))
-            except (TypeError, orjson.JSONEncodeError):
-                memo = None
-            if memo in seen:
-                continue
-        try:
-            _adapter(res.resource_type, key).validate_python(value)
-        except ValidationError as e:
-            first = e.errors(include_url=False, include_input=False)[0]
-            loc = list(first["loc"])
-            if loc and isinstance(loc[0], int) and loc[0] < len(kept):
-                loc[0] = kept[loc[0]]
-            path = f".{key}" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}"
-                                       for p in loc)
-            raise InvalidResource(
-                f"does not conform to FHIR R4 ({first['type']}: {first['msg']})",
-                res.path + path, res.resource_type, res.id) from None
-        except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as e:
-            raise InvalidResource(f"does not conform to FHIR R4 ({type(e).__name__})",
-                                  f"{res.path}.{key}", res.resource_type, res.id) from None
-        if memo is not None and seen is not None:
-            seen.add(memo)
+    if memo in seen:
+        return
+    try:
+        _adapter(class_name, key).validate_python(value)
+    except ValidationError as e:
+        first = e.errors(include_url=False, include_input=False)[0]
+        where = path + "".join(f"[{p}]" if isinstance(p, int) else f".{p}"
+                               for p in first["loc"])
+        raise InvalidResource(
+            f"does not conform to FHIR R4 ({first['type']}: {first['msg']})",
+            res.path + where, res.resource_type, res.id) from None
+    except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as e:
+        raise InvalidResource(f"does not conform to FHIR R4 ({type(e).__name__})",
+                              res.path + path, res.resource_type, res.id) from None
+    if memo is not None:
+        seen.add(memo)
 
 
 def warm_up() -> None:
