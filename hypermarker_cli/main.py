@@ -72,8 +72,14 @@ class Guideline(StrEnum):
 
 @app.command()
 def assess(
-    features: Annotated[Path, typer.Option("--features", help="A features document (JSON).",
-                                           exists=True, dir_okay=False)],
+    file: Annotated[Path | None, typer.Argument(
+        help="A FHIR R4 Bundle (any type), a CDS Hooks prefetch object or request, or a "
+        "resource array (JSON).", exists=True, dir_okay=False)] = None,
+    features: Annotated[Path | None, typer.Option(
+        "--features", help="A features document (JSON) instead of FHIR.", exists=True,
+        dir_okay=False)] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Assessment date (YYYY-MM-DD) for FHIR input; default today.")] = None,
     format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
     = OutputFormat.JSON,
     guideline: Annotated[Guideline, typer.Option(help="Guideline profile.")] = Guideline.NICE,
@@ -83,6 +89,9 @@ def assess(
 
     Exit status 2 with the reason on stderr when the input is malformed.
     """
+    from datetime import date
+
+    from fhir_mappings import features_from_fhir
     from fhir_mappings.errors import InputError
     from fhir_mappings.features import feature_vector_from_document
     from models.assessment import assess as run_assess
@@ -91,14 +100,22 @@ def assess(
     from models.guideline.profiles import PROFILES
     from models.scorer import Scorer
 
+    if (file is None) == (features is None):
+        typer.echo("error: give either a FHIR FILE or --features FILE", err=True)
+        raise typer.Exit(2)
+    source = file or features
+    assert source is not None
     try:
-        doc = json.loads(features.read_text(encoding="utf-8"))
-        fv = feature_vector_from_document(doc)
+        day = date.fromisoformat(as_of) if as_of else None
+        if features is not None:
+            fv = feature_vector_from_document(json.loads(features.read_text(encoding="utf-8")))
+        else:
+            fv, _report = features_from_fhir(source.read_bytes(), as_of=day)
     except json.JSONDecodeError as e:
-        typer.echo(f"error: {features} is not valid JSON: {e}", err=True)
+        typer.echo(f"error: {source} is not valid JSON: {e}", err=True)
         raise typer.Exit(2) from e
-    except InputError as e:
-        typer.echo(f"error: {features}: {e}", err=True)
+    except (InputError, ValueError) as e:
+        typer.echo(f"error: {source}: {e}", err=True)
         raise typer.Exit(2) from e
     scorer = Scorer.load(artifacts)
     result = run_assess(fv, scorer, Explainer.load(scorer.manifest), PROFILES[guideline.value])
@@ -206,3 +223,7 @@ def model_verify(
     typer.echo(json.dumps(report, indent=2))
     if not report["passed"]:
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    app()

@@ -109,7 +109,9 @@ def _cannot_assess_reasons(p: FeatureVector) -> list[str]:
     elif age < MIN_AGE:
         reasons.append(f"age {age:.0f}: this service is for adults (18 or over)")
     if p.get("sbp_clinic") is None:
-        reasons.append("no clinic blood pressure reading")
+        why = next((pr.note for pr in p.provenance if pr.feature == "sbp_clinic" and pr.note),
+                   None)
+        reasons.append(why or "no clinic blood pressure reading")
     elif p.days_since_bp is not None and p.days_since_bp > BP_LOOKBACK_DAYS:
         reasons.append(f"latest clinic blood pressure is {p.days_since_bp} days old "
                        f"(more than {BP_LOOKBACK_DAYS})")

@@ -9,11 +9,14 @@ def _signed(v: float) -> str:
     return f"{v:+.1f}"
 
 
-def _driver_subject(d: dict[str, Any]) -> str:
+def driver_phrase(d: dict[str, Any]) -> str:
+    """A SHAP driver of the assessment document in plain words (without its contribution)."""
     if d["feature"] in ("option", "current_regimen"):
         return str(d["label"])
     if d["value"] is None:
         return f"{d['label']} unknown"
+    if d["unit"] == "" and d["value"] in (0, 1):
+        return f"{d['label']}: {'yes' if d['value'] == 1 else 'no'}"
     unit = f" {d['unit']}" if d["unit"] else ""
     return f"{d['label']} {d['value']:g}{unit}"
 
@@ -56,7 +59,7 @@ def render_text(doc: dict[str, Any]) -> str:
             lines.append(f"      [{f['severity'].upper()}] {f['message']} ({f['citation']}"
                          f"{extra})")
         if o["drivers"]:
-            drv = "; ".join(f"{_driver_subject(d)} {_signed(d['contribution'])}"
+            drv = "; ".join(f"{driver_phrase(d)} {_signed(d['contribution'])}"
                             for d in o["drivers"])
             lines.append(f"      drivers: {drv}")
     if doc["provenance"]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fhir_mappings.vocabulary import CLASS_INFO, DrugClass
+from models.assessment_text import driver_phrase
 from service.schemas.cds_hooks import (
     Action,
     Card,
@@ -71,13 +72,6 @@ def _blocks(o: dict[str, Any]) -> str:
                      if f["severity"] == "block")
 
 
-def _driver(d: dict[str, Any]) -> str:
-    if d["value"] is None:
-        return str(d["label"])
-    unit = f" {d['unit']}" if d["unit"] else ""
-    return f"{d['label']} {d['value']:g}{unit}"
-
-
 def _caution(f: dict[str, Any]) -> str:
     monitor = f"; monitor: {f['monitoring']}" if f.get("monitoring") else ""
     return f"{f['message']} ({f['citation']}{monitor})"
@@ -105,7 +99,7 @@ def _detail(doc: dict[str, Any], max_options: int = 6) -> str:
     top = ranked[0] if ranked else None
     if top and top["drivers"]:
         lines += ["", f"**Why {top['label']}:** " + "; ".join(
-            f"{_driver(d)} {_fmt(d['contribution'])} mmHg" for d in top["drivers"])]
+            f"{driver_phrase(d)} {_fmt(d['contribution'])} mmHg" for d in top["drivers"])]
     cautions = [f for o in ranked[:3] for f in o["findings"] if f["severity"] == "warn"]
     if cautions:
         lines += ["", "**Cautions:** " + "; ".join(_caution(f) for f in cautions[:4])]

@@ -79,3 +79,40 @@ def test_evaluate_safety_gate_passes_on_a_slice_of_the_matrix(tmp_path: Path) ->
     internal = report["suites"][1]
     assert internal["mean_true_change"]["model_first"] < internal["mean_true_change"][
         "random_safe_option"]
+
+
+SYNTHEA = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "synthea-r4"
+
+
+@pytest.mark.skipif(not SYNTHEA.is_dir(), reason=f"Synthea fixtures not found at {SYNTHEA}")
+@pytest.mark.parametrize("as_of", ["2021-03-01", None])
+def test_every_synthea_bundle_gives_an_assessment_or_an_honest_cannot_assess(
+        as_of: str | None) -> None:
+    """`hypermarker assess FILE.json` on every fixture: exit 0, and either ranked options with
+    no contraindicated option first, or cannot_assess with reasons."""
+    statuses = []
+    for f in sorted(SYNTHEA.glob("*.json")):
+        args = ["assess", str(f)] + (["--as-of", as_of] if as_of else [])
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, (f.name, result.output)
+        doc = json.loads(result.output)
+        statuses.append(doc["status"])
+        if doc["status"] == "assessed":
+            assert doc["options"][0]["status"] != "contraindicated"
+        else:
+            assert doc["reasons"]
+            assert doc["options"] == []
+    assert len(statuses) == 12
+    if as_of == "2021-03-01":
+        assert "assessed" in statuses
+
+
+def test_assess_rejects_non_fhir_json_with_a_reason(tmp_path: Path) -> None:
+    f = tmp_path / "x.json"
+    f.write_text('{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": '
+                 '{"resourceType": "Observation", "status": "final"}}]}')
+
+    result = runner.invoke(app, ["assess", str(f)])
+
+    assert result.exit_code == 2
+    assert "error:" in result.output
