@@ -160,8 +160,13 @@ def _patient_findings(p: FeatureVector, target: Target) -> list[Finding]:
 
 
 def assess(p: FeatureVector, scorer: Scorer, explainer: Explainer,
-           profile: GuidelineProfile = NICE, n_drivers: int = 3) -> Assessment:
-    """Assess one patient: rank the options that are not contraindicated by predicted benefit."""
+           profile: GuidelineProfile = NICE, n_drivers: int = 3,
+           explain_top: int | None = None) -> Assessment:
+    """Assess one patient: rank the options that are not contraindicated by predicted benefit.
+
+    ``explain_top`` limits SHAP to the first ranked options (what a card shows); ``None``
+    explains every option that is not contraindicated (what the panel shows).
+    """
     model = ModelInfo(scorer.manifest.model_id, scorer.manifest.version, scorer.provider)
     regimen = {c.value: d for c, d in p.regimen.items()}
     reasons = _cannot_assess_reasons(p)
@@ -172,13 +177,14 @@ def assess(p: FeatureVector, scorer: Scorer, explainer: Explainer,
     options = valid_options(p.regimen)
     before, after = dose_matrices(options)
     x = assemble(p.model_vector(), before, after)
-    return rank_options(p, options, x, scorer.score(x), model, profile, explainer, n_drivers)
+    return rank_options(p, options, x, scorer.score(x), model, profile, explainer, n_drivers,
+                        explain_top)
 
 
 def rank_options(p: FeatureVector, options: tuple[TreatmentOption, ...],
                  x: npt.NDArray[np.float32], scores: ScoreBatch, model: ModelInfo,
                  profile: GuidelineProfile = NICE, explainer: Explainer | None = None,
-                 n_drivers: int = 3) -> Assessment:
+                 n_drivers: int = 3, explain_top: int | None = None) -> Assessment:
     """Apply the guideline to already-scored options (rows ``x``, scores ``scores``) of an
     assessable patient. Without an explainer no drivers are computed (batch evaluation)."""
     target = profile.target(p, Setting.CLINIC)
@@ -187,12 +193,14 @@ def rank_options(p: FeatureVector, options: tuple[TreatmentOption, ...],
     findings = [option_findings(p, o) for o in options]
     blocked = np.array([max_severity(f) is Severity.BLOCK for f in findings], dtype=bool)
     shown = np.flatnonzero(~blocked)
-    explanation = explainer.explain(x[shown]) if explainer is not None and len(shown) else None
-    phi_by_row = {int(r): explanation.contributions[i]
-                  for i, r in enumerate(shown)} if explanation else {}
-
     order = sorted(shown, key=lambda i: (scores.sbp_change[i], options[i].id))
     rank = {int(i): r + 1 for r, i in enumerate(order)}
+    explained = np.array(order[:explain_top] if explain_top is not None else order,
+                         dtype=np.intp)
+    explanation = (explainer.explain(x[explained])
+                   if explainer is not None and len(explained) else None)
+    phi_by_row = {int(r): explanation.contributions[i]
+                  for i, r in enumerate(explained)} if explanation else {}
     preferred_all = set(preferred_options(pref, options))
     patient_findings = list(pref.notes) + _patient_findings(p, target)
     blocked_pref = sorted(o.id for o, b in zip(options, blocked, strict=True)

@@ -32,20 +32,26 @@ class EngineResult:
 class Engine:
     """Model + guideline profiles; :meth:`assess_fhir` is the whole decision pipeline."""
 
-    def __init__(self, scorer: Scorer, explainer: Explainer, profile: GuidelineProfile) -> None:
+    def __init__(self, scorer: Scorer, explainer: Explainer, profile: GuidelineProfile,
+                 explain_top: int | None = 3) -> None:
         self.scorer = scorer
         self.explainer = explainer
         self.profile = profile
+        self.explain_top = explain_top
 
     @classmethod
     def load(cls, settings: Settings) -> Engine:
         scorer = Scorer.load(settings.artifacts_dir, provider=settings.provider,  # type: ignore[arg-type]
                              threads=settings.onnx_threads)
         explainer = Explainer.load(scorer.manifest, threads=settings.onnx_threads)
-        return cls(scorer, explainer, PROFILES[settings.guideline])
+        return cls(scorer, explainer, PROFILES[settings.guideline], settings.explain_top)
 
     def assess_fhir(self, data: Mapping[str, Any], as_of: date | None = None) -> EngineResult:
         """Map a prefetch object or Bundle to features and assess; raises InputError."""
         fv, report = features_from_fhir(data, as_of=as_of)
-        a = assess(fv, self.scorer, self.explainer, self.profile)
+        a = assess(fv, self.scorer, self.explainer, self.profile, explain_top=self.explain_top)
         return EngineResult(fv, report, a, a.to_document())
+
+    def full_document(self, fv: FeatureVector) -> dict[str, Any]:
+        """The assessment with every option explained (for the panel)."""
+        return assess(fv, self.scorer, self.explainer, self.profile).to_document()

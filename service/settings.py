@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     artifacts_dir: Path = DEFAULT_ARTIFACTS
     provider: str = "auto"
     onnx_threads: int = 1
+    explain_top: int = Field(default=3, ge=1, description="Options explained (SHAP) per CDS "
+                             "call; the panel explains every option when it is opened")
     database_url: str = "sqlite:///var/hypermarker/audit.db"
     spool_dir: Path = Path("var/hypermarker/spool")
     patient_ref_key: SecretStr = SecretStr("local-development-only")

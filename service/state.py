@@ -23,7 +23,8 @@ class ClientVerifier(Protocol):
 
 
 class PanelCache:
-    """Assessment documents for the SMART panel, behind unguessable short-lived tokens."""
+    """Short-lived items behind unguessable tokens: the patient's features for the SMART panel
+    (re-assessed with every option explained when the panel opens), and pending launches."""
 
     def __init__(self, ttl_s: float = 1800.0, max_items: int = 10_000) -> None:
         self._ttl = ttl_s
@@ -31,7 +32,7 @@ class PanelCache:
         self._items: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def put(self, doc: dict[str, Any], patient_ref: str) -> str:
+    def put(self, doc: Any, patient_ref: str) -> str:
         token = secrets.token_urlsafe(24)
         with self._lock:
             self._items[token] = (time.monotonic() + self._ttl, {"doc": doc,
@@ -41,7 +42,7 @@ class PanelCache:
         return token
 
     def get(self, token: str) -> dict[str, Any] | None:
-        """{"doc": assessment document, "patient_ref": keyed hash} or None when expired."""
+        """{"doc": what was put, "patient_ref": keyed hash} or None when expired."""
         with self._lock:
             item = self._items.get(token)
             if item is None or item[0] < time.monotonic():

@@ -72,7 +72,7 @@ async def call_service(service_id: str, request: Request,
                          "prefetch") from e
     doc = result.document
     patient = state.patient_ref(hook.context.patientId)
-    token = state.panel.put(doc, patient)
+    token = state.panel.put(result.features, patient)
     cards = build_cards(doc, CardContext(hook.hook, service_id, _panel_url(request, state),
                                          hook.context.patientId, ordered, draft),
                         app_context=orjson.dumps({"assessment": token}).decode())

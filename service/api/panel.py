@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from service.api.deps import StateDep
@@ -34,12 +35,13 @@ def _callback_url(request: Request, base: str | None) -> str:
 
 
 @router.get("/panel/view/{token}", response_class=HTMLResponse)
-def view(token: str, state: StateDep) -> HTMLResponse:
+async def view(token: str, state: StateDep) -> HTMLResponse:
     """The panel for one assessment."""
     item = state.panel.get(token)
     if item is None:
         raise NotFound("this assessment has expired; reopen the card")
-    return HTMLResponse(render_panel(item["doc"]),
+    doc = await run_in_threadpool(state.engine.full_document, item["doc"])
+    return HTMLResponse(render_panel(doc),
                         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 
