@@ -6,7 +6,6 @@ tolerance. Populations are large enough that sampling error is well inside each 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
@@ -15,6 +14,22 @@ import pytest
 
 from fhir_mappings.feature_table import PATIENT_FEATURES, Kind, Missing
 from fhir_mappings.vocabulary import CLASS_ORDER, DrugClass
+from models.training.anchors import (
+    ACE,
+    ALP,
+    ARB,
+    BB,
+    CCB,
+    DICKERSON_LIKE,
+    IDX,
+    LAW_CLASSES,
+    PHYSIC_LIKE,
+    SPI,
+    THZ,
+    monotherapy_lowering,
+    start,
+    untreated,
+)
 from models.training.simulator import (
     ADVERSE_BY_DOSE,
     EXTERNAL,
@@ -29,24 +44,6 @@ from models.training.simulator import (
 )
 
 F = npt.NDArray[np.float64]
-IDX = {c: i for i, c in enumerate(CLASS_ORDER)}
-ACE, ARB, CCB, THZ, BB, SPI, ALP = (IDX[c] for c in CLASS_ORDER)
-LAW_CLASSES = (ACE, ARB, CCB, THZ, BB)
-
-#: PHYSIC (Sundström JAMA 2023): aged 40-75 (mean 64), grade 1, untreated, Uppsala, 154/89.
-PHYSIC_LIKE = dataclasses.replace(
-    INTERNAL, name="physic-like", age_mean=64.0, age_sd=7.0, age_min=40.0, age_max=75.0,
-    black_share=0.0, south_asian_share=0.0, class_count_probs=(1.0, 0.0, 0.0, 0.0, 0.0),
-    untreated_sbp_floor=138.0, untreated_sbp_mean=154.0, untreated_sbp_sd=8.0,
-)
-#: Dickerson 1999: young (<=55) untreated hypertensives, mean 161/98, Cambridge UK.
-DICKERSON_LIKE = dataclasses.replace(
-    INTERNAL, name="dickerson-like", age_mean=42.0, age_sd=8.0, age_min=25.0, age_max=55.0,
-    black_share=0.0, south_asian_share=0.0, class_count_probs=(1.0, 0.0, 0.0, 0.0, 0.0),
-    untreated_sbp_floor=140.0, untreated_sbp_mean=161.0, untreated_sbp_sd=12.0,
-)
-
-
 @pytest.fixture(scope="module")
 def internal() -> Cohort:
     return simulate_cohort(150_000, "internal", seed=1)
@@ -55,23 +52,6 @@ def internal() -> Cohort:
 @pytest.fixture(scope="module")
 def external() -> Cohort:
     return simulate_cohort(150_000, "external", seed=2)
-
-
-def _untreated(c: Cohort) -> npt.NDArray[np.bool_]:
-    out: npt.NDArray[np.bool_] = c.current_doses.max(axis=1) == 0
-    return out
-
-
-def _start(c: Cohort, rows: npt.NDArray[np.intp], cls: int, dose: float = 1.0) -> F:
-    """True change of adding class ``cls`` at ``dose`` to each row's current regimen."""
-    after = c.current_doses[rows].copy()
-    after[:, cls] = dose
-    return true_sbp_change(c, rows, after)
-
-
-def _monotherapy_lowering(c: Cohort, rows: npt.NDArray[np.intp]) -> F:
-    """[rows, 5] standard-dose lowering (positive mmHg) of each Law class started alone."""
-    return np.column_stack([-_start(c, rows, k) for k in LAW_CLASSES])
 
 
 # ------------------------------------------------------------------------------------------
@@ -84,9 +64,9 @@ def test_law_mean_standard_dose_effect(internal: Cohort) -> None:
     average at a pretreatment SBP of about 154. Untreated internal patients with true
     pretreatment SBP 150-158; tolerance ±0.6 mmHg."""
     u = internal.latent["sbp_untreated"]
-    rows = np.flatnonzero(_untreated(internal) & (u >= 150) & (u <= 158))
+    rows = np.flatnonzero(untreated(internal) & (u >= 150) & (u <= 158))
     assert rows.size > 10_000
-    by_class = _monotherapy_lowering(internal, rows).mean(axis=0)
+    by_class = monotherapy_lowering(internal, rows).mean(axis=0)
     assert by_class.mean() == pytest.approx(9.1, abs=0.6)
     # Per class, Law 2003 table 1 as quoted in clinical.md [M] (ACEi 8.5, ARB 10.3, CCB 8.8,
     # thiazide 8.8, beta-blocker 9.2), at a looser ±1.0 since those values are unverified.
@@ -98,8 +78,8 @@ def test_baseline_dependence(internal: Cohort) -> None:
     Slope of the mean five-class standard-dose lowering on pretreatment SBP across untreated
     internal patients (marginal, like Law's across-trial regression); tolerance ±0.3 per
     10 mmHg."""
-    rows = np.flatnonzero(_untreated(internal))
-    y = _monotherapy_lowering(internal, rows).mean(axis=1)
+    rows = np.flatnonzero(untreated(internal))
+    y = monotherapy_lowering(internal, rows).mean(axis=1)
     u = internal.latent["sbp_untreated"][rows]
     slope = np.polyfit(u, y, 1)[0] * 10.0
     assert slope == pytest.approx(1.0, abs=0.3)
@@ -111,11 +91,11 @@ def test_black_acei_gap(external: Cohort) -> None:
     same pretreatment SBP (150-158); tolerance ±0.7 mmHg. The other Brewster gaps (beta-blocker
     -6.0, CCB +2.4, diuretic +3.5) are checked at ±1.0."""
     u = external.latent["sbp_untreated"]
-    window = _untreated(external) & (u >= 150) & (u <= 158)
+    window = untreated(external) & (u >= 150) & (u <= 158)
     black = external.latent["black"] > 0.5
     rows_b, rows_w = np.flatnonzero(window & black), np.flatnonzero(window & ~black)
     assert min(rows_b.size, rows_w.size) > 2_000
-    gap = _monotherapy_lowering(external, rows_b).mean(0) - _monotherapy_lowering(
+    gap = monotherapy_lowering(external, rows_b).mean(0) - monotherapy_lowering(
         external, rows_w
     ).mean(0)
     law = dict(zip(LAW_CLASSES, gap, strict=True))
@@ -137,7 +117,7 @@ def test_physic_personalised_benefit() -> None:
     standard-dose responses; tolerance ±0.6 mmHg."""
     c = simulate_cohort(60_000, PHYSIC_LIKE, seed=3)
     rows = np.arange(len(c), dtype=np.intp)
-    resp = np.column_stack([-_start(c, rows, k) for k in (ACE, ARB, THZ, CCB)])
+    resp = np.column_stack([-start(c, rows, k) for k in (ACE, ARB, THZ, CCB)])
     best = resp.max(axis=1)
     benefit = (best - (resp.sum(axis=1) - best) / 3.0).mean()
     assert c.latent["sbp_untreated"].mean() == pytest.approx(154.0, abs=2.0)
@@ -152,7 +132,7 @@ def test_dickerson_ab_cd_correlations() -> None:
     large lisinopril-candesartan differences; clinical.md 3.3), checked at ±0.05."""
     c = simulate_cohort(60_000, DICKERSON_LIKE, seed=4)
     rows = np.arange(len(c), dtype=np.intp)
-    resp = {k: -_start(c, rows, k) for k in LAW_CLASSES}
+    resp = {k: -start(c, rows, k) for k in LAW_CLASSES}
 
     def r(a: int, b: int) -> float:
         return float(np.corrcoef(resp[a], resp[b])[0, 1])
@@ -180,9 +160,9 @@ def test_dose_response_and_additivity(internal: Cohort) -> None:
     (±0.02). Wald 2009 (Am J Med 122:290) [V]: combining classes is additive (observed/expected
     1.01, 95% CI 0.90-1.12; tolerance that CI), and doubling one drug's dose gives 0.22 (95%
     CI 0.19-0.25; tolerance that CI) of the extra lowering from adding a second class."""
-    rows = np.flatnonzero(_untreated(internal))[:20_000]
-    full = _monotherapy_lowering(internal, rows)
-    half = np.column_stack([-_start(internal, rows, k, 0.5) for k in LAW_CLASSES])
+    rows = np.flatnonzero(untreated(internal))[:20_000]
+    full = monotherapy_lowering(internal, rows)
+    half = np.column_stack([-start(internal, rows, k, 0.5) for k in LAW_CLASSES])
     responders = full > 0
     np.testing.assert_allclose(half[responders] / full[responders], 0.78, atol=0.02)
 
@@ -191,7 +171,7 @@ def test_dose_response_and_additivity(internal: Cohort) -> None:
         after = internal.current_doses[rows].copy()
         after[:, a] = after[:, b] = 1.0
         both = -true_sbp_change(internal, rows, after)
-        ratio = both.sum() / (-_start(internal, rows, a) - _start(internal, rows, b)).sum()
+        ratio = both.sum() / (-start(internal, rows, a) - start(internal, rows, b)).sum()
         assert 0.90 <= ratio <= 1.12
 
     # Doubling vs adding, in people on one Law class at standard dose.
@@ -206,7 +186,7 @@ def test_dose_response_and_additivity(internal: Cohort) -> None:
     gains_add = []
     for k in LAW_CLASSES:
         ok = (on != k) & ~(np.isin(on, (ACE, ARB)) & (k in (ACE, ARB)))
-        gains_add.append(-_start(internal, mono[ok], k))
+        gains_add.append(-start(internal, mono[ok], k))
     ratio = gain_double.mean() / np.concatenate(gains_add).mean()
     assert 0.19 <= ratio <= 0.25
 
@@ -223,7 +203,7 @@ def test_switch_loses_stopped_class(internal: Cohort) -> None:
     lose = d[rows].copy()
     lose[:, ACE] = 0.0
     np.testing.assert_allclose(
-        change, true_sbp_change(internal, rows, lose) + _start(internal, rows, CCB), atol=1e-9
+        change, true_sbp_change(internal, rows, lose) + start(internal, rows, CCB), atol=1e-9
     )
     assert np.all(true_sbp_change(internal, rows, lose) >= 0.0)
 
@@ -239,8 +219,8 @@ def test_pathway2_fourth_line(internal: Cohort) -> None:
         & (d[:, SPI] == 0) & (d[:, ALP] == 0)
     )
     assert rows.size > 2_000
-    spiro = -_start(internal, rows, SPI)
-    alpha = -_start(internal, rows, ALP)
+    spiro = -start(internal, rows, SPI)
+    alpha = -start(internal, rows, ALP)
     assert spiro.mean() == pytest.approx(8.7, abs=0.8)
     assert (spiro.mean() - alpha.mean()) == pytest.approx(4.03, abs=0.8)
     renin = internal.latent["renin"][rows]
@@ -409,7 +389,7 @@ def test_adverse_effects_follow_law_table5(internal: Cohort) -> None:
     double dose for thiazide and CCB. Modifiers: ACEi cough higher in women; CCB oedema lower
     with a RAS blocker (Makani 2011, RR 0.62); combinations less than additive."""
     d = internal.current_doses
-    rows = np.flatnonzero(_untreated(internal))[:30_000]
+    rows = np.flatnonzero(untreated(internal))[:30_000]
     female = internal.latent["female"][rows] > 0.5
     asthma = internal.feature("asthma")[rows] > 0
     black = internal.latent["black"][rows] > 0
