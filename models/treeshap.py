@@ -209,10 +209,16 @@ class TreeShap:
         names, trees = parse_lightgbm_text(path.read_text(encoding="utf-8"))
         return cls(names, trees)
 
-    def shap_values(self, x: npt.ArrayLike) -> tuple[F64, F64]:
+    def shap_values(self, x: npt.ArrayLike, chunk: int = 256) -> tuple[F64, F64]:
         """(contributions [N, F], output [N]) for rows ``x`` (cast to float32 first, as the
-        served model sees them); output = expected_value + contributions.sum(1)."""
-        xs = np.asarray(x, dtype=np.float32).astype(np.float64)
+        served model sees them); output = expected_value + contributions.sum(1). Large
+        batches run in chunks of ``chunk`` rows to bound memory."""
+        xa = np.asarray(x, dtype=np.float32)
+        if xa.shape[0] > chunk:
+            parts = [self.shap_values(xa[i:i + chunk], chunk) for i in range(0, len(xa), chunk)]
+            return (np.vstack([p[0] for p in parts]),
+                    np.concatenate([p[1] for p in parts]))
+        xs = xa.astype(np.float64)
         xs = np.where(np.abs(xs) <= ZERO_THRESHOLD, 0.0, xs).T  # [F, N]
         n = xs.shape[1]
         both = np.concatenate([np.where(np.isnan(xs), -np.inf, xs), xs])  # [2F, N]
