@@ -3,8 +3,8 @@
 Prints, from one run on this machine: median and p95 latency of one patient's options (8 rows)
 and of 10,000 rows for the served ONNX form (onnxruntime), the tensorised form on the same
 provider, and LightGBM's own predict of the four boosters; SHAP (the served numpy TreeSHAP,
-and LightGBM's pred_contrib as reference); and the ratio of each to the served ONNX call. CUDA figures are added
-when onnxruntime offers the CUDA provider.
+and LightGBM's pred_contrib as reference); and the ratio of each to the served ONNX call.
+CUDA figures are added when onnxruntime offers the CUDA provider.
 
     uv run python bench/bench_model.py [--threads N] [--repeats N]
 """
