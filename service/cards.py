@@ -134,10 +134,12 @@ def _medication_request(cls: DrugClass, patient_id: str, base: dict[str, Any] | 
 def _suggestions(doc: dict[str, Any], ctx: CardContext) -> list[Suggestion]:
     out = []
     ranked = [o for o in doc["options"] if o["rank"] is not None]
-    for o in ranked[:2]:
+    for o in ranked[:3]:
         started = [DrugClass(c) for c in o["classes_after"]
                    if c not in doc["current_regimen"]]
-        if len(started) != 1 or o["action"] not in ("start", "add", "switch"):
+        # Only single-drug starts and additions become orders: a switch also stops a current
+        # drug, which a replacement order alone would not do.
+        if len(started) != 1 or o["action"] not in ("start", "add"):
             continue
         cls = started[0]
         replacing = ctx.draft_order is not None and ctx.draft_order.get("id")
@@ -148,7 +150,9 @@ def _suggestions(doc: dict[str, Any], ctx: CardContext) -> list[Suggestion]:
             resource=_medication_request(cls, ctx.patient_id,
                                          ctx.draft_order if replacing else None))
         out.append(Suggestion(label=f"{o['label']} ({_fmt(o['predicted_sbp_change'])} mmHg)",
-                              uuid=_uuid(), isRecommended=o["rank"] == 1, actions=[action]))
+                              uuid=_uuid(), isRecommended=not out, actions=[action]))
+        if len(out) == 2:
+            break
     return out
 
 
