@@ -132,7 +132,7 @@ def _medication_request(cls: DrugClass, patient_id: str, base: dict[str, Any] | 
 
 
 def _suggestions(doc: dict[str, Any], ctx: CardContext) -> list[Suggestion]:
-    out = []
+    out: list[Suggestion] = []
     ranked = [o for o in doc["options"] if o["rank"] is not None]
     for o in ranked[:3]:
         started = [DrugClass(c) for c in o["classes_after"]
