@@ -8,19 +8,25 @@ a contraindicated option first would be counted, not hidden.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from evaluation.cohort import CaseSet, feature_vector
+from evaluation.metrics import captured_fraction
 from fhir_mappings.features import FeatureVector
 from models.assessment import ModelInfo, rank_options
 from models.guideline.findings import Severity, max_severity
 from models.guideline.profiles import GuidelineProfile
 from models.guideline.safety import option_findings
 from models.options import TreatmentOption, valid_options
-from models.scorer import Scorer
+from models.scorer import ScoreBatch, Scorer
+
+Ranker = Callable[..., Any]
+"""Signature of :func:`models.assessment.rank_options` (replaceable to plant a faulty one)."""
+Progress = Callable[[int], None]
 
 
 @dataclass
@@ -38,13 +44,24 @@ class _Tally:
     sum_random_safe: float = 0.0
     sum_first_all: float = 0.0
     sum_best_safe_all: float = 0.0
+    sum_random_safe_all: float = 0.0
+    first_in_default: int = 0
+    first_is_best_safe: int = 0
 
 
-def run_decisions(cases: CaseSet, scorer: Scorer, profile: GuidelineProfile) -> dict[str, Any]:
+def run_decisions(cases: CaseSet, scorer: Scorer, profile: GuidelineProfile,
+                  scores: ScoreBatch | None = None, ranker: Ranker | None = None,
+                  progress: Progress | None = None) -> dict[str, Any]:
     """Rank every patient's options and compare the first option with the guideline default
-    and the best option, in true (simulated) systolic change (mmHg; more negative is better)."""
+    and the best option, in true (simulated) systolic change (mmHg; more negative is better).
+
+    ``scores`` are the batch scores of ``cases.rows`` when already computed; ``ranker``
+    replaces :func:`rank_options` (tests plant a faulty one); ``progress`` is called with the
+    number of patients done every 1,000 patients."""
+    rank = ranker or rank_options
     rows = cases.rows
-    scores = scorer.score(rows.features)
+    if scores is None:
+        scores = scorer.score(rows.features)
     starts = rows.group_starts()
     ends = np.append(starts[1:], len(rows))
     model = ModelInfo(scorer.manifest.model_id, scorer.manifest.version, scorer.provider)
@@ -61,7 +78,9 @@ def run_decisions(cases: CaseSet, scorer: Scorer, profile: GuidelineProfile) -> 
             options = option_cache[key] = valid_options(p.regimen)
         if len(options) != e - s:
             raise RuntimeError("option rows and the catalogue disagree")
-        a = rank_options(p, options, rows.features[s:e], scores.take(slice(s, e)), model,
+        if progress is not None and t.patients % 1000 == 0:
+            progress(t.patients)
+        a = rank(p, options, rows.features[s:e], scores.take(slice(s, e)), model,
                          profile)
         t.assessed += 1
         first = a.first
@@ -73,8 +92,13 @@ def run_decisions(cases: CaseSet, scorer: Scorer, profile: GuidelineProfile) -> 
         truth = {o.id: float(v) for o, v in zip(options, cases.true_change[s:e], strict=True)}
         safe = [o.option.id for o in a.options if o.rank is not None]
         first_true = truth[first.option.id]
+        best_safe = min(truth[i] for i in safe)
         t.sum_first_all += first_true
-        t.sum_best_safe_all += min(truth[i] for i in safe)
+        t.sum_best_safe_all += best_safe
+        t.sum_random_safe_all += float(np.mean([truth[i] for i in safe]))
+        t.first_is_best_safe += first_true <= best_safe
+        if a.guideline_default:
+            t.first_in_default += first.option.id in a.guideline_default
         if a.guideline_default:
             t.with_default += 1
             t.first_differs_from_default += first.option.id not in a.guideline_default
@@ -85,6 +109,8 @@ def run_decisions(cases: CaseSet, scorer: Scorer, profile: GuidelineProfile) -> 
 
     n_def = max(t.with_default, 1)
     n_first = max(t.assessed - t.no_safe_option, 1)
+    model_d, default_d = t.sum_first / n_def, t.sum_default / n_def
+    best_d, random_d = t.sum_best_safe / n_def, t.sum_random_safe / n_def
     return {
         "site": cases.site,
         "guideline": profile.name,
@@ -104,5 +130,13 @@ def run_decisions(cases: CaseSet, scorer: Scorer, profile: GuidelineProfile) -> 
         "mean_true_change_all_patients": {
             "model_first": t.sum_first_all / n_first,
             "best_safe_option": t.sum_best_safe_all / n_first,
+            "random_safe_option": t.sum_random_safe_all / n_first,
         },
+        "guideline_concordance": t.first_in_default / n_def,
+        "share_first_is_best_safe_option": t.first_is_best_safe / n_first,
+        "captured_fraction": {
+            "model_first": captured_fraction(model_d, random_d, best_d),
+            "guideline_default": captured_fraction(default_d, random_d, best_d),
+        },
+        "benefit_vs_guideline_default_mmhg": default_d - model_d,
     }

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from evaluation.cohort import AS_OF
+from evaluation.decisions import Ranker
 from fhir_mappings.feature_table import PATIENT_FEATURES, Kind
 from fhir_mappings.features import FeatureVector
 from fhir_mappings.vocabulary import DrugClass
@@ -84,9 +85,11 @@ def matrix_patients() -> Iterator[FeatureVector]:
             yield FeatureVector(AS_OF, values, regimen, False, 30)
 
 
-def run_safety_matrix(scorer: Scorer, profile: GuidelineProfile, limit: int | None = None
-                      ) -> dict[str, Any]:
-    """Assess every matrix patient; count contraindicated-first and ranking violations."""
+def run_safety_matrix(scorer: Scorer, profile: GuidelineProfile, limit: int | None = None,
+                      ranker: Ranker | None = None) -> dict[str, Any]:
+    """Assess every matrix patient; count contraindicated-first and ranking violations
+    (``ranker`` replaces :func:`rank_options`: tests plant a faulty one)."""
+    rank = ranker or rank_options
     model = ModelInfo(scorer.manifest.model_id, scorer.manifest.version, scorer.provider)
     cache: dict[tuple[tuple[DrugClass, float], ...], tuple[TreatmentOption, ...]] = {}
     patients = list(itertools.islice(matrix_patients(), limit))
@@ -109,7 +112,7 @@ def run_safety_matrix(scorer: Scorer, profile: GuidelineProfile, limit: int | No
               "no_safe_option": 0, "blocked_options": 0}
     for p, (s, e) in zip(patients, spans, strict=True):
         options = cache[tuple(sorted(p.regimen.items()))]
-        a = rank_options(p, options, x[s:e], scores.take(slice(s, e)), model, profile)
+        a = rank(p, options, x[s:e], scores.take(slice(s, e)), model, profile)
         blocked = {o.id for o in options
                    if max_severity(option_findings(p, o)) is Severity.BLOCK}
         counts["blocked_options"] += len(blocked)

@@ -1,0 +1,145 @@
+"""``hypermarker evaluate``: the evaluation harness from the command line (issue 6).
+
+One command is both the CI gate and the Kubernetes CronJob: it runs the suites in-process
+through the artifacts (default) or against a running service (``--target``), applies the
+versioned safety-monitoring plan, writes JSON and HTML, and exits 1 when a gate fails.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from models.manifest import DEFAULT_ARTIFACTS
+
+
+class Suite(StrEnum):
+    INTERNAL = "internal"
+    EXTERNAL = "external"
+    SAFETY = "safety"
+    FHIR = "fhir"
+
+
+class Guideline(StrEnum):
+    NICE = "nice"
+    ESC = "esc"
+
+
+def evaluate(
+    suite: Annotated[list[Suite], typer.Option(help="Suite(s) to run (repeatable).")],
+    patients: Annotated[int, typer.Option(help="Simulated patients per site suite.")] = 50_000,
+    limit: Annotated[int | None, typer.Option(help="Cap on safety-matrix patients.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated held-out patients.")] = 9001,
+    guideline: Annotated[Guideline, typer.Option(help="Guideline profile.")] = Guideline.NICE,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")]
+    = None,
+    html_out: Annotated[Path | None, typer.Option(
+        "--html", help="Write the self-contained HTML report here.")] = None,
+    plan: Annotated[Path | None, typer.Option(
+        help="Safety-monitoring plan (TOML); default: the bundled evaluation/plan.toml.")]
+    = None,
+    fhir_dir: Annotated[Path | None, typer.Option(
+        "--fhir-dir", help="Folder of FHIR Bundles for the fhir suite; default: the Synthea "
+        "fixtures (../shared/fixtures/synthea-r4).")] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Assessment date for the fhir suite (YYYY-MM-DD); default: the latest "
+        "BP panel or Encounter of each bundle.")] = None,
+    target: Annotated[str | None, typer.Option(
+        help="Base URL of a running service: send the cases as signed CDS Hooks requests "
+        "instead of scoring in-process.")] = None,
+    private_key: Annotated[Path | None, typer.Option(
+        "--private-key", help="PEM private key to sign client JWTs (target mode).")] = None,
+    iss: Annotated[str | None, typer.Option(help="JWT issuer (target mode).")] = None,
+    kid: Annotated[str | None, typer.Option(help="JWT key id (target mode).")] = None,
+    quiet: Annotated[bool, typer.Option(help="Print only the checks summary.")] = False,
+    artifacts: Annotated[Path, typer.Option(help="Artifacts directory.")] = DEFAULT_ARTIFACTS,
+) -> None:
+    """Run evaluation suites and apply the safety-monitoring plan; exit 1 if a gate fails.
+
+    Suites: internal/external (simulated held-out patients of each site, with counterfactual
+    truth), safety (every combination of contraindicating conditions and lab thresholds), fhir
+    (a folder of FHIR Bundles). Without --target the artifacts score in-process; with --target
+    the same cases go to the running service and its answers are scored.
+    """
+    from evaluation.checks import run_checks, summary
+    from evaluation.plan import DEFAULT_PLAN, PlanError, load_plan
+    from evaluation.report import to_json, write_html, write_json
+    from models.guideline.profiles import PROFILES
+    from models.scorer import Scorer
+
+    try:
+        the_plan = load_plan(plan or DEFAULT_PLAN)
+    except (OSError, PlanError) as e:
+        typer.echo(f"error: plan: {e}", err=True)
+        raise typer.Exit(2) from e
+    try:
+        day = date.fromisoformat(as_of) if as_of else None
+    except ValueError as e:
+        typer.echo(f"error: --as-of {as_of!r} is not YYYY-MM-DD", err=True)
+        raise typer.Exit(2) from e
+    scorer = Scorer.load(artifacts)
+    profile = PROFILES[guideline.value]
+    names = list(dict.fromkeys(suite))
+    if target is not None:
+        from evaluation.target import TargetClient, run_target_suite
+
+        client = TargetClient.create(target, private_key, iss, kid)
+        reports = [run_target_suite(client, n.value, scorer, profile, patients, seed + i, limit)
+                   for i, n in enumerate(names)]
+        mode = "target"
+    else:
+        reports = [_in_process(n, i, scorer, profile, patients, seed, limit, fhir_dir, day)
+                   for i, n in enumerate(names)]
+        mode = "in-process"
+    results = run_checks(the_plan, reports)
+    checks = summary(the_plan, results)
+    result: dict[str, Any] = {
+        "model": {"id": scorer.manifest.model_id, "version": scorer.manifest.version,
+                  "provider": scorer.provider},
+        "mode": mode,
+        "target": target,
+        "total_patients": sum(r["patients"] for r in reports),
+        "total_contraindicated_first": sum(r.get("contraindicated_first", 0) for r in reports),
+        "gate_passed": checks["gate_passed"],
+        "checks": checks,
+        "suites": reports,
+    }
+    if json_out is not None:
+        write_json(result, json_out)
+    if html_out is not None:
+        write_html(result, html_out)
+    if quiet:
+        typer.echo(to_json({k: checks[k] for k in ("plan_version", "gate_passed",
+                                                   "gates_failed", "warnings", "counts")}))
+    else:
+        typer.echo(to_json(result))
+    if not checks["gate_passed"]:
+        typer.echo(f"gate failed: {', '.join(checks['gates_failed'])}", err=True)
+        sys.exit(1)
+
+
+def _in_process(name: Suite, i: int, scorer: Any, profile: Any, patients: int, seed: int,
+                limit: int | None, fhir_dir: Path | None, day: date | None) -> dict[str, Any]:
+    from evaluation.cohort import simulated_case_set
+    from evaluation.fhir_suite import DEFAULT_FHIR_DIR, run_fhir_suite
+    from evaluation.progress import progress_bar
+    from evaluation.safety_matrix import run_safety_matrix
+    from evaluation.suites import run_site_suite
+
+    typer.echo(f"running suite {name.value}", err=True)
+    if name is Suite.SAFETY:
+        return run_safety_matrix(scorer, profile, limit)
+    if name is Suite.FHIR:
+        folder = fhir_dir or DEFAULT_FHIR_DIR
+        files = len(list(folder.glob("*.json")))
+        with progress_bar("fhir bundles", files) as advance:
+            return run_fhir_suite(folder, scorer, profile, day, advance)
+    cases = simulated_case_set(name.value, patients, seed + i)
+    with progress_bar(f"{name.value}: ranking", patients) as advance:
+        return run_site_suite(cases, scorer, profile, outcome_seed=seed + 1000 + i,
+                              progress=advance)
