@@ -124,9 +124,60 @@ def assess(
                nl=format is not OutputFormat.TEXT)
 
 
-from hypermarker_cli.evaluate import evaluate  # noqa: E402  (the command lives in its module)
+class Suite(StrEnum):
+    INTERNAL = "internal"
+    EXTERNAL = "external"
+    SAFETY = "safety"
 
-app.command()(evaluate)
+
+@app.command()
+def evaluate(
+    suite: Annotated[list[Suite], typer.Option(help="Suite(s) to run (repeatable).")],
+    patients: Annotated[int, typer.Option(help="Simulated patients per site suite.")] = 50_000,
+    limit: Annotated[int | None, typer.Option(help="Cap on safety-matrix patients.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated held-out patients.")] = 9001,
+    guideline: Annotated[Guideline, typer.Option(help="Guideline profile.")] = Guideline.NICE,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")]
+    = None,
+    artifacts: Annotated[Path, typer.Option(help="Artifacts directory.")] = DEFAULT_ARTIFACTS,
+) -> None:
+    """Run evaluation suites through the model artifacts; exit 1 if a safety gate fails.
+
+    Gate: no patient may have a contraindicated option ranked first, and no contraindicated
+    option may be ranked or offered as the guideline default.
+    """
+    from evaluation.cohort import simulated_case_set
+    from evaluation.decisions import run_decisions
+    from evaluation.safety_matrix import run_safety_matrix
+    from models.guideline.profiles import PROFILES
+    from models.scorer import Scorer
+
+    scorer = Scorer.load(artifacts)
+    profile = PROFILES[guideline.value]
+    reports = []
+    for i, name in enumerate(dict.fromkeys(suite)):
+        typer.echo(f"running suite {name.value}", err=True)
+        if name is Suite.SAFETY:
+            reports.append(run_safety_matrix(scorer, profile, limit))
+        else:
+            cases = simulated_case_set(name.value, patients, seed + i)
+            reports.append({"suite": name.value, **run_decisions(cases, scorer, profile)})
+    violations = sum(r["contraindicated_first"] + r.get("blocked_option_ranked", 0)
+                     + r.get("blocked_option_in_guideline_default", 0) for r in reports)
+    result = {
+        "model": {"id": scorer.manifest.model_id, "version": scorer.manifest.version,
+                  "provider": scorer.provider},
+        "total_patients": sum(r["patients"] for r in reports),
+        "total_contraindicated_first": sum(r["contraindicated_first"] for r in reports),
+        "gate_passed": violations == 0,
+        "suites": reports,
+    }
+    text = json.dumps(result, indent=2)
+    if json_out is not None:
+        json_out.write_text(text + "\n")
+    typer.echo(text)
+    if violations:
+        sys.exit(1)
 
 
 class AuthChoice(StrEnum):
@@ -170,6 +221,53 @@ def model_verify(
 
     report = verify(artifacts)
     typer.echo(json.dumps(report, indent=2))
+    if not report["passed"]:
+        sys.exit(1)
+
+
+@app.command()
+def monitor(
+    database: Annotated[str, typer.Option(
+        help="Audit store URL: sqlite:///path.db or postgresql+psycopg://...")],
+    since: Annotated[str | None, typer.Option(
+        help="Start of the window, ISO 8601 (a date or a datetime; UTC if no offset).")]
+    = None,
+    until: Annotated[str | None, typer.Option(help="End of the window (exclusive), ISO 8601.")]
+    = None,
+    window: Annotated[float | None, typer.Option(
+        help="Days per window for drift over time.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")]
+    = None,
+    html_out: Annotated[Path | None, typer.Option("--html", help="Write the HTML report here.")]
+    = None,
+) -> None:
+    """Post-deployment monitoring of the audit store: drift, overrides, alerts, calibration
+    and latency; exit 1 if a safety gate fails (the CI gate and the Kubernetes CronJob)."""
+    from datetime import UTC, datetime, timedelta
+
+    from evaluation.monitor import run_monitor, summary_text
+    from evaluation.monitor_report import write_html, write_json
+
+    def when(value: str | None, name: str) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            t = datetime.fromisoformat(value)
+        except ValueError as e:
+            typer.echo(f"error: --{name} {value!r} is not an ISO 8601 date or datetime", err=True)
+            raise typer.Exit(2) from e
+        return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+    if window is not None and window <= 0:
+        typer.echo("error: --window must be a positive number of days", err=True)
+        raise typer.Exit(2)
+    report = run_monitor(database, when(since, "since"), when(until, "until"),
+                         timedelta(days=window) if window else None)
+    if json_out is not None:
+        write_json(report, json_out)
+    if html_out is not None:
+        write_html(report, html_out)
+    typer.echo(summary_text(report))
     if not report["passed"]:
         sys.exit(1)
 

@@ -1,0 +1,232 @@
+"""The monitoring job end to end: simulated audit records -> audit store -> report -> gates.
+
+Scenario: audit records from simulated internal-site patients (the population the model was
+trained on) raise no alarm; records from the external site (older, more diabetes and CKD,
+about 30% Black patients, different lab habits, noisier clinic readings) raise input-drift and
+calibration (interval coverage) alarms. The false-alarm rate over 20 independent internal
+windows is measured and printed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import URL
+from typer.testing import CliRunner
+
+from evaluation import drift as D
+from evaluation.audit_sim import Model, SimulatedAudit, simulate_audit, write_audit
+from evaluation.monitor import (
+    GATES,
+    AuditWindow,
+    calibration,
+    join_outcomes,
+    load_gates,
+    monitor,
+    override_stats,
+    run_monitor,
+)
+from evaluation.monitor_report import render_html
+from hypermarker_cli.main import app
+from models.explainer import Explainer
+from models.scorer import Scorer
+from service.audit import AuditStore, FeedbackRecord, OutcomeRecord
+from tests.service.audit.conftest import pg_server, pg_url, render  # noqa: F401 (fixtures)
+
+INTERNAL_START = datetime(2026, 1, 5, tzinfo=UTC)
+EXTERNAL_START = datetime(2026, 4, 6, tzinfo=UTC)
+SPAN = timedelta(days=28)
+#: Windows with a false alarm allowed among FALSE_ALARM_WINDOWS internal ones (10%).
+FALSE_ALARM_WINDOWS = 20
+FALSE_ALARM_BOUND = 0.10
+
+
+@pytest.fixture(scope="module")
+def model(scorer: Scorer, explainer: Explainer) -> Model:
+    return Model(scorer, explainer)
+
+
+@pytest.fixture(scope="module")
+def internal(model: Model) -> SimulatedAudit:
+    return simulate_audit("internal", 500, 31, INTERNAL_START, SPAN, model)
+
+
+@pytest.fixture(scope="module")
+def external(model: Model) -> SimulatedAudit:
+    return simulate_audit("external", 800, 32, EXTERNAL_START, SPAN, model)
+
+
+@pytest.fixture(scope="module")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory, internal: SimulatedAudit,
+               external: SimulatedAudit) -> str:
+    d = tmp_path_factory.mktemp("monitor")
+    url = f"sqlite:///{d / 'audit.db'}"
+    with AuditStore.open(url, d / "spool") as store:
+        write_audit(store, internal)
+        write_audit(store, external)
+    return url
+
+
+def _internal_window(url: str, window: timedelta | None = None) -> dict[str, Any]:
+    return run_monitor(url, INTERNAL_START, INTERNAL_START + SPAN, window)
+
+
+def _external_window(url: str) -> dict[str, Any]:
+    return run_monitor(url, EXTERNAL_START, EXTERNAL_START + SPAN, timedelta(days=7))
+
+
+def _figures(report: dict[str, Any]) -> str:
+    d = report["drift"]
+    return (f"{report['counts']['assessments']} assessments; input alarms "
+            f"{[f['feature'] for f in d['input']['features'] if f['status'] == 'alarm']}; "
+            f"prediction W1 {d['prediction']['wasserstein_mmhg']:.2f} mmHg; driver JS "
+            f"{d['drivers']['js_distance']:.3f}; coverage {report['calibration']['coverage']:.3f}"
+            f" (n={report['calibration']['n']}); CITL {report['calibration']['citl']:+.2f}; "
+            f"failed {report['failed_gates']}")
+
+
+def test_internal_records_raise_no_alarm(sqlite_url: str) -> None:
+    report = _internal_window(sqlite_url, timedelta(days=7))
+    print("\ninternal:", _figures(report))
+    assert report["counts"]["assessments"] == 500
+    assert report["drift"]["input"]["alarms"] == 0
+    assert report["drift"]["prediction"]["status"] in ("ok", "warning")
+    assert report["calibration"]["n"] >= 400
+    assert report["passed"], report["failed_gates"]
+    assert {g["status"] for g in report["gates"]} == {"pass"}
+    assert len(report["drift_over_time"]) == 4
+
+
+def test_external_records_raise_drift_and_calibration_alarms(sqlite_url: str) -> None:
+    report = _external_window(sqlite_url)
+    print("\nexternal:", _figures(report))
+    assert not report["passed"]
+    assert {"input-drift-alarms", "interval-coverage-shortfall"} <= set(report["failed_gates"])
+    alarms = {f["feature"] for f in report["drift"]["input"]["features"]
+              if f["status"] == "alarm"}
+    assert {"age", "ethnicity_black", "egfr", "ckd", "diabetes_t2"} <= alarms
+    assert report["calibration"]["coverage"] < 0.75
+    assert report["drift"]["drivers"]["js_distance"] > 0.10
+    # drift over time: every weekly window of the external site alarms
+    assert [w["status"] for w in report["drift_over_time"]] == ["alarm"] * 4
+
+
+def test_false_alarm_rate_over_internal_windows(model: Model) -> None:
+    profile = D.load_reference_profile()
+    reference = D.reference_driver_shares()
+    failed: list[list[str]] = []
+    for k in range(FALSE_ALARM_WINDOWS):
+        sim = simulate_audit("internal", 250, 1000 + k, INTERNAL_START, timedelta(days=7),
+                             model)
+        report = monitor(AuditWindow(sim.assessments, sim.feedback, sim.outcomes),
+                         profile, driver_reference=reference)
+        assert report["calibration"]["n"] >= 200  # every gate is judged, none skipped
+        failed.append(report["failed_gates"])
+    rate = sum(bool(f) for f in failed) / FALSE_ALARM_WINDOWS
+    print(f"\nfalse-alarm rate over {FALSE_ALARM_WINDOWS} internal windows of 250 "
+          f"assessments: {rate:.2f} (bound {FALSE_ALARM_BOUND}); failed gates per window: "
+          f"{[f for f in failed if f]}")
+    assert rate <= FALSE_ALARM_BOUND
+
+
+def test_postgresql_read_path_gives_the_same_report(pg_url: URL, sqlite_url: str,  # noqa: F811
+                                                    internal: SimulatedAudit,
+                                                    tmp_path: Path) -> None:
+    with AuditStore.open(render(pg_url), tmp_path / "spool") as store:
+        write_audit(store, internal)
+    pg = _internal_window(render(pg_url))
+    lite = _internal_window(sqlite_url)
+    for key in ("counts", "drift", "overrides", "alerts", "latency", "calibration", "gates"):
+        if key == "counts":  # the SQLite store also holds the external site's records
+            assert pg[key]["assessments"] == lite[key]["assessments"]
+            continue
+        if key == "overrides":  # ... and so the external site's feedback, unmatched here
+            lite[key]["n_unmatched_feedback"] = pg[key]["n_unmatched_feedback"] = 0
+        assert pg[key] == lite[key], key
+    assert pg["passed"]
+
+
+def test_cli_exit_codes_and_reports(sqlite_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    ok = runner.invoke(app, ["monitor", "--database", sqlite_url, "--since", "2026-01-05",
+                             "--until", "2026-02-02T00:00:00+00:00"])
+    assert ok.exit_code == 0, ok.output
+    assert "PASSED" in ok.output
+    out_json, out_html = tmp_path / "m.json", tmp_path / "m.html"
+    bad = runner.invoke(app, ["monitor", "--database", sqlite_url, "--since", "2026-04-06",
+                              "--until", "2026-05-04", "--window", "7", "--json",
+                              str(out_json), "--html", str(out_html)])
+    assert bad.exit_code == 1, bad.output
+    assert "FAILED: input-drift-alarms" in bad.output
+    report = json.loads(out_json.read_text())
+    assert report["passed"] is False
+    assert len(report["drift_over_time"]) == 4
+    html = out_html.read_text()
+    assert html.count("data:image/png;base64,") == 2
+    assert "http://" not in html
+    assert "https://" not in html
+    usage = runner.invoke(app, ["monitor", "--database", sqlite_url, "--since", "yesterday"])
+    assert usage.exit_code == 2
+
+
+def test_override_rate_by_indicator_and_reason(internal: SimulatedAudit) -> None:
+    stats = override_stats(internal.assessments, internal.feedback)
+    assert stats["n_feedback"] == len(internal.feedback)
+    assert stats["n_unmatched_feedback"] == 0
+    overridden = sum(f.outcome == "overridden" for f in internal.feedback)
+    assert stats["override_rate"] == pytest.approx(overridden / len(internal.feedback))
+    assert sum(v["overridden"] for v in stats["by_reason"].values()) == overridden
+    assert set(stats["by_indicator"]) <= {"info", "warning", "critical"}
+    stray = FeedbackRecord("hypermarker-bp", "no-such-card", "accepted", [], None, None, None,
+                           None, INTERNAL_START, INTERNAL_START)
+    assert override_stats(internal.assessments, [stray])["n_unmatched_feedback"] == 1
+
+
+def test_outcome_join_window_and_next_assessment(internal: SimulatedAudit) -> None:
+    a = internal.assessments[0]
+    ref = a.patient_ref
+    base = a.features["sbp_clinic"]
+    assert base is not None
+
+    def at(days: float, sbp: float, setting: str = "clinic") -> OutcomeRecord:
+        return OutcomeRecord(ref, a.received_at + timedelta(days=days), sbp,
+                             setting, "test")  # type: ignore[arg-type]
+
+    # too early, home setting and too late are ignored; the one nearest 12 weeks is taken
+    outcomes = [at(10, 100), at(80, 120, "home"), at(70, base - 5), at(90, base - 10),
+                at(400, 100)]
+    pairs = join_outcomes([a], outcomes)
+    assert [(p[1].sbp) for p in pairs] == [base - 10]
+    cal = calibration([a], outcomes[:4], 0.8)
+    assert cal["n"] == 1
+
+
+def test_gates_have_rationales_and_plan_overrides(tmp_path: Path) -> None:
+    assert all(g.rationale and g.min_n > 0 for g in GATES)
+    plan = tmp_path / "plan.toml"
+    plan.write_text('plan_version = "x"\n[monitor]\nlatency-p95 = 300\n')
+    gates = {g.id: g for g in load_gates(plan)}
+    assert gates["latency-p95"].threshold == 300
+    assert load_gates(tmp_path / "absent.toml") == GATES
+
+
+def test_empty_store_is_insufficient_not_failed(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    AuditStore.open(url, tmp_path / "spool").close()  # migrated, no records
+    report = run_monitor(url)
+    assert report["passed"]
+    assert {g["status"] for g in report["gates"]} == {"insufficient"}
+    assert "Monitoring report" in render_html(report)
+
+
+@pytest.fixture(autouse=True)
+def _no_matplotlib_leaks() -> Iterator[None]:
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
