@@ -124,60 +124,9 @@ def assess(
                nl=format is not OutputFormat.TEXT)
 
 
-class Suite(StrEnum):
-    INTERNAL = "internal"
-    EXTERNAL = "external"
-    SAFETY = "safety"
+from hypermarker_cli.evaluate import evaluate  # noqa: E402  (the command lives in its module)
 
-
-@app.command()
-def evaluate(
-    suite: Annotated[list[Suite], typer.Option(help="Suite(s) to run (repeatable).")],
-    patients: Annotated[int, typer.Option(help="Simulated patients per site suite.")] = 50_000,
-    limit: Annotated[int | None, typer.Option(help="Cap on safety-matrix patients.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the simulated held-out patients.")] = 9001,
-    guideline: Annotated[Guideline, typer.Option(help="Guideline profile.")] = Guideline.NICE,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")]
-    = None,
-    artifacts: Annotated[Path, typer.Option(help="Artifacts directory.")] = DEFAULT_ARTIFACTS,
-) -> None:
-    """Run evaluation suites through the model artifacts; exit 1 if a safety gate fails.
-
-    Gate: no patient may have a contraindicated option ranked first, and no contraindicated
-    option may be ranked or offered as the guideline default.
-    """
-    from evaluation.cohort import simulated_case_set
-    from evaluation.decisions import run_decisions
-    from evaluation.safety_matrix import run_safety_matrix
-    from models.guideline.profiles import PROFILES
-    from models.scorer import Scorer
-
-    scorer = Scorer.load(artifacts)
-    profile = PROFILES[guideline.value]
-    reports = []
-    for i, name in enumerate(dict.fromkeys(suite)):
-        typer.echo(f"running suite {name.value}", err=True)
-        if name is Suite.SAFETY:
-            reports.append(run_safety_matrix(scorer, profile, limit))
-        else:
-            cases = simulated_case_set(name.value, patients, seed + i)
-            reports.append({"suite": name.value, **run_decisions(cases, scorer, profile)})
-    violations = sum(r["contraindicated_first"] + r.get("blocked_option_ranked", 0)
-                     + r.get("blocked_option_in_guideline_default", 0) for r in reports)
-    result = {
-        "model": {"id": scorer.manifest.model_id, "version": scorer.manifest.version,
-                  "provider": scorer.provider},
-        "total_patients": sum(r["patients"] for r in reports),
-        "total_contraindicated_first": sum(r["contraindicated_first"] for r in reports),
-        "gate_passed": violations == 0,
-        "suites": reports,
-    }
-    text = json.dumps(result, indent=2)
-    if json_out is not None:
-        json_out.write_text(text + "\n")
-    typer.echo(text)
-    if violations:
-        sys.exit(1)
+app.command()(evaluate)
 
 
 class AuthChoice(StrEnum):
