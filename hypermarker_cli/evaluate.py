@@ -88,9 +88,14 @@ def evaluate(
     if target is not None:
         from evaluation.target import TargetClient, run_target_suite
 
-        client = TargetClient.create(target, private_key, iss, kid)
-        reports = [run_target_suite(client, n.value, scorer, profile, patients, seed + i, limit)
-                   for i, n in enumerate(names)]
+        try:
+            client = TargetClient.create(target, private_key, iss, kid)
+        except (OSError, ValueError) as e:
+            typer.echo(f"error: target: {e}", err=True)
+            raise typer.Exit(2) from e
+        with client:
+            reports = [run_target_suite(client, n.value, scorer, profile, patients, seed + i,
+                                        limit) for i, n in enumerate(names)]
         mode = "target"
     else:
         reports = [_in_process(n, i, scorer, profile, patients, seed, limit, fhir_dir, day)

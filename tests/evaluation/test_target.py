@@ -1,0 +1,165 @@
+"""Target mode end to end: a real service on loopback (uvicorn in a thread) answers the
+harness's signed CDS Hooks and FHIR operation requests, and its answers are scored."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+from typer.testing import CliRunner
+
+from evaluation.cohort import feature_vector, simulated_case_set
+from evaluation.decisions import run_decisions
+from evaluation.fhir_generator import collection_bundle, patient_resources
+from evaluation.target import OPERATION_PATH, TargetClient, parse_operation
+from hypermarker_cli.main import app
+from models.assessment import assess
+from models.explainer import Explainer
+from models.guideline.profiles import PROFILES
+from models.scorer import Scorer
+from service.app import create_app
+from tests.service.conftest import local_settings
+
+runner = CliRunner()
+ISS = "https://ehr.example.org"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve(tmp: Path, **settings: Any) -> Iterator[str]:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    overrides = {k: (base if v == "BASE" else v) for k, v in settings.items()}
+    srv = uvicorn.Server(uvicorn.Config(create_app(local_settings(tmp, **overrides)),
+                                        host="127.0.0.1", port=port, log_config=None,
+                                        access_log=False))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        try:
+            if httpx.get(base + "/health/live").status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    yield base
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _serve(tmp_path_factory.mktemp("target"))
+
+
+@pytest.fixture(scope="module")
+def key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP384R1())
+
+
+@pytest.fixture(scope="module")
+def jwt_server(tmp_path_factory: pytest.TempPathFactory,
+               key: ec.EllipticCurvePrivateKey) -> Iterator[str]:
+    jwk = dict(ECAlgorithm.to_jwk(key.public_key(), as_dict=True), kid="k1", alg="ES384",
+               use="sig")
+    yield from _serve(tmp_path_factory.mktemp("target-jwt"), auth_mode="jwt",
+                      public_base_url="BASE",
+                      trusted_issuers=[{"iss": ISS, "jwks": {"keys": [jwk]}}])
+
+
+def _suite(report: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(s for s in report["suites"] if s["suite"] == name)
+
+
+def test_target_mode_scores_the_running_service(server: str, tmp_path: Path) -> None:
+    """30 internal patients and a slice of the safety matrix through the service: exit 0,
+    no contraindicated option first, first options equal to in-process, latency reported."""
+    out = tmp_path / "target.json"
+    result = runner.invoke(app, ["evaluate", "--suite", "internal", "--suite", "safety",
+                                 "--patients", "30", "--limit", "60", "--target", server,
+                                 "--json", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["mode"] == "target"
+    internal = _suite(report, "target:internal")
+    assert internal["patients"] == 30
+    assert internal["http_errors"] == 0
+    assert internal["contraindicated_first"] == 0
+    assert internal["agreement_with_in_process"] == 1.0
+    assert internal["cards"]["with_card"] + internal["cards"]["without_card"] == 30
+    assert internal["latency_ms"]["p50"] > 0
+    assert internal["latency_ms"]["p99"] >= internal["latency_ms"]["p50"]
+    assert internal["captured_fraction"]["model_first"] > 0.3
+    safety = _suite(report, "target:safety")
+    assert (safety["patients"], safety["contraindicated_first"]) == (60, 0)
+    assert safety["agreement_with_in_process"] == 1.0
+    assert report["gate_passed"] is True
+
+
+def test_generated_records_reach_the_service_intact(server: str) -> None:
+    """The service's first options agree with the in-process ranking of the simulated
+    features (whole years of age aside, which can reorder near-ties)."""
+    scorer = Scorer.load()
+    cases = simulated_case_set("internal", 30, 77)
+    in_process = run_decisions(cases, scorer, PROFILES["nice"])
+    explainer = Explainer.load(scorer.manifest)
+    agree = 0
+    with TargetClient.create(server) as client:
+        agree = _agreement(client, cases, scorer, explainer)
+    assert in_process["patients"] == 30
+    assert agree >= 27
+
+
+def _agreement(client: TargetClient, cases: Any, scorer: Scorer, explainer: Any) -> int:
+    agree = 0
+    for i in range(30):
+        p = feature_vector(cases.cohort.features[i], cases.cohort.current_doses[i])
+        bundle = collection_bundle(patient_resources(p, f"x{i}", time_today()))
+        code, body, _ = client.post(OPERATION_PATH, bundle)
+        assert code == 200
+        options, default, status = parse_operation(body)
+        assert status == "success"
+        assert default is not None
+        first = next(o.id for o in options if o.rank == 1)
+        local = assess(p, scorer, explainer, PROFILES["nice"], explain_top=0)
+        assert local.first is not None
+        agree += first == local.first.option.id
+    return agree
+
+
+def time_today() -> date:
+    return datetime.now(UTC).date()
+
+
+def test_signed_requests_pass_a_jwt_service(jwt_server: str, key: ec.EllipticCurvePrivateKey,
+                                            tmp_path: Path) -> None:
+    pem = tmp_path / "client.pem"
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+    out = tmp_path / "target.json"
+    args = ["evaluate", "--suite", "internal", "--patients", "5", "--target", jwt_server,
+            "--json", str(out), "--quiet"]
+    unsigned = runner.invoke(app, args)
+    assert unsigned.exit_code == 1  # every request refused: the http-errors gate fails
+    assert _suite(json.loads(out.read_text()), "target:internal")["http_errors"] == 10
+    signed = runner.invoke(app, [*args, "--private-key", str(pem), "--iss", ISS, "--kid",
+                                 "k1"])
+    assert signed.exit_code == 0, signed.output
+    internal = _suite(json.loads(out.read_text()), "target:internal")
+    assert (internal["http_errors"], internal["contraindicated_first"]) == (0, 0)
