@@ -28,7 +28,8 @@ def _png(fig: Any) -> str:
 
 
 def figures(report: Mapping[str, Any]) -> dict[str, str]:
-    """Base64 PNGs: ``feature_drift``, ``drift_over_time`` (when windows exist)."""
+    """Base64 PNGs: ``feature_drift`` (PSI, distance / tolerance, missing-rate change per
+    feature, coloured by status) and ``drift_over_time`` (when windows were requested)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -44,7 +45,9 @@ def figures(report: Mapping[str, Any]) -> dict[str, str]:
         colour = {"alarm": "#c0392b", "warning": "#e67e22", "ok": "#27ae60",
                   "insufficient": "#95a5a6"}
         cols = [colour[f["status"]] for f in feats]
-        fig, axes = plt.subplots(1, 2, figsize=(11, 0.32 * len(names) + 1.2), sharey=True)
+        missing = [abs(f["missing_rate"] - f["missing_rate_reference"])
+                   if f["missing_rate"] is not None else 0.0 for f in feats]
+        fig, axes = plt.subplots(1, 3, figsize=(13, 0.32 * len(names) + 1.2), sharey=True)
         axes[0].barh(names, psi, color=cols)
         axes[0].axvline(0.10, ls="--", c="#e67e22", lw=1)
         axes[0].axvline(0.25, ls="--", c="#c0392b", lw=1)
@@ -54,6 +57,9 @@ def figures(report: Mapping[str, Any]) -> dict[str, str]:
         axes[1].axvline(0.5, ls="--", c="#e67e22", lw=1)
         axes[1].axvline(1.0, ls="--", c="#c0392b", lw=1)
         axes[1].set_xlabel("|W1 or share difference| / clinical tolerance")
+        axes[2].barh(names, missing, color=cols)
+        axes[2].axvline(0.10, ls="--", c="#c0392b", lw=1)
+        axes[2].set_xlabel("|change in missing rate|")
         fig.suptitle("Input drift against the training reference")
         out["feature_drift"] = _png(fig)
         plt.close(fig)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -204,6 +205,14 @@ def test_outcome_join_window_and_next_assessment(internal: SimulatedAudit) -> No
     assert [(p[1].sbp) for p in pairs] == [base - 10]
     cal = calibration([a], outcomes[:4], 0.8)
     assert cal["n"] == 1
+
+
+def test_latency_slo_gate_fails_the_run(internal: SimulatedAudit) -> None:
+    slow = [replace(a, latency_ms=a.latency_ms + 600.0) for a in internal.assessments]
+    report = monitor(AuditWindow(slow, internal.feedback, internal.outcomes))
+    assert report["latency"]["p95_ms"] > 500
+    assert report["failed_gates"] == ["latency-p95"]
+    assert not report["passed"]
 
 
 def test_gates_have_rationales_and_plan_overrides(tmp_path: Path) -> None:
