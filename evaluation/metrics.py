@@ -146,11 +146,12 @@ def binary_metrics(p: F64, y: Bool) -> dict[str, Any]:
 def subgroup_table(groups: Mapping[str, Mapping[str, Bool]], pred: F64, observed: F64,
                    truth: F64, lower: F64, upper: F64, p: F64, y: Bool,
                    min_rows: int = MIN_SUBGROUP_ROWS) -> dict[str, Any]:
-    """Per subgroup (variable -> level -> row mask): MAE, calibration-in-the-large, interval
+    """Per subgroup (variable -> level -> row mask): MAE, calibration slope and
+    calibration-in-the-large, interval
     coverage, AUROC and Brier of target attainment; for each variable and metric the largest
     gap between levels with at least ``min_rows`` rows, and the overall largest gap."""
-    metrics = ("mae_true", "mae_observed", "calibration_in_the_large", "coverage", "auroc",
-               "brier")
+    metrics = ("mae_true", "mae_observed", "calibration_slope", "calibration_in_the_large",
+               "coverage", "auroc", "brier")
     table: dict[str, Any] = {}
     largest: dict[str, dict[str, Any]] = {}
     for var, levels in groups.items():
@@ -164,6 +165,7 @@ def subgroup_table(groups: Mapping[str, Mapping[str, Bool]], pred: F64, observed
                 "n": float(n),
                 "mae_true": _f(np.mean(np.abs(truth[mask] - pred[mask]))),
                 "mae_observed": _f(np.mean(np.abs(observed[mask] - pred[mask]))),
+                "calibration_slope": linear_calibration(pred[mask], observed[mask])["slope"],
                 "calibration_in_the_large": _f(np.mean(observed[mask] - pred[mask])),
                 "coverage": _f(np.mean((observed[mask] >= lower[mask])
                                        & (observed[mask] <= upper[mask]))),

@@ -26,6 +26,7 @@ import re
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -178,8 +179,10 @@ def _cases(suite: str, patients: int, seed: int, limit: int | None
 
 def run_target_suite(client: TargetClient, suite: str, scorer: Scorer,
                      profile: GuidelineProfile, patients: int, seed: int,
-                     limit: int | None = None) -> dict[str, Any]:
-    """Send every case of a suite to the service and score its answers (module docstring)."""
+                     limit: int | None = None,
+                     progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Send every case of a suite to the service and score its answers (module docstring);
+    ``progress`` is called with the number of cases sent."""
     people, cases = _cases(suite, patients, seed, limit)
     truth_by_patient: list[dict[str, float]] = []
     if cases is not None:
@@ -200,6 +203,8 @@ def run_target_suite(client: TargetClient, suite: str, scorer: Scorer,
             "random_safe_option": 0.0}
     n_default = concordant = 0
     for i, p in enumerate(people):
+        if progress is not None:
+            progress(i)
         pid = f"eval-{suite}-{i}"
         parts = patient_resources(p, pid, today)
         missing.update(unexpressed(p))

@@ -88,14 +88,26 @@ def evaluate(
     if target is not None:
         from evaluation.target import TargetClient, run_target_suite
 
+        if Suite.FHIR in names:
+            typer.echo("error: the fhir suite runs in-process only (its bundles are assessed "
+                       "as of their own dates, which the service's FHIR operation does not "
+                       "take)", err=True)
+            raise typer.Exit(2)
         try:
             client = TargetClient.create(target, private_key, iss, kid)
         except (OSError, ValueError) as e:
             typer.echo(f"error: target: {e}", err=True)
             raise typer.Exit(2) from e
+        from evaluation.progress import progress_bar
+
+        reports = []
         with client:
-            reports = [run_target_suite(client, n.value, scorer, profile, patients, seed + i,
-                                        limit) for i, n in enumerate(names)]
+            for i, n in enumerate(names):
+                typer.echo(f"running suite {n.value} against {target}", err=True)
+                total = (limit or 300) if n is Suite.SAFETY else patients
+                with progress_bar(f"target {n.value}", total) as advance:
+                    reports.append(run_target_suite(client, n.value, scorer, profile,
+                                                    patients, seed + i, limit, advance))
         mode = "target"
     else:
         reports = [_in_process(n, i, scorer, profile, patients, seed, limit, fhir_dir, day)
