@@ -39,6 +39,7 @@ from typing import Any, Final, Literal
 
 import numpy as np
 from scipy.stats import binomtest, linregress
+from sqlalchemy.exc import SQLAlchemyError
 
 from evaluation import drift as D
 from service.audit import AssessmentRecord, AuditStore, FeedbackRecord, OutcomeRecord
@@ -431,14 +432,29 @@ def monitor(data: AuditWindow, profile: D.ReferenceProfile | None = None, *,
     return D._clean(report)  # type: ignore[no-any-return]
 
 
+class MonitorError(Exception):
+    """The audit store could not be read (unreachable, not migrated, bad URL)."""
+
+
 def run_monitor(url: str, since: datetime | None = None, until: datetime | None = None,
                 window: timedelta | None = None) -> dict[str, Any]:
-    """Open the audit store at ``url`` read-only (no migration, no spool replay) and report."""
+    """Open the audit store at ``url`` read-only (no migration, no spool replay) and report.
+
+    Raises :class:`MonitorError` when the store cannot be read: the job must then fail
+    loudly, never report "no drift" from an empty read.
+    """
     with tempfile.TemporaryDirectory(prefix="hm-monitor-spool-") as spool:
-        store = AuditStore.open(url, Path(spool), migrate=False, replay_on_open=False,
-                                auto_replay=False)
+        try:
+            store = AuditStore.open(url, Path(spool), migrate=False, replay_on_open=False,
+                                    auto_replay=False)
+        except (SQLAlchemyError, ValueError, ImportError) as exc:
+            raise MonitorError(f"cannot open the audit store: {type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0][:200]}") from exc
         try:
             data = read_window(store, since, until)
+        except SQLAlchemyError as exc:
+            raise MonitorError(f"cannot read the audit store ({type(exc).__name__}); is it "
+                               "reachable and migrated?") from exc
         finally:
             store.close()
     return monitor(data, window=window)

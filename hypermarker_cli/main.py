@@ -191,10 +191,11 @@ def monitor(
     = None,
 ) -> None:
     """Post-deployment monitoring of the audit store: drift, overrides, alerts, calibration
-    and latency; exit 1 if a safety gate fails (the CI gate and the Kubernetes CronJob)."""
+    and latency; exit 1 if a safety gate fails (the CI gate and the Kubernetes CronJob), 2 if
+    the store cannot be read."""
     from datetime import UTC, datetime, timedelta
 
-    from evaluation.monitor import run_monitor, summary_text
+    from evaluation.monitor import MonitorError, run_monitor, summary_text
     from evaluation.monitor_report import write_html, write_json
 
     def when(value: str | None, name: str) -> datetime | None:
@@ -210,8 +211,12 @@ def monitor(
     if window is not None and window <= 0:
         typer.echo("error: --window must be a positive number of days", err=True)
         raise typer.Exit(2)
-    report = run_monitor(database, when(since, "since"), when(until, "until"),
-                         timedelta(days=window) if window else None)
+    try:
+        report = run_monitor(database, when(since, "since"), when(until, "until"),
+                             timedelta(days=window) if window else None)
+    except MonitorError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
     if json_out is not None:
         write_json(report, json_out)
     if html_out is not None:

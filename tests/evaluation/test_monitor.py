@@ -173,6 +173,11 @@ def test_cli_exit_codes_and_reports(sqlite_url: str, tmp_path: Path) -> None:
     assert "https://" not in html
     usage = runner.invoke(app, ["monitor", "--database", sqlite_url, "--since", "yesterday"])
     assert usage.exit_code == 2
+    # a store that is not there (or not migrated) is an error, never an empty "no drift"
+    missing = runner.invoke(app, ["monitor", "--database",
+                                  f"sqlite:///{tmp_path / 'absent.db'}"])
+    assert missing.exit_code == 2
+    assert "cannot read the audit store" in missing.output
 
 
 def test_override_rate_by_indicator_and_reason(internal: SimulatedAudit) -> None:
