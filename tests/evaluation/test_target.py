@@ -4,17 +4,12 @@ harness's signed CDS Hooks and FHIR operation requests, and its answers are scor
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
@@ -29,42 +24,15 @@ from models.assessment import assess
 from models.explainer import Explainer
 from models.guideline.profiles import PROFILES
 from models.scorer import Scorer
-from service.app import create_app
-from tests.service.conftest import local_settings
+from tests.service.live_server import serve
 
 runner = CliRunner()
 ISS = "https://ehr.example.org"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _serve(tmp: Path, **settings: Any) -> Iterator[str]:
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    overrides = {k: (base if v == "BASE" else v) for k, v in settings.items()}
-    srv = uvicorn.Server(uvicorn.Config(create_app(local_settings(tmp, **overrides)),
-                                        host="127.0.0.1", port=port, log_config=None,
-                                        access_log=False))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        try:
-            if httpx.get(base + "/health/live").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    yield base
-    srv.should_exit = True
-    thread.join(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from _serve(tmp_path_factory.mktemp("target"))
+    yield from serve(tmp_path_factory.mktemp("target"))
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +45,7 @@ def jwt_server(tmp_path_factory: pytest.TempPathFactory,
                key: ec.EllipticCurvePrivateKey) -> Iterator[str]:
     jwk = dict(ECAlgorithm.to_jwk(key.public_key(), as_dict=True), kid="k1", alg="ES384",
                use="sig")
-    yield from _serve(tmp_path_factory.mktemp("target-jwt"), auth_mode="jwt",
+    yield from serve(tmp_path_factory.mktemp("target-jwt"), auth_mode="jwt",
                       public_base_url="BASE",
                       trusted_issuers=[{"iss": ISS, "jwks": {"keys": [jwk]}}])
 
