@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -26,13 +27,19 @@ class CheckResult:
         return asdict(self)
 
 
-def metric_value(report: dict[str, Any], path: str) -> float | None:
-    """The number at a dotted path of a report, or None when absent or not a number."""
+def lookup(report: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path of a report (``"a.b.c"``), or None when absent."""
     node: Any = report
     for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
+        if not isinstance(node, Mapping) or part not in node:
             return None
         node = node[part]
+    return node
+
+
+def metric_value(report: dict[str, Any], path: str) -> float | None:
+    """The number at a dotted path of a report, or None when absent or not a number."""
+    node = lookup(report, path)
     if isinstance(node, bool):
         return float(node)
     return float(node) if isinstance(node, int | float) else None

@@ -42,6 +42,7 @@ from scipy.stats import binomtest, linregress
 from sqlalchemy.exc import SQLAlchemyError
 
 from evaluation import drift as D
+from evaluation.checks import lookup
 from service.audit import AssessmentRecord, AuditStore, FeedbackRecord, OutcomeRecord
 
 GateSeverity = Literal["gate", "warn"]
@@ -352,15 +353,6 @@ def drift_over_time(assessments: Sequence[AssessmentRecord], profile: D.Referenc
 
 
 # -- gates ------------------------------------------------------------------------------------
-
-def lookup(report: Mapping[str, Any], path: str) -> Any:
-    value: Any = report
-    for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
-
 
 _COMPARE = {
     "<=": lambda v, t: v <= t, ">=": lambda v, t: v >= t, "<": lambda v, t: v < t,

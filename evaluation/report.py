@@ -16,6 +16,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from evaluation.checks import lookup
+
 
 def _clean(x: Any) -> Any:
     """NaN and infinities become null so the JSON is standard."""
@@ -161,15 +163,6 @@ HEADLINE = (
 )
 
 
-def _get(d: dict[str, Any], path: str) -> Any:
-    node: Any = d
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
 def _fmt(v: Any) -> str:
     if v is None:
         return "-"
@@ -181,7 +174,7 @@ def _fmt(v: Any) -> str:
 def render_html(result: dict[str, Any]) -> str:
     suites = []
     for r in result["suites"]:
-        headline = [(k, v) for k, p in HEADLINE if (v := _get(r, p)) is not None]
+        headline = [(k, v) for k, p in HEADLINE if (v := lookup(r, p)) is not None]
         suites.append({"report": r, "headline": headline, "figures": figures(r)})
     html: str = _TEMPLATE.render(model=result["model"], mode=result.get("mode", "in-process"),
                             target=result.get("target"), checks=result["checks"],
