@@ -5,7 +5,8 @@
    same run (JSON parse + one ONNX batch + SHAP for the same option rows), and the ratio.
 2. Over HTTP: a real ``hypermarker serve`` on loopback (SQLite audit store in a temporary
    folder, demo auth) with 1 and then 2 workers, under a bounded load from an httpx client:
-   p50/p99 latency at concurrency 1, and requests/s at concurrency 8. Every request has its own
+   p50/p99 latency at concurrency 1, and requests/s at concurrency 8 (and the same with wrk, a C
+   load generator without Python client overhead, when installed). Every request has its own
    hookInstance and is audited before its response, as in production. Service start time
    (process start to /health/ready) is reported too.
 
@@ -18,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -147,6 +149,8 @@ def over_http(workers: int, n: int) -> dict[str, Any]:
         asyncio.run(load(base, body, 30, 1))  # warm-up
         lat1, _, err1 = asyncio.run(load(base, body, n, 1))
         lat8, wall8, err8 = asyncio.run(load(base, body, n, 8))
+        wrk = {f"wrk_c{c}": _wrk(base, c) for c in (1, 8)} if shutil.which("wrk") else {
+            "wrk": "not installed (apt-get install wrk)"}
         rss = _rss_mb(proc.pid)
     finally:
         proc.terminate()
@@ -156,7 +160,19 @@ def over_http(workers: int, n: int) -> dict[str, Any]:
                               "errors": err1},
             "concurrency_8": {"requests_per_s": n / wall8, "p50_ms": statistics.median(lat8),
                               "p99_ms": pct(lat8, 0.99), "errors": err8},
-            "rss_mb_per_process": rss}
+            "rss_mb_per_process": rss, **wrk}
+
+
+def _wrk(base: str, connections: int, seconds: int = 10) -> Any:
+    """wrk (C load generator, no Python client overhead) with bench/patient_view.lua."""
+    out = subprocess.run(
+        ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "-s",
+         str(ROOT / "bench" / "patient_view.lua"), base, "--", str(EXAMPLE)],
+        capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("WRK "))
+    result: dict[str, Any] = json.loads(line[4:])
+    result["requests_per_s"] = result["requests"] / result["duration_s"]
+    return result
 
 
 def _rss_mb(pid: int) -> dict[str, float]:
