@@ -30,7 +30,7 @@ from models.manifest import (
     ROLE_ONNX_TREE,
     load_manifest,
 )
-from models.scorer import CPU, CUDA, _session
+from models.scorer import CPU, CUDA, open_session
 from models.training.dataset import option_rows
 from models.training.simulator import simulate_cohort
 
@@ -61,7 +61,7 @@ def main() -> None:
     explainer = Explainer.load(manifest, threads=args.threads)
 
     def onnx(role: str, provider: str) -> Any:
-        s = _session(manifest.file(role), provider, args.threads)
+        s = open_session(manifest.file(role), provider, args.threads)
         name = s.get_inputs()[0].name
         return lambda x: s.run(None, {name: x})
 

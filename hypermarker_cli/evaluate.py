@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from hypermarker_cli.choices import Guideline
 from models.manifest import DEFAULT_ARTIFACTS
 
 
@@ -23,11 +24,6 @@ class Suite(StrEnum):
     EXTERNAL = "external"
     SAFETY = "safety"
     FHIR = "fhir"
-
-
-class Guideline(StrEnum):
-    NICE = "nice"
-    ESC = "esc"
 
 
 def evaluate(

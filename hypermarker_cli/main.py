@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from hypermarker_cli.choices import Guideline, OutputFormat
 from models.manifest import DEFAULT_ARTIFACTS
 
 app = typer.Typer(
@@ -58,16 +59,6 @@ def train(
     typer.echo(json.dumps(result, indent=2))
     if not report["passed"]:
         sys.exit(1)
-
-
-class OutputFormat(StrEnum):
-    JSON = "json"
-    TEXT = "text"
-
-
-class Guideline(StrEnum):
-    NICE = "nice"
-    ESC = "esc"
 
 
 @app.command()

@@ -96,7 +96,7 @@ class Scorer:
         fallback: str | None = None
         if provider in ("auto", "cuda") and CUDA in available:
             try:
-                return cls(manifest, _session(manifest.file(ROLE_ONNX_TENSOR), CUDA, threads),
+                return cls(manifest, open_session(manifest.file(ROLE_ONNX_TENSOR), CUDA, threads),
                            CUDA, ROLE_ONNX_TENSOR)
             except Exception as e:  # onnxruntime raises its own untyped errors here
                 if provider == "cuda":
@@ -107,7 +107,7 @@ class Scorer:
                 f"{CUDA} is not available (onnxruntime providers: {', '.join(available)}); "
                 "install the `gpu` extra on a machine with a CUDA device"
             )
-        session = _session(manifest.file(ROLE_ONNX_TREE), CPU, threads)
+        session = open_session(manifest.file(ROLE_ONNX_TREE), CPU, threads)
         return cls(manifest, session, CPU, ROLE_ONNX_TREE, fallback)
 
     def margins(self, features: npt.ArrayLike) -> F32:
@@ -129,7 +129,8 @@ class Scorer:
                           self.manifest.interval_coverage)
 
 
-def _session(path: Path, provider: str, threads: int) -> ort.InferenceSession:
+def open_session(path: Path, provider: str, threads: int) -> ort.InferenceSession:
+    """One onnxruntime session on exactly ``provider`` (CUDA: with CPU fallback disabled)."""
     if not path.is_file():
         raise ArtifactError(f"missing ONNX file {path}")
     opts = ort.SessionOptions()

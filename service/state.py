@@ -32,17 +32,17 @@ class PanelCache:
         self._items: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def put(self, doc: Any, patient_ref: str) -> str:
+    def put(self, value: Any, patient_ref: str) -> str:
         token = secrets.token_urlsafe(24)
         with self._lock:
-            self._items[token] = (time.monotonic() + self._ttl, {"doc": doc,
+            self._items[token] = (time.monotonic() + self._ttl, {"value": value,
                                                                  "patient_ref": patient_ref})
             while len(self._items) > self._max:
                 self._items.popitem(last=False)
         return token
 
     def get(self, token: str) -> dict[str, Any] | None:
-        """{"doc": what was put, "patient_ref": keyed hash} or None when expired."""
+        """{"value": what was put, "patient_ref": keyed hash} or None when expired."""
         with self._lock:
             item = self._items.get(token)
             if item is None or item[0] < time.monotonic():

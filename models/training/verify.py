@@ -26,7 +26,7 @@ from models.manifest import (
     ROLE_ONNX_TREE,
     load_manifest,
 )
-from models.scorer import CPU, CUDA, Scorer, _session
+from models.scorer import CPU, CUDA, Scorer, open_session
 from models.training.dataset import option_rows
 from models.training.export_onnx import parse_boosters
 from models.training.simulator import simulate_cohort
@@ -92,7 +92,7 @@ def verify(directory: Path = DEFAULT_ARTIFACTS) -> dict[str, Any]:
     if CUDA in ort.get_available_providers():
         targets.append((ROLE_ONNX_TENSOR, CUDA))
     for role, provider in targets:
-        sess = _session(manifest.file(role), provider, threads=0)
+        sess = open_session(manifest.file(role), provider, threads=0)
         out = sess.run(None, {sess.get_inputs()[0].name: x})[0]
         diffs = {o: _max_abs(out[:, i], reference[:, i]) for i, o in enumerate(OUTPUTS)}
         forms[f"{role}@{provider}"] = {

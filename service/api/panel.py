@@ -40,7 +40,7 @@ async def view(token: str, state: StateDep) -> HTMLResponse:
     item = state.panel.get(token)
     if item is None:
         raise NotFound("this assessment has expired; reopen the card")
-    doc = await run_in_threadpool(state.engine.full_document, item["doc"])
+    doc = await run_in_threadpool(state.engine.full_document, item["value"])
     return HTMLResponse(render_panel(doc),
                         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
@@ -82,7 +82,7 @@ async def callback(request: Request, state: StateDep, code: str
     pending = state.launches.get(st or "")
     if pending is None:
         raise Unauthorized()
-    launch: dict[str, Any] = pending["doc"]
+    launch: dict[str, Any] = pending["value"]
     try:
         r = await state.http.post(launch["token_url"], data={
             "grant_type": "authorization_code", "code": code,
