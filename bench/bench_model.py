@@ -58,7 +58,7 @@ def main() -> None:
     x8 = np.ascontiguousarray(rows[:8])
     x10k = np.ascontiguousarray(rows[:10_000])
     boosters = [lgb.Booster(model_file=str(manifest.file(ROLE_LGB_PREFIX + o))) for o in OUTPUTS]
-    explainer = Explainer.load(manifest, threads=args.threads)
+    explainer = Explainer.load(manifest)
 
     def onnx(role: str, provider: str) -> Any:
         s = open_session(manifest.file(role), provider, args.threads)

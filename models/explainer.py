@@ -42,9 +42,7 @@ class Explainer:
         self.feature_names = feature_names
 
     @classmethod
-    def load(cls, manifest: Manifest, output: str = "sbp_change", threads: int = 0
-             ) -> Explainer:
-        """``threads`` is accepted for interface stability; the numpy explainer is serial."""
+    def load(cls, manifest: Manifest, output: str = "sbp_change") -> Explainer:
         path: Path = manifest.file(ROLE_LGB_PREFIX + output)
         return cls(TreeShap.from_file(path), manifest.feature_names)
 

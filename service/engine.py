@@ -43,7 +43,7 @@ class Engine:
     def load(cls, settings: Settings) -> Engine:
         scorer = Scorer.load(settings.artifacts_dir, provider=settings.provider,  # type: ignore[arg-type]
                              threads=settings.onnx_threads)
-        explainer = Explainer.load(scorer.manifest, threads=settings.onnx_threads)
+        explainer = Explainer.load(scorer.manifest)
         return cls(scorer, explainer, PROFILES[settings.guideline], settings.explain_top)
 
     def assess_fhir(self, data: Mapping[str, Any], as_of: date | None = None) -> EngineResult:

@@ -21,4 +21,4 @@ def scorer(manifest: Manifest) -> Scorer:
 
 @pytest.fixture(scope="session")
 def explainer(manifest: Manifest) -> Explainer:
-    return Explainer.load(manifest, threads=1)
+    return Explainer.load(manifest)
