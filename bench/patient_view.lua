@@ -14,7 +14,7 @@ end
 function request()
   counter = counter + 1
   local id = string.format("wrk-%08x-%08x", math.random(0, 0x7fffffff), counter)
-  local b = body:gsub(template, id, 1)
+  local b = body:gsub(template:gsub("%-", "%%-"), id, 1)
   return wrk.format("POST", "/cds-services/hypertension-treatment",
                     {["Content-Type"] = "application/json"}, b)
 end

@@ -11,14 +11,20 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from fhir_mappings import features_from_fhir
-from fhir_mappings.features import FeatureVector
+from fhir_mappings import features_from_fhir, validation
+from fhir_mappings.features import FeatureVector, feature_vector_from_document
 from fhir_mappings.report import MappingReport
 from models.assessment import Assessment, assess
 from models.explainer import Explainer
 from models.guideline.profiles import PROFILES, GuidelineProfile
 from models.scorer import Scorer
 from service.settings import Settings
+
+#: A made-up patient (not from any record) assessed once at start-up.
+WARM_UP_FEATURES: dict[str, Any] = {
+    "features": {"age": 60, "sex_female": 0, "sbp_clinic": 152, "dbp_clinic": 90,
+                 "egfr": 70, "potassium": 4.2, "sodium": 139},
+    "current_regimen": {"ccb": 1.0}, "days_since_bp": 7}
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,12 @@ class Engine:
         fv, report = features_from_fhir(data, as_of=as_of)
         a = assess(fv, self.scorer, self.explainer, self.profile, explain_top=self.explain_top)
         return EngineResult(fv, report, a, a.to_document())
+
+    def warm_up(self) -> None:
+        """Build what is built lazily (FHIR validators, ONNX and SHAP paths, rule tables) so
+        that the first call is as fast as the others; the service calls it before it is ready."""
+        validation.warm_up()
+        self.full_document(feature_vector_from_document(WARM_UP_FEATURES))
 
     def full_document(self, fv: FeatureVector) -> dict[str, Any]:
         """The assessment with every option explained (for the panel)."""

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from fhir_mappings.errors import InputError
+from fhir_mappings.features import feature_vector_to_document
 from service.api.deps import StateDep, authenticate, parse, read_json
 from service.audit.records import AssessmentRecord, feature_hash
 from service.cards import CardContext, build_cards
@@ -72,7 +73,8 @@ async def call_service(service_id: str, request: Request,
                          "prefetch") from e
     doc = result.document
     patient = state.patient_ref(hook.context.patientId)
-    token = state.panel.put(result.features, patient)
+    # serialised: ten thousand cached feature graphs would make every full GC pass slow
+    token = state.panel.put(orjson.dumps(feature_vector_to_document(result.features)), patient)
     cards = build_cards(doc, CardContext(hook.hook, service_id, _panel_url(request, state),
                                          hook.context.patientId, ordered, draft),
                         app_context=orjson.dumps({"assessment": token}).decode())

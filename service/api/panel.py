@@ -22,6 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from fhir_mappings.features import feature_vector_from_document
 from service.api.deps import StateDep
 from service.errors import BadRequest, NotFound, Unauthorized
 from service.panel import render_panel
@@ -40,7 +41,8 @@ async def view(token: str, state: StateDep) -> HTMLResponse:
     item = state.panel.get(token)
     if item is None:
         raise NotFound("this assessment has expired; reopen the card")
-    doc = await run_in_threadpool(state.engine.full_document, item["value"])
+    fv = feature_vector_from_document(orjson.loads(item["value"]))
+    doc = await run_in_threadpool(state.engine.full_document, fv)
     return HTMLResponse(render_panel(doc),
                         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
