@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any, Final
 
+import orjson
 from sqlalchemy import Engine, Insert, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
@@ -20,6 +21,15 @@ from sqlalchemy.engine import URL, make_url
 from service.audit.schema import UNIQUE_KEYS
 
 _PG_ALIASES: Final = frozenset({"postgres", "postgresql"})
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+#: JSON columns through orjson (the standard json module was a third of a record's write time).
+_JSON_CODEC: Final[dict[str, Any]] = {"json_serializer": _dumps,
+                                      "json_deserializer": orjson.loads}
 
 
 def normalise_url(url: str | URL) -> URL:
@@ -53,7 +63,8 @@ def create_audit_engine(url: str | URL, *, timeout_s: float = 2.0,
 
 def _sqlite_engine(url: URL, timeout_s: float) -> Engine:
     sqlite_path(url).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": timeout_s}, pool_timeout=timeout_s)
+    engine = create_engine(url, connect_args={"timeout": timeout_s}, pool_timeout=timeout_s,
+                           **_JSON_CODEC)
     busy_ms = max(1, int(timeout_s * 1000))
 
     @event.listens_for(engine, "connect")
@@ -88,7 +99,7 @@ def _postgres_engine(url: URL, timeout_s: float, statement_timeout_s: float) -> 
         "options": options,
     }
     return create_engine(url, connect_args=connect_args, pool_size=5, max_overflow=10,
-                         pool_timeout=timeout_s, pool_recycle=1800)
+                         pool_timeout=timeout_s, pool_recycle=1800, **_JSON_CODEC)
 
 
 def insert_ignoring_duplicates(engine: Engine, table: Table) -> Insert:
