@@ -109,6 +109,15 @@ class TargetClient:
             headers["Authorization"] = f"Bearer {token}"
         return headers
 
+    def get(self, path: str) -> tuple[int, Any]:
+        """(status, JSON body or None) of one signed GET."""
+        url = self.base_url + path
+        r = self.http.get(url, headers=self._headers(url))
+        try:
+            return r.status_code, r.json()
+        except ValueError:
+            return r.status_code, None
+
     def close(self) -> None:
         self.http.close()
 
@@ -118,11 +127,16 @@ class TargetClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any, float]:
-        """(status, JSON body or None, latency ms) of one signed POST."""
+    def post(self, path: str, body: dict[str, Any] | None = None, *,
+             content: bytes | None = None) -> tuple[int, Any, float]:
+        """(status, JSON body or None, latency ms) of one signed POST of ``body`` (as JSON)
+        or of the raw bytes ``content`` (sent as they are, malformed or not)."""
         url = self.base_url + path
         t0 = time.perf_counter()
-        r = self.http.post(url, json=body, headers=self._headers(url))
+        if content is not None:
+            r = self.http.post(url, content=content, headers=self._headers(url))
+        else:
+            r = self.http.post(url, json=body, headers=self._headers(url))
         ms = (time.perf_counter() - t0) * 1000.0
         self.latencies.setdefault(path, []).append(ms)
         try:

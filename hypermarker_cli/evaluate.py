@@ -43,8 +43,9 @@ def evaluate(
         "--fhir-dir", help="Folder of FHIR Bundles for the fhir suite; default: the Synthea "
         "fixtures (../shared/fixtures/synthea-r4).")] = None,
     as_of: Annotated[str | None, typer.Option(
-        "--as-of", help="Assessment date for the fhir suite (YYYY-MM-DD); default: the latest "
-        "BP panel or Encounter of each bundle.")] = None,
+        "--as-of", help="Assessment date for the fhir suite in-process (YYYY-MM-DD); default: "
+        "the latest BP panel or Encounter of each bundle. With --target the service's day "
+        "(today) is used.")] = None,
     target: Annotated[str | None, typer.Option(
         help="Base URL of a running service: send the cases as signed CDS Hooks requests "
         "instead of scoring in-process.")] = None,
@@ -60,7 +61,8 @@ def evaluate(
     Suites: internal/external (simulated held-out patients of each site, with counterfactual
     truth), safety (every combination of contraindicating conditions and lab thresholds), fhir
     (a folder of FHIR Bundles). Without --target the artifacts score in-process; with --target
-    the same cases go to the running service and its answers are scored.
+    the same cases go to the running service and its answers are scored (fhir: compared with
+    the in-process assessment as of today, the day the service assesses).
     """
     from evaluation.checks import run_checks, summary
     from evaluation.plan import DEFAULT_PLAN, PlanError, load_plan
@@ -84,22 +86,35 @@ def evaluate(
     if target is not None:
         from evaluation.target import TargetClient, run_target_suite
 
-        if Suite.FHIR in names:
-            typer.echo("error: the fhir suite runs in-process only (its bundles are assessed "
-                       "as of their own dates, which the service's FHIR operation does not "
-                       "take)", err=True)
+        if Suite.FHIR in names and day is not None:
+            typer.echo("error: --as-of applies in-process only: a service assesses as of the "
+                       "day it receives a request, and target mode compares with that day",
+                       err=True)
             raise typer.Exit(2)
         try:
             client = TargetClient.create(target, private_key, iss, kid)
         except (OSError, ValueError) as e:
             typer.echo(f"error: target: {e}", err=True)
             raise typer.Exit(2) from e
+        from evaluation.fhir_suite import DEFAULT_FHIR_DIR
         from evaluation.progress import progress_bar
+        from evaluation.target_fhir import TargetFhirError, run_target_fhir_suite
 
         reports = []
         with client:
             for i, n in enumerate(names):
                 typer.echo(f"running suite {n.value} against {target}", err=True)
+                if n is Suite.FHIR:
+                    folder = fhir_dir or DEFAULT_FHIR_DIR
+                    files = len(list(folder.glob("*.json")))
+                    with progress_bar("target fhir bundles", files) as advance:
+                        try:
+                            reports.append(run_target_fhir_suite(client, folder, scorer,
+                                                                 profile, advance))
+                        except TargetFhirError as e:
+                            typer.echo(f"error: target: {e}", err=True)
+                            raise typer.Exit(2) from e
+                    continue
                 total = (limit or 300) if n is Suite.SAFETY else patients
                 with progress_bar(f"target {n.value}", total) as advance:
                     reports.append(run_target_suite(client, n.value, scorer, profile,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 from typer.testing import CliRunner
 
+import evaluation.target_fhir
 from evaluation.cohort import feature_vector, simulated_case_set
 from evaluation.decisions import run_decisions
 from evaluation.fhir_generator import collection_bundle, patient_resources
+from evaluation.fhir_suite import DEFAULT_FHIR_DIR
 from evaluation.target import OPERATION_PATH, TargetClient, parse_operation
 from hypermarker_cli.main import app
 from models.assessment import assess
@@ -131,3 +133,84 @@ def test_signed_requests_pass_a_jwt_service(jwt_server: str, key: ec.EllipticCur
     assert signed.exit_code == 0, signed.output
     internal = _suite(json.loads(out.read_text()), "target:internal")
     assert (internal["http_errors"], internal["contraindicated_first"]) == (0, 0)
+
+
+def _fhir_folder(tmp_path: Path) -> Path:
+    """Three Synthea bundles, one generated record dated today (assessed), one file that is
+    not JSON and one empty Bundle (both refused)."""
+    folder = tmp_path / "bundles"
+    folder.mkdir()
+    for f in sorted(DEFAULT_FHIR_DIR.glob("*.json"))[:3]:
+        (folder / f.name).write_bytes(f.read_bytes())
+    cases = simulated_case_set("internal", 1, 5)
+    p = feature_vector(cases.cohort.features[0], cases.cohort.current_doses[0])
+    (folder / "generated.json").write_text(json.dumps(
+        collection_bundle(patient_resources(p, "gen-1", time_today()))))
+    (folder / "broken.json").write_text("{not json")
+    (folder / "wrong.json").write_text('{"resourceType": "Bundle", "type": "collection", '
+                                       '"entry": []}')
+    return folder
+
+
+@pytest.mark.skipif(not DEFAULT_FHIR_DIR.is_dir(), reason="Synthea fixtures not found")
+def test_fhir_suite_against_the_running_service(server: str, tmp_path: Path) -> None:
+    """Every bundle goes to the service as a CDS Hooks prefetch and to the FHIR operation;
+    its coverage, refusals and cannot-assess reasons equal the in-process answers of today."""
+    folder = _fhir_folder(tmp_path)
+    out = tmp_path / "fhir.json"
+    result = runner.invoke(app, ["evaluate", "--suite", "fhir", "--fhir-dir", str(folder),
+                                 "--target", server, "--json", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    fhir = _suite(report, "target:fhir")
+    assert fhir["as_of"] == time_today().isoformat()
+    assert fhir["bundles"] == 6
+    assert fhir["disagreements"] == []
+    assert fhir["agreement_with_in_process"] == 1.0
+    assert (fhir["errors"], fhir["http_errors"], fhir["mapped"]) == (2, 0, 4)
+    assert fhir["assessed"] == 1  # the generated record; the Synthea BP readings are years old
+    assert fhir["cannot_assess"] == 3
+    assert any("no clinic blood pressure in the last 12 months" in r
+               for r in fhir["cannot_assess_reasons"])
+    assert fhir["cannot_assess_reasons"] == fhir["in_process"]["cannot_assess_reasons"]
+    assert fhir["cds_hooks"]["sent"] == 5  # the file that is not JSON cannot be split
+    assert fhir["cds_hooks"]["by_status"] == {"cannot_assess": 3, "assessed": 1, "refused": 1}
+    assert fhir["contraindicated_first"] == 0
+    generated = next(b for b in fhir["bundles_detail"] if b["file"] == "generated.json")
+    assert generated["operation"]["first_option"] == generated["in_process"]["first_option"]
+    assert generated["operation"]["first_option"] is not None
+    assert fhir["latency_ms"]["p50"] > 0
+    checks = {(r["id"], r["suite"]): r["status"] for r in report["checks"]["results"]}
+    assert checks[("target-agrees-with-in-process", "target:fhir")] == "pass"
+    assert checks[("fhir-mapping-errors", "target:fhir")] == "fail"  # a warning, not a gate
+    assert report["gate_passed"] is True
+
+
+@pytest.mark.skipif(not DEFAULT_FHIR_DIR.is_dir(), reason="Synthea fixtures not found")
+def test_fhir_suite_disagreement_with_the_service_fails_the_gate(
+        server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The harness judging the bundles on another day than the service (a planted fault)
+    disagrees on the record the service assessed: the gate fails and names the bundle."""
+    real = evaluation.target_fhir.features_from_fhir
+
+    def a_year_late(data: Any, as_of: date | None = None) -> Any:
+        return real(data, as_of=(as_of or time_today()) + timedelta(days=400))
+
+    monkeypatch.setattr(evaluation.target_fhir, "features_from_fhir", a_year_late)
+    out = tmp_path / "fhir.json"
+    result = runner.invoke(app, ["evaluate", "--suite", "fhir", "--fhir-dir",
+                                 str(_fhir_folder(tmp_path)), "--target", server, "--json",
+                                 str(out), "--quiet"])
+    assert result.exit_code == 1, result.output
+    report = json.loads(out.read_text())
+    assert "target-agrees-with-in-process (target:fhir)" in report["checks"]["gates_failed"]
+    fhir = _suite(report, "target:fhir")
+    assert {d["file"] for d in fhir["disagreements"]} == {"generated.json"}
+    assert {d["call"] for d in fhir["disagreements"]} == {"operation", "cds-hooks"}
+
+
+def test_fhir_suite_in_target_mode_refuses_an_as_of_date(server: str) -> None:
+    result = runner.invoke(app, ["evaluate", "--suite", "fhir", "--target", server,
+                                 "--as-of", "2020-01-01"])
+    assert result.exit_code == 2
+    assert "--as-of applies in-process only" in result.output
