@@ -21,6 +21,7 @@ their features. Leaves with fewer than ``D`` features are padded with null playe
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +87,16 @@ def parse_lightgbm_text(text: str) -> tuple[list[str], list[_Tree]]:
 def _shapley_weights(m: int) -> F64:
     return np.array([math.factorial(k) * math.factorial(m - k - 1) / math.factorial(m)
                      for k in range(m)])
+
+
+def _pack_bytes(b: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
+    """[..., 8] bytes of 0/1 -> [...] integers with bit k = byte k (``np.packbits`` along
+    the last axis, little bit order, without its per-element loop): the eight bytes read as
+    one little-endian uint64 and times 0x0102040810204080 carry byte k's bit to bit 56 + k."""
+    if sys.byteorder != "little":
+        return np.packbits(b, axis=-1, bitorder="little")[..., 0].astype(np.int64)
+    words = np.ascontiguousarray(b).view(np.uint64)[..., 0]
+    return ((words * np.uint64(0x0102040810204080)) >> np.uint64(56)).astype(np.int64)
 
 
 class TreeShap:
@@ -163,10 +174,16 @@ class TreeShap:
         # its way: -inf is <= any threshold (left), NaN compares false (right). Right branches
         # flip the comparison; padding nodes always agree.
         n_feat = len(names)
-        self._col = (feat + np.where(nan_left, 0, n_feat)).T.reshape(-1)  # [K*L]
-        self._thr_col = thr.T.reshape(-1, 1)
-        self._flip = (~went_left).T.reshape(-1, 1)
-        self._pad = (~valid).T.reshape(-1, 1)
+        # Leaf-major [L*K] so that each row's K node bits of a leaf are adjacent (packbits
+        # along the last axis) and the gather runs along contiguous rows.
+        # Each leaf gets 8 node slots (a row's 8 agreement bytes read as one uint64); the
+        # slots past k_max never agree (first copy, x <= +inf, flipped), so their bits are 0.
+        fill = ((0, 8 - k_max),)
+        col = feat + np.where(nan_left, 0, n_feat)
+        self._col = np.pad(col, ((0, 0), *fill)).reshape(-1)
+        self._thr = np.pad(thr, ((0, 0), *fill), constant_values=np.inf).reshape(-1)
+        self._flip = np.pad(~went_left, ((0, 0), *fill), constant_values=True).reshape(-1)
+        self._pad = np.pad(~valid, ((0, 0), *fill), constant_values=False).reshape(-1)
         # Table of per-slot contributions for every leaf and node-agreement mask:
         # [L, 2^K, D]; a slot agrees when all its nodes agree.
         masks = np.arange(1 << k_max)
@@ -219,12 +236,11 @@ class TreeShap:
             return (np.vstack([p[0] for p in parts]),
                     np.concatenate([p[1] for p in parts]))
         xs = xa.astype(np.float64)
-        xs = np.where(np.abs(xs) <= ZERO_THRESHOLD, 0.0, xs).T  # [F, N]
-        n = xs.shape[1]
-        both = np.concatenate([np.where(np.isnan(xs), -np.inf, xs), xs])  # [2F, N]
-        agree = ((both[self._col] <= self._thr_col) ^ self._flip) | self._pad  # [K*L, N]
-        packed = np.packbits(agree.reshape(self._k, -1, n), axis=0, bitorder="little")[0]
-        idx = packed.T.astype(np.int64) + self._row_offset  # [N, L]
+        xs = np.where(np.abs(xs) <= ZERO_THRESHOLD, 0.0, xs)  # [N, F]
+        n = xs.shape[0]
+        both = np.concatenate([np.where(np.isnan(xs), -np.inf, xs), xs], axis=1)  # [N, 2F]
+        agree = ((both.take(self._col, axis=1) <= self._thr) ^ self._flip) | self._pad
+        idx = _pack_bytes(agree.view(np.uint8).reshape(n, -1, 8)) + self._row_offset  # [N, L]
         contrib_slots = self._table.take(idx, axis=0)  # [N, L, D]
         phi = np.asarray(self._scatter_t @ contrib_slots.reshape(n, -1).T).T
         return phi, phi.sum(axis=1) + self.expected_value

@@ -59,3 +59,25 @@ def test_categorical_models_are_refused() -> None:
 
     with pytest.raises(ModelFormatError, match="categorical"):
         TreeShap(*_parse(booster))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("depth", [1, 3, 8])
+def test_path_lengths_from_one_to_eight_splits(depth: int) -> None:
+    """Every path length the packed node-agreement index supports (1 to 8 splits per path,
+    repeated features on a path included) is explained exactly, row by row and in a batch."""
+    rng = np.random.default_rng(depth)
+    x = rng.normal(size=(4000, 4))
+    y = np.sin(3 * x[:, 0]) * x[:, 1] + (x[:, 2] > 0.3) * x[:, 3] + rng.normal(size=4000) * 0.1
+    booster = lgb.train({"num_leaves": 2 ** depth, "max_depth": depth, "verbose": -1,
+                         "deterministic": True, "num_threads": 1, "min_data_in_leaf": 5},
+                        lgb.Dataset(x, y), 20)
+    ts = TreeShap(*_parse(booster))
+    assert ts._k == depth  # the longest path really has `depth` splits
+    test = x[:300]
+
+    phi, _ = ts.shap_values(test)
+    one, _ = ts.shap_values(test[:1])
+
+    ref = booster.predict(test.astype(np.float32).astype(np.float64), pred_contrib=True)
+    assert np.max(np.abs(phi - ref[:, :-1])) < 1e-9
+    assert np.max(np.abs(one - ref[:1, :-1])) < 1e-9
