@@ -17,8 +17,9 @@ regimen contains both is ever produced.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -59,7 +60,9 @@ class TreatmentOption:
     """One candidate next regimen.
 
     ``dose_before`` and ``dose_after`` are dose multiples per class in
-    :data:`~fhir_mappings.vocabulary.CLASS_ORDER`.
+    :data:`~fhir_mappings.vocabulary.CLASS_ORDER`. Everything derived from them (the classes
+    started, stopped, increased and taken after the option) is computed once, when the option
+    is made: the guideline rules read these for every patient.
     """
 
     id: str
@@ -69,29 +72,38 @@ class TreatmentOption:
     """The classes this option starts, stops or titrates (in the order the label names them)."""
     dose_before: tuple[float, ...]
     dose_after: tuple[float, ...]
+    classes_after: tuple[DrugClass, ...] = field(init=False, repr=False, compare=False)
+    """Classes taken after the option (canonical order)."""
+    started: tuple[DrugClass, ...] = field(init=False, repr=False, compare=False)
+    """Classes the patient is not taking now and would take after this option."""
+    stopped: tuple[DrugClass, ...] = field(init=False, repr=False, compare=False)
+    """Classes the patient takes now and would not take after this option."""
+    dose_change: tuple[float, ...] = field(init=False, repr=False, compare=False)
+    after_set: frozenset[DrugClass] = field(init=False, repr=False, compare=False)
+    """:attr:`classes_after` as a set."""
+    started_set: frozenset[DrugClass] = field(init=False, repr=False, compare=False)
+    """:attr:`started` as a set."""
+    increased_set: frozenset[DrugClass] = field(init=False, repr=False, compare=False)
+    """Classes whose dose the option raises (started or titrated)."""
+    stopped_set: frozenset[DrugClass] = field(init=False, repr=False, compare=False)
+    """:attr:`stopped` as a set."""
 
-    @property
-    def classes_after(self) -> tuple[DrugClass, ...]:
-        return tuple(c for c, d in zip(CLASS_ORDER, self.dose_after, strict=True) if d > 0)
-
-    @property
-    def started(self) -> tuple[DrugClass, ...]:
-        """Classes the patient is not taking now and would take after this option."""
-        return tuple(
-            c for c, b, a in zip(CLASS_ORDER, self.dose_before, self.dose_after, strict=True)
-            if b == 0 and a > 0
-        )
-
-    @property
-    def stopped(self) -> tuple[DrugClass, ...]:
-        return tuple(
-            c for c, b, a in zip(CLASS_ORDER, self.dose_before, self.dose_after, strict=True)
-            if b > 0 and a == 0
-        )
-
-    @property
-    def dose_change(self) -> tuple[float, ...]:
-        return tuple(a - b for b, a in zip(self.dose_before, self.dose_after, strict=True))
+    def __post_init__(self) -> None:
+        pairs = tuple(zip(CLASS_ORDER, self.dose_before, self.dose_after, strict=True))
+        derived = {
+            "classes_after": tuple(c for c, _, a in pairs if a > 0),
+            "started": tuple(c for c, b, a in pairs if b == 0 and a > 0),
+            "stopped": tuple(c for c, b, a in pairs if b > 0 and a == 0),
+            "dose_change": tuple(a - b for _, b, a in pairs),
+        }
+        derived |= {
+            "after_set": frozenset(derived["classes_after"]),
+            "started_set": frozenset(derived["started"]),
+            "increased_set": frozenset(c for c, b, a in pairs if a > b),
+            "stopped_set": frozenset(derived["stopped"]),
+        }
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
 
 def regimen_vector(regimen: Regimen) -> tuple[float, ...]:
@@ -116,9 +128,14 @@ def _has_both_ras(dose: tuple[float, ...]) -> bool:
 def valid_options(regimen: Regimen) -> tuple[TreatmentOption, ...]:
     """All options the catalogue offers for ``regimen``, in a stable order.
 
-    Options whose regimen would combine an ACE inhibitor with an ARB are never produced.
+    Options whose regimen would combine an ACE inhibitor with an ARB are never produced. The
+    catalogue of a regimen is built once and shared (options are immutable).
     """
-    before = regimen_vector(regimen)
+    return _catalogue(regimen_vector(regimen))
+
+
+@lru_cache(maxsize=1024)
+def _catalogue(before: tuple[float, ...]) -> tuple[TreatmentOption, ...]:
     current = [c for c, d in zip(CLASS_ORDER, before, strict=True) if d > 0]
     out: list[TreatmentOption] = []
 

@@ -31,17 +31,15 @@ BLOCK, WARN, INFO = Severity.BLOCK, Severity.WARN, Severity.INFO
 
 
 def started(o: TreatmentOption) -> frozenset[DrugClass]:
-    return frozenset(o.started)
+    return o.started_set
 
 
 def increased(o: TreatmentOption) -> frozenset[DrugClass]:
-    return frozenset(
-        c for c, b, a in zip(CLASS_ORDER, o.dose_before, o.dose_after, strict=True) if a > b
-    )
+    return o.increased_set
 
 
 def after(o: TreatmentOption) -> frozenset[DrugClass]:
-    return frozenset(o.classes_after)
+    return o.after_set
 
 
 def _names(classes: frozenset[DrugClass]) -> str:
@@ -295,7 +293,7 @@ def ethnicity_ras(p: FeatureVector, o: TreatmentOption) -> Iterator[Finding]:
 def heart_failure_stops(p: FeatureVector, o: TreatmentOption) -> Iterator[Finding]:
     """In HFrEF, beta-blockers and ACE inhibitors/ARBs are prognostic: do not stop them to
     treat BP."""
-    if p.flag("hfref") and (hit := frozenset(o.stopped) & (RAS_BLOCKERS | {BB})):
+    if p.flag("hfref") and (hit := o.stopped_set & (RAS_BLOCKERS | {BB})):
         yield Finding(WARN, "hfref-stops-prognostic", f"HFrEF: stopping {_names(hit)} removes "
                       "prognostic heart-failure treatment.", nice_ng106("1.4"),
                       "Discuss with the heart-failure team.")
