@@ -90,17 +90,15 @@ class TreatmentOption:
 
     def __post_init__(self) -> None:
         pairs = tuple(zip(CLASS_ORDER, self.dose_before, self.dose_after, strict=True))
-        derived = {
-            "classes_after": tuple(c for c, _, a in pairs if a > 0),
-            "started": tuple(c for c, b, a in pairs if b == 0 and a > 0),
-            "stopped": tuple(c for c, b, a in pairs if b > 0 and a == 0),
+        after = tuple(c for c, _, a in pairs if a > 0)
+        started = tuple(c for c, b, a in pairs if b == 0 and a > 0)
+        stopped = tuple(c for c, b, a in pairs if b > 0 and a == 0)
+        derived: dict[str, object] = {
+            "classes_after": after, "started": started, "stopped": stopped,
             "dose_change": tuple(a - b for _, b, a in pairs),
-        }
-        derived |= {
-            "after_set": frozenset(derived["classes_after"]),
-            "started_set": frozenset(derived["started"]),
+            "after_set": frozenset(after), "started_set": frozenset(started),
             "increased_set": frozenset(c for c, b, a in pairs if a > b),
-            "stopped_set": frozenset(derived["stopped"]),
+            "stopped_set": frozenset(stopped),
         }
         for name, value in derived.items():
             object.__setattr__(self, name, value)
