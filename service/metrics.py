@@ -24,7 +24,8 @@ def make_metrics() -> Metrics:
     r = CollectorRegistry()
     return Metrics(
         registry=r,
-        latency=Histogram("hypermarker_request_seconds", "CDS Hooks call latency by hook",
+        latency=Histogram("hypermarker_request_seconds",
+                          "CDS Hooks call (and $hypertension-options) latency by hook",
                           ["hook", "status"], registry=r,
                           buckets=(.002, .004, .006, .008, .01, .015, .02, .03, .05, .1, .25,
                                    .5, 1, 2)),

@@ -6,10 +6,11 @@ parameter holding that Bundle (and optionally ``guideline`` = nice | esc).
 
 from __future__ import annotations
 
-import uuid
+import time
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, Request
 
 from fhir_mappings.errors import InputError
@@ -18,9 +19,18 @@ from models.guideline.profiles import PROFILES
 from service.api.deps import StateDep, authenticate, read_json
 from service.errors import BadRequest
 from service.fhir_output import assessment_bundle
+from service.recording import (
+    REQUEST_ID_HEADER,
+    assessment_record,
+    new_request_id,
+    record_assessment,
+)
 from service.responses import FhirJSON, JSONBody
 
 router = APIRouter(tags=["FHIR"])
+log = structlog.get_logger("hypermarker.service")
+#: How the operation appears in the audit store (hook and service id) and in metrics.
+OPERATION = "$hypertension-options"
 
 
 def _unwrap(body: Any) -> tuple[Any, str | None]:
@@ -51,11 +61,14 @@ def _unwrap(body: Any) -> tuple[Any, str | None]:
 async def hypertension_options(request: Request, state: StateDep
                                ) -> JSONBody:
     """Assess a patient from a FHIR Bundle; answer with GuidanceResponse, RiskAssessment and
-    DetectedIssue resources in a collection Bundle."""
+    DetectedIssue resources in a collection Bundle; audited like a CDS Hooks call (hook
+    ``$hypertension-options``, no cards) before the response is sent."""
+    t0 = time.perf_counter()
+    received = datetime.now(UTC)
     await authenticate(request, state)
     data, guideline = _unwrap(await read_json(request, state.settings.max_body_bytes))
     try:
-        result = state.engine.assess_fhir(data, datetime.now(UTC).date())
+        result = state.engine.assess_fhir(data, received.date())
     except InputError as e:
         raise BadRequest(e.reason, e.path or None) from e
     doc = result.document
@@ -65,5 +78,15 @@ async def hypertension_options(request: Request, state: StateDep
     patient_id = next((e["resource"].get("id") for e in data.get("entry") or []
                        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
                        and e["resource"].get("resourceType") == "Patient"), None)
-    bundle = assessment_bundle(doc, patient_id, str(request.url), str(uuid.uuid4()))
-    return FhirJSON(bundle)
+    request_id = new_request_id()
+    bundle = assessment_bundle(doc, patient_id, str(request.url), request_id)
+    record = assessment_record(
+        result, doc, request_id=request_id, hook=OPERATION, hook_instance=request_id,
+        service_id=OPERATION, received=received,
+        patient_ref=state.patient_ref(str(patient_id or "")), cards=[],
+        latency_ms=(time.perf_counter() - t0) * 1e3, prefetch_fetched=[])
+    destination = await record_assessment(state, record)
+    state.metrics.latency.labels(OPERATION, doc["status"]).observe(time.perf_counter() - t0)
+    log.info("fhir_operation", request_id=request_id, status=doc["status"],
+             latency_ms=round((time.perf_counter() - t0) * 1e3, 2), audit=destination)
+    return FhirJSON(bundle, headers={REQUEST_ID_HEADER: request_id})

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
 import structlog
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 
 from fhir_mappings.errors import InputError
 from fhir_mappings.features import feature_vector_to_document
 from service.api.deps import StateDep, authenticate, parse, read_json
-from service.audit.records import AssessmentRecord, feature_hash
 from service.cards import CardContext, build_cards
 from service.discovery import REQUIRED_PREFETCH, SERVICES_BY_ID
 from service.errors import BadRequest, NotFound
 from service.orders import ordered_medication
+from service.recording import (
+    REQUEST_ID_HEADER,
+    assessment_record,
+    new_request_id,
+    record_assessment,
+)
 from service.responses import JSONBody
 from service.schemas.cds_hooks import CdsResponse, HookRequest
 from service.state import AppState
@@ -30,17 +33,6 @@ log = structlog.get_logger("hypermarker.service")
 def _panel_url(request: Request, state: AppState) -> str:
     base = state.settings.public_base_url or str(request.base_url)
     return base.rstrip("/") + "/panel/launch"
-
-
-def _option_summary(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{
-        "id": o["id"], "rank": o["rank"], "status": o["status"],
-        "predicted_sbp_change": o["predicted_sbp_change"], "interval": o["interval"],
-        "p_target": o["p_target"], "guideline_preferred": o["guideline_preferred"],
-        "findings": [{"code": f["code"], "severity": f["severity"], "citation": f["citation"]}
-                     for f in o["findings"]],
-        "drivers": o["drivers"],
-    } for o in doc["options"]]
 
 
 @router.post("/cds-services/{service_id}", response_model=CdsResponse,
@@ -79,31 +71,19 @@ async def call_service(service_id: str, request: Request,
                                          hook.context.patientId, ordered, draft),
                         app_context=orjson.dumps({"assessment": token}).decode())
     card_docs = [c.model_dump(exclude_none=True) for c in cards]
-    latency_ms = (time.perf_counter() - t0) * 1e3
-    fv = result.features
-    record = AssessmentRecord(
-        request_id=hook.hookInstance, hook=hook.hook, hook_instance=hook.hookInstance,
-        service_id=service_id, received_at=received,
-        patient_ref=patient,
-        model_id=doc["model"]["id"], model_version=doc["model"]["version"],
-        provider=doc["model"]["provider"], guideline=doc["guideline"], status=doc["status"],
-        feature_hash=feature_hash(fv.values, {c.value: d for c, d in fv.regimen.items()}),
-        features=dict(fv.values), regimen={c.value: d for c, d in fv.regimen.items()},
-        options=_option_summary(doc),
-        findings=[{"code": f["code"], "severity": f["severity"], "citation": f["citation"]}
-                  for f in doc["findings"]],
-        cards=[{"uuid": c.get("uuid"), "indicator": c["indicator"], "summary": c["summary"],
-                "suggestions": [s.get("uuid") for s in c.get("suggestions", [])]}
-               for c in card_docs],
-        latency_ms=latency_ms, prefetch_fetched=list(resolved.fetched))
-    destination = await run_in_threadpool(state.store.record_assessment, record)
-    state.metrics.audit_writes.labels("assessment", destination).inc()
+    request_id = new_request_id()
+    record = assessment_record(
+        result, doc, request_id=request_id, hook=hook.hook, hook_instance=hook.hookInstance,
+        service_id=service_id, received=received, patient_ref=patient, cards=card_docs,
+        latency_ms=(time.perf_counter() - t0) * 1e3, prefetch_fetched=list(resolved.fetched))
+    destination = await record_assessment(state, record)
     for c in card_docs:
         state.metrics.cards.labels(c["indicator"]).inc()
     total = time.perf_counter() - t0
     state.metrics.latency.labels(hook.hook, doc["status"]).observe(total)
-    log.info("cds_call", service_id=service_id, hook_instance=hook.hookInstance,
+    log.info("cds_call", service_id=service_id, request_id=request_id,
+             hook_instance=hook.hookInstance,
              status=doc["status"], cards=len(card_docs), fetched=resolved.fetched,
              latency_ms=round(total * 1e3, 2), client=getattr(identity, "iss", None),
              audit=destination)
-    return JSONBody({"cards": card_docs})
+    return JSONBody({"cards": card_docs}, headers={REQUEST_ID_HEADER: request_id})

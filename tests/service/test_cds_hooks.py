@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import copy
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from service.app import create_app
+from service.audit.store import AuditUnavailable
 from service.schemas.cds_hooks import Card
-from tests.service.conftest import example_request
+from tests.service.conftest import example_request, local_settings
 
 URL = "/cds-services/hypertension-treatment"
 
@@ -80,6 +83,45 @@ def test_the_call_is_audited_before_the_response(client: TestClient) -> None:
     assert req["context"]["patientId"] not in rec.patient_ref
     assert rec.options
     assert rec.features["age"] is not None
+
+
+def test_a_resent_hook_instance_is_answered_and_audited_again(client: TestClient) -> None:
+    """A client retrying with the same hookInstance gets a new answer (new request id, new card
+    uuid) and both answers are in the audit store: nothing shown goes unrecorded."""
+    req = example_request()
+
+    first = client.post(URL, json=req)
+    second = client.post(URL, json=req)
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    ids = [first.headers["x-request-id"], second.headers["x-request-id"]]
+    assert ids[0] != ids[1]
+    store = client.app.state.hm.store  # type: ignore[attr-defined]
+    recs = [a for a in store.assessments() if a.hook_instance == req["hookInstance"]]
+    assert sorted(r.request_id for r in recs) == sorted(ids)
+    for r in (first, second):
+        card_uuid = r.json()["cards"][0]["uuid"]
+        rec = store.assessment_for_card(card_uuid)
+        assert rec is not None
+        assert rec.request_id == r.headers["x-request-id"]
+
+
+def test_no_card_is_sent_when_its_audit_record_cannot_be_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither the database nor the spool can keep the record: a retryable 503
+    OperationOutcome, never a 500 and never an unaudited card."""
+    with TestClient(create_app(local_settings(tmp_path)), raise_server_exceptions=False) as c:
+        def refuse(_rec: object) -> str:
+            raise AuditUnavailable("database and spool both failed")
+
+        monkeypatch.setattr(c.app.state.hm.store, "record_assessment", refuse)  # type: ignore[attr-defined]
+        r = c.post(URL, json=example_request())
+
+    assert r.status_code == 503
+    body = r.json()
+    assert body["resourceType"] == "OperationOutcome"
+    assert body["issue"][0]["code"] == "transient"
+    assert "cards" not in body
 
 
 def test_feedback_is_idempotent(client: TestClient) -> None:

@@ -43,6 +43,27 @@ def test_the_operation_returns_a_valid_fhir_bundle(client: TestClient) -> None:
     assert any(i["severity"] == "high" and "Asthma" in i["detail"] for i in issues)
 
 
+def test_the_operation_is_audited_before_the_response(client: TestClient) -> None:
+    """Like a CDS Hooks call, the FHIR operation leaves an audit record (keyed by the request
+    id it returns in X-Request-ID and GuidanceResponse.requestIdentifier), without the id."""
+    bundle = _bundle()
+    r = client.post(OP, json=bundle)
+
+    assert r.status_code == 200, r.text
+    request_id = r.headers["x-request-id"]
+    guidance = r.json()["entry"][0]["resource"]
+    assert guidance["requestIdentifier"]["value"] == request_id
+    rec = client.app.state.hm.store.assessment(request_id)  # type: ignore[attr-defined]
+    assert rec is not None
+    assert (rec.hook, rec.service_id, rec.cards) == ("$hypertension-options",
+                                                     "$hypertension-options", [])
+    assert rec.status == "assessed"
+    assert rec.options[0]["rank"] == 1
+    patient_id = bundle["entry"][0]["resource"]["id"]
+    assert patient_id not in rec.patient_ref
+    assert rec.features["age"] is not None
+
+
 def test_parameters_input_and_guideline_choice(client: TestClient) -> None:
     params = {"resourceType": "Parameters", "parameter": [
         {"name": "patientData", "resource": _bundle()},

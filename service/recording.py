@@ -1,0 +1,75 @@
+"""One audit record per answered assessment, whichever route answered it.
+
+Both the CDS Hooks route and ``$hypertension-options`` build their record here and write it
+with :func:`record_assessment` before the response leaves: durable in the database, or in the
+fsync'ed spool when the database is down (see :mod:`service.audit.store`).
+
+``request_id`` is ours, new for every call and returned in the ``X-Request-ID`` header: a CDS
+client that resends the same ``hookInstance`` (a retry after a timeout) gets a second answer
+with new card uuids, and that answer is audited too (the hook instance is kept beside it).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Final
+
+from fastapi.concurrency import run_in_threadpool
+
+from service.audit.records import AssessmentRecord, feature_hash
+from service.audit.store import AuditUnavailable
+from service.engine import EngineResult
+from service.errors import ServiceUnavailable
+from service.state import AppState
+
+REQUEST_ID_HEADER: Final = "X-Request-ID"
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def option_summary(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the audit keeps of each ranked option (no free text beyond finding codes)."""
+    return [{
+        "id": o["id"], "rank": o["rank"], "status": o["status"],
+        "predicted_sbp_change": o["predicted_sbp_change"], "interval": o["interval"],
+        "p_target": o["p_target"], "guideline_preferred": o["guideline_preferred"],
+        "findings": [{"code": f["code"], "severity": f["severity"], "citation": f["citation"]}
+                     for f in o["findings"]],
+        "drivers": o["drivers"],
+    } for o in doc["options"]]
+
+
+def assessment_record(result: EngineResult, doc: dict[str, Any], *, request_id: str,
+                      hook: str, hook_instance: str, service_id: str, received: datetime,
+                      patient_ref: str, cards: list[dict[str, Any]], latency_ms: float,
+                      prefetch_fetched: list[str]) -> AssessmentRecord:
+    """The record of one answered call; ``doc`` is the assessment document that was shown."""
+    fv = result.features
+    regimen = {c.value: d for c, d in fv.regimen.items()}
+    return AssessmentRecord(
+        request_id=request_id, hook=hook, hook_instance=hook_instance, service_id=service_id,
+        received_at=received, patient_ref=patient_ref,
+        model_id=doc["model"]["id"], model_version=doc["model"]["version"],
+        provider=doc["model"]["provider"], guideline=doc["guideline"], status=doc["status"],
+        feature_hash=feature_hash(fv.values, regimen), features=dict(fv.values),
+        regimen=regimen, options=option_summary(doc),
+        findings=[{"code": f["code"], "severity": f["severity"], "citation": f["citation"]}
+                  for f in doc["findings"]],
+        cards=[{"uuid": c.get("uuid"), "indicator": c["indicator"], "summary": c["summary"],
+                "suggestions": [s.get("uuid") for s in c.get("suggestions", [])]}
+               for c in cards],
+        latency_ms=latency_ms, prefetch_fetched=prefetch_fetched)
+
+
+async def record_assessment(state: AppState, record: AssessmentRecord) -> str:
+    """Write ``record`` (in a worker thread: it waits on fsync) and count where it went:
+    ``"database"`` or ``"spool"``; raises AuditUnavailable when neither could keep it."""
+    try:
+        destination: str = await run_in_threadpool(state.store.record_assessment, record)
+    except AuditUnavailable as e:  # no card without its audit record: a retryable 503
+        raise ServiceUnavailable("the audit store cannot record this assessment; retry") from e
+    state.metrics.audit_writes.labels("assessment", destination).inc()
+    return destination
