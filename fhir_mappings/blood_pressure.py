@@ -22,6 +22,7 @@ dropped before this module sees them.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -58,6 +59,9 @@ _SINGLE_SETTING = {
 BP_KINDS = frozenset({ObsKind.BP_PANEL, ObsKind.SBP, ObsKind.DBP, ObsKind.HOME_PANEL,
                       ObsKind.ABPM_24H_PANEL, *_SINGLE_SETTING})
 _OUT_OF_OFFICE = (Setting.HOME, Setting.ABPM_DAY)
+#: Any of the words (one regex search instead of a substring test per word).
+_AMBULATORY = re.compile("|".join(re.escape(w) for w in codes.AMBULATORY_WORDS))
+_HOME = re.compile("|".join(re.escape(w) for w in codes.HOME_WORDS))
 _SBP = FEATURES_BY_NAME["sbp_clinic"]
 _DBP = FEATURES_BY_NAME["dbp_clinic"]
 
@@ -149,13 +153,13 @@ def _marked_setting(ctx: MappingContext, res: RawResource, when: When) -> Settin
         words.extend([res.string(cat, "text", path) or "", *(c for _, c, _ in codings),
                       *(disp for _, _, disp in codings)])
     joined = " ".join(words).lower()
-    if any(w in joined for w in codes.AMBULATORY_WORDS):
+    if _AMBULATORY.search(joined):
         if "24" in joined:
             return Setting.ABPM_24H
         if "night" in joined or (when.hour is not None and (when.hour >= 22 or when.hour < 7)):
             return Setting.ABPM_NIGHT
         return Setting.ABPM_DAY
-    if coded & codes.HOME_SETTING_CODES or any(w in joined for w in codes.HOME_WORDS):
+    if coded & codes.HOME_SETTING_CODES or _HOME.search(joined):
         return Setting.HOME
     for path, perf in res.objects(d, "performer"):
         ref = res.string(perf, "reference", path)

@@ -35,6 +35,9 @@ class MappingContext:
             if res.full_url:
                 self.index.setdefault(res.full_url, res)
         self.patient_id = patient.id
+        # per-run memos (nothing outlives the run): parsed dates and subject verdicts
+        self._whens: dict[str, When | None] = {}
+        self._other_patient: dict[str, bool] = {}
 
     def use(self, res: RawResource) -> None:
         """Mark a resource as used: it is validated and counted as used."""
@@ -65,17 +68,23 @@ class MappingContext:
         ref = res.reference(res.data, key)
         if ref is None or ref.startswith("#"):
             return True
-        target = self.resolve(ref, res)
-        other = False
-        if target is not None:
-            other = target.resource_type == "Patient" and target is not self.patient and (
-                target.id != self.patient_id)
-        elif "Patient/" in ref and self.patient_id:
-            other = ref.rstrip("/").split("Patient/")[-1].split("/")[0] != self.patient_id
+        other = self._other_patient.get(ref)
+        if other is None:
+            other = self._is_other_patient(ref, res)
+            self._other_patient[ref] = other
         if other:
             self.report.issue(IssueKind.OTHER_PATIENT, res.ref,
                               "its subject is another patient: not used")
         return not other
+
+    def _is_other_patient(self, ref: str, res: RawResource) -> bool:
+        target = self.resolve(ref, res)
+        if target is not None:
+            return target.resource_type == "Patient" and target is not self.patient and (
+                target.id != self.patient_id)
+        if "Patient/" in ref and self.patient_id:
+            return ref.rstrip("/").split("Patient/")[-1].split("/")[0] != self.patient_id
+        return False
 
     # -- dates ---------------------------------------------------------------------------
 
@@ -84,7 +93,10 @@ class MappingContext:
         text = res.string(obj, key, subpath)
         if text is None:
             return None
-        parsed = parse_when(text)
+        try:
+            parsed = self._whens[text]
+        except KeyError:
+            parsed = self._whens[text] = parse_when(text)
         if parsed is None:
             raise res.error("is not a FHIR date or dateTime", f"{subpath}.{key}")
         return parsed

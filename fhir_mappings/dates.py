@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import calendar
 import re
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
+from typing import NamedTuple
 
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+_MIDNIGHT_UTC = time(tzinfo=UTC)
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class When:
-    """A point in time: UTC instant (ordering), the day and local hour as written (windows)."""
+class When(NamedTuple):
+    """A point in time: UTC instant (ordering), the day and local hour as written (windows).
+
+    Immutable and ordered by (instant, day, hour); a tuple, because one is made for every
+    dated element read."""
 
     instant: datetime
     day: date
@@ -28,18 +31,25 @@ class When:
 
 def parse_when(text: str) -> When | None:
     """Parse a FHIR date, dateTime or instant; ``None`` if it is not one."""
-    m = _DATE.match(text)
+    if len(text) == 10 and text[4] == "-" and text[7] == "-":
+        try:  # the common full date, YYYY-MM-DD (anything else takes the general path)
+            day = date.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            return When(datetime.combine(day, _MIDNIGHT_UTC), day)
     try:
+        if len(text) >= 16 and text[10] == "T":  # a dateTime or instant (never a _DATE)
+            dt = datetime.fromisoformat(text)
+            day = dt.date()
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=UTC)
+            return When(dt.astimezone(UTC), day, dt.hour)
+        m = _DATE.match(text)
         if m:
             day = date(int(m[1]), int(m[2] or 1), int(m[3] or 1))
-            return When(datetime(day.year, day.month, day.day, tzinfo=UTC), day)
-        if len(text) < 16 or text[10] != "T":
-            return None
-        dt = datetime.fromisoformat(text)
-        day = dt.date()
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=UTC)
-        return When(dt.astimezone(UTC), day, dt.hour)
+            return When(datetime.combine(day, _MIDNIGHT_UTC), day)
+        return None
     except (ValueError, OverflowError):
         return None
 

@@ -11,20 +11,20 @@ plausible value is used instead. A comparator (``>90``) keeps the bound and says
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 from fhir_mappings.context import MappingContext
 from fhir_mappings.dates import When
 from fhir_mappings.facts import Fact, unknown
 from fhir_mappings.raw import JsonObject, RawResource
 from fhir_mappings.report import IssueKind
-from fhir_mappings.units import Quantity, conversion
+from fhir_mappings.units import IDENTITY, Quantity, conversion
 
 
-@dataclass(frozen=True, slots=True)
-class Measurement:
-    """One numeric value in canonical units, when it was taken and where it came from."""
+class Measurement(NamedTuple):
+    """One numeric value in canonical units, when it was taken and where it came from
+    (immutable; a tuple, because one is made for every value read)."""
 
     value: float
     when: When
@@ -68,14 +68,16 @@ def read_quantity(ctx: MappingContext, res: RawResource, obj: JsonObject, subpat
         ctx.report.issue(IssueKind.UNKNOWN_UNIT, res.ref,
                          f"{label}: unit {code or unit or '(none)'!r} is not understood")
         return None
-    canonical = conv.to_canonical(value)
     notes = []
-    written = unit or code or ""
-    if conv.scale != 1.0 or conv.offset != 0.0:
-        notes.append(f"converted from {_fmt(value)} {written}")
+    if conv is IDENTITY:
+        canonical = value + 0.0  # what to_canonical gives, without the call
+    else:
+        canonical = conv.to_canonical(value)
+        if conv.scale != 1.0 or conv.offset != 0.0:
+            notes.append(f"converted from {_fmt(value)} {unit or code or ''}")
     comparator = res.string(vq, "comparator", qpath)
     if comparator:
-        notes.append(f"reported as {comparator}{_fmt(value)} {written}".rstrip())
+        notes.append(f"reported as {comparator}{_fmt(value)} {unit or code or ''}".rstrip())
     plausible = low <= canonical <= high
     if not plausible:
         ctx.report.issue(
