@@ -14,7 +14,7 @@ from models.assessment import assess
 from models.explainer import Explainer
 from models.guideline.findings import Severity, max_severity
 from models.guideline.profiles import ESC, NICE
-from models.guideline.safety import increased, option_findings, started
+from models.guideline.safety import after, increased, option_findings, started
 from models.options import valid_options
 from models.scorer import Scorer
 from tests.factories import patient
@@ -157,8 +157,9 @@ LABS = [
     ("potassium", +1, lambda o: bool(increased(o) & {D.ACE_INHIBITOR, D.ARB,
                                                      D.SPIRONOLACTONE})
      and D.THIAZIDE_LIKE not in started(o)),
+    # (not with a K-raising class in the regimen after: K+ >= 6.0 says stop it)
     ("potassium", -1, lambda o: D.THIAZIDE_LIKE in started(o)
-     and not increased(o) & {D.ACE_INHIBITOR, D.ARB, D.SPIRONOLACTONE}),
+     and not after(o) & {D.ACE_INHIBITOR, D.ARB, D.SPIRONOLACTONE}),
     ("egfr", -1, lambda o: True),
     ("sodium", -1, lambda o: True),
     ("heart_rate", -1, lambda o: True),
