@@ -29,7 +29,7 @@ from models.guideline.citations import nice, nice_ng106, nice_ng133
 from models.guideline.findings import Finding, Severity, max_severity
 from models.guideline.nice import preferred_options, treatment_indication
 from models.guideline.profiles import NICE, GuidelineProfile
-from models.guideline.safety import option_findings
+from models.guideline.safety import catalogue_findings
 from models.guideline.targets import Setting, Target
 from models.options import TreatmentOption, dose_matrices, valid_options
 from models.rows import assemble
@@ -190,17 +190,18 @@ def rank_options(p: FeatureVector, options: tuple[TreatmentOption, ...],
     target = profile.target(p, Setting.CLINIC)
     pref = profile.preference(p)
     regimen = {c.value: d for c, d in p.regimen.items()}
-    findings = [option_findings(p, o) for o in options]
-    blocked = np.array([max_severity(f) is Severity.BLOCK for f in findings], dtype=bool)
-    shown = np.flatnonzero(~blocked)
-    order = sorted(shown, key=lambda i: (scores.sbp_change[i], options[i].id))
-    rank = {int(i): r + 1 for r, i in enumerate(order)}
-    explained = np.array(order[:explain_top] if explain_top is not None else order,
-                         dtype=np.intp)
-    explanation = (explainer.explain(x[explained])
-                   if explainer is not None and len(explained) else None)
-    phi_by_row = {int(r): explanation.contributions[i]
-                  for i, r in enumerate(explained)} if explanation else {}
+    findings = catalogue_findings(p, options)
+    severity = [max_severity(f) for f in findings]
+    blocked = [s is Severity.BLOCK for s in severity]
+    sbp = scores.sbp_change.tolist()
+    order = sorted((i for i, b in enumerate(blocked) if not b),
+                   key=lambda i: (sbp[i], options[i].id))
+    rank = {i: r for r, i in enumerate(order, 1)}
+    explained = order[:explain_top] if explain_top is not None else order
+    explanation = (explainer.explain(x[np.array(explained, dtype=np.intp)])
+                   if explainer is not None and explained else None)
+    phi_by_row = {r: explanation.contributions[j]
+                  for j, r in enumerate(explained)} if explanation else {}
     preferred_all = set(preferred_options(pref, options))
     patient_findings = list(pref.notes) + _patient_findings(p, target)
     blocked_pref = sorted(o.id for o, b in zip(options, blocked, strict=True)
@@ -211,10 +212,13 @@ def rank_options(p: FeatureVector, options: tuple[TreatmentOption, ...],
             f"The guideline's preferred step ({pref.step}) is contraindicated for this patient "
             f"in {len(blocked_pref)} of its options; see each option's findings.", pref.citation))
 
+    # Ranked options by rank, then the contraindicated ones by id.
+    unranked = sorted((i for i, b in enumerate(blocked) if b), key=lambda i: options[i].id)
+    lower, upper = scores.lower.tolist(), scores.upper.tolist()
+    p_target = scores.p_target.tolist()
     assessed = []
-    for i, o in enumerate(options):
-        sev = max_severity(findings[i])
-        r = rank.get(i)
+    for i in order + unranked:
+        o, sev, r = options[i], severity[i], rank.get(i)
         if sev is Severity.BLOCK:
             status = "contraindicated"
         elif sev is Severity.WARN:
@@ -226,11 +230,9 @@ def rank_options(p: FeatureVector, options: tuple[TreatmentOption, ...],
         drivers = (_drivers(o, x[i], phi_by_row[i], n_drivers)
                    if i in phi_by_row else ())
         assessed.append(OptionAssessment(
-            o, r, status, round(float(scores.sbp_change[i]), 2),
-            (round(float(scores.lower[i]), 2), round(float(scores.upper[i]), 2)),
-            scores.coverage, round(float(scores.p_target[i]), 3), findings[i], drivers,
-            o.id in preferred_all and not blocked[i]))
-    assessed.sort(key=lambda a: (a.rank is None, a.rank or 0, a.option.id))
+            o, r, status, round(sbp[i], 2), (round(lower[i], 2), round(upper[i], 2)),
+            scores.coverage, round(p_target[i], 3), findings[i], drivers,
+            not blocked[i] and o.id in preferred_all))
     default = tuple(a.option.id for a in assessed if a.guideline_preferred)
     base = round(explanation.base_value, 2) if explanation else None
     return Assessment("assessed", (), profile.name, target, regimen, pref.step, default,

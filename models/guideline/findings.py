@@ -34,4 +34,6 @@ class Finding:
 
 
 def max_severity(findings: tuple[Finding, ...] | list[Finding]) -> Severity | None:
-    return max((f.severity for f in findings), default=None)
+    if not findings:
+        return None
+    return max(f.severity for f in findings)

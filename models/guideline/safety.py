@@ -1,18 +1,22 @@
 """Contraindications and cautions for each option (research/clinical.md section 2).
 
-Each rule is a small pure function ``(patient, option) -> findings`` with a docstring and a
-citation. Severities: BLOCK (contraindicated: never ranked or suggested), WARN (caution, with the
-monitoring it needs), INFO. An unknown lab value that a rule needs is itself a finding
-("potassium unknown: check before starting"), never treated as normal.
+Each rule is a small pure function ``(patient, options) -> (option index, finding)`` with a
+docstring and a citation: what it needs to know about the patient is worked out once, then each
+option of the catalogue is checked (a rule that cannot apply to the patient, say the gout rule for
+a patient without gout, looks at no option at all). Severities: BLOCK (contraindicated: never
+ranked or suggested), WARN (caution, with the monitoring it needs), INFO. An unknown lab value
+that a rule needs is itself a finding ("potassium unknown: check before starting"), never treated
+as normal.
 
 Scope words used below: a class is *started* when the option begins it, *increased* when the
 option starts or titrates it, *after* when the regimen after the option contains it, and
-*stopped* when the option stops it.
+*stopped* when the option stops it (the option's ``started_set``, ``increased_set``,
+``after_set`` and ``stopped_set``, computed once per option).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from fhir_mappings.features import FeatureVector
 from fhir_mappings.vocabulary import CLASS_INFO, CLASS_ORDER, RAS_BLOCKERS, DrugClass
@@ -24,8 +28,15 @@ ACEI, ARB, CCB = DrugClass.ACE_INHIBITOR, DrugClass.ARB, DrugClass.CCB
 THZ, BB = DrugClass.THIAZIDE_LIKE, DrugClass.BETA_BLOCKER
 SPIRO, ALPHA = DrugClass.SPIRONOLACTONE, DrugClass.ALPHA_BLOCKER
 K_RAISING = frozenset({ACEI, ARB, SPIRO})
+DIURETICS = frozenset({THZ, SPIRO})
+K_RAISING_OR_THZ = K_RAISING | {THZ}
+RAS_OR_DIURETIC = RAS_BLOCKERS | DIURETICS
+PROGNOSTIC_IN_HFREF = RAS_BLOCKERS | {BB}
 
-Rule = Callable[[FeatureVector, TreatmentOption], Iterator[Finding]]
+Options = Sequence[TreatmentOption]
+Hit = tuple[int, Finding]
+"""A finding about the option at this index of the catalogue."""
+Rule = Callable[[FeatureVector, Options], Iterator[Hit]]
 
 BLOCK, WARN, INFO = Severity.BLOCK, Severity.WARN, Severity.INFO
 
@@ -46,257 +57,313 @@ def _names(classes: frozenset[DrugClass]) -> str:
     return " and ".join(CLASS_INFO[c].short for c in CLASS_ORDER if c in classes)
 
 
-def ras_in_pregnancy(p: FeatureVector, o: TreatmentOption) -> Iterator[Finding]:
+def ras_in_pregnancy(p: FeatureVector, options: Options) -> Iterator[Hit]:
     """ACE inhibitors and ARBs must not be used in pregnancy, when planning pregnancy or when
     breastfeeding; hypertension in pregnancy is managed under NICE NG133."""
-    if p.flag("pregnancy"):
-        if hit := after(o) & RAS_BLOCKERS:
-            yield Finding(BLOCK, "ras-pregnancy",
-                          f"Pregnancy or planned pregnancy: {_names(hit)} contraindicated "
-                          "(stop if taken); manage under NICE NG133.",
-                          nice("1.4.29 (MHRA advice on ACEi/ARB in pregnancy)"))
-        if started(o) & {THZ, SPIRO}:
-            yield Finding(WARN, "diuretic-pregnancy",
-                          "Pregnancy: diuretics are generally avoided; NG133 suggests labetalol, "
-                          "nifedipine or methyldopa.", nice_ng133("1.1.1"))
+    if not p.flag("pregnancy"):
+        return
+    for i, o in enumerate(options):
+        if hit := o.after_set & RAS_BLOCKERS:
+            yield i, Finding(BLOCK, "ras-pregnancy",
+                             f"Pregnancy or planned pregnancy: {_names(hit)} contraindicated "
+                             "(stop if taken); manage under NICE NG133.",
+                             nice("1.4.29 (MHRA advice on ACEi/ARB in pregnancy)"))
+        if o.started_set & DIURETICS:
+            yield i, Finding(WARN, "diuretic-pregnancy",
+                             "Pregnancy: diuretics are generally avoided; NG133 suggests "
+                             "labetalol, nifedipine or methyldopa.", nice_ng133("1.1.1"))
 
 
-def ras_childbearing_potential(p: FeatureVector, o: TreatmentOption) -> Iterator[Finding]:
+def ras_childbearing_potential(p: FeatureVector, options: Options) -> Iterator[Hit]:
     """Women who could become pregnant need counselling before an ACE inhibitor or ARB."""
     age = p.get("age")
-    if (started(o) & RAS_BLOCKERS and p.flag("sex_female") and not p.flag("pregnancy")
-            and age is not None and age < 50):
-        yield Finding(WARN, "ras-childbearing",
-                      "Woman of child-bearing potential: discuss contraception and stopping if "
-                      "pregnancy is planned.", mhra("ACE inhibitors and ARBs in pregnancy"),
-                      "Ask about pregnancy plans at each review.")
+    if not (p.flag("sex_female") and not p.flag("pregnancy") and age is not None and age < 50):
+        return
+    for i, o in enumerate(options):
+        if o.started_set & RAS_BLOCKERS:
+            yield i, Finding(WARN, "ras-childbearing",
+                             "Woman of child-bearing potential: discuss contraception and "
+                             "stopping if pregnancy is planned.",
+                             mhra("ACE inhibitors and ARBs in pregnancy"),
+                             "Ask about pregnancy plans at each review.")
 
 
-def angioedema(p: FeatureVector, o: TreatmentOption) -> Iterator[Finding]:
+def angioedema(p: FeatureVector, options: Options) -> Iterator[Hit]:
     """History of angioedema: ACE inhibitors contraindicated; ARBs only case by case because of
     cross-reactivity."""
     if not p.flag("angioedema_history"):
         return
-    if ACEI in after(o):
-        yield Finding(BLOCK, "acei-angioedema",
-                      "History of angioedema: ACE inhibitor contraindicated.", smpc("ramipril"))
-    if ARB in started(o):
-        yield Finding(WARN, "arb-angioedema",
-                      "History of angioedema: ARB cross-reactivity possible; specialist advice.",
-                      smpc("candesartan", "4.4 special warnings"),
-                      "Warn the patient to stop and seek help if swelling occurs.")
+    for i, o in enumerate(options):
+        if ACEI in o.after_set:
+            yield i, Finding(BLOCK, "acei-angioedema",
+                             "History of angioedema: ACE inhibitor contraindicated.",
+                             smpc("ramipril"))
+        if ARB in o.started_set:
+            yield i, Finding(WARN, "arb-angioedema",
+                             "History of angioedema: ARB cross-reactivity possible; specialist "
+                             "advice.", smpc("candesartan", "4.4 special warnings"),
+                             "Warn the patient to stop and seek help if swelling occurs.")
 
 
-def dual_ras_blockade(p: FeatureVector, o: TreatmentOption) -> Iterator[Finding]:
+def dual_ras_blockade(p: FeatureVector, options: Options) -> Iterator[Hit]:
     """Never combine an ACE inhibitor with an ARB."""
-    if after(o) >= RAS_BLOCKERS:
-        yield Finding(BLOCK, "acei-plus-arb", "Do not combine an ACE inhibitor with an ARB.",
-                      nice("1.4.34"))
+    for i, o in enumerate(options):
+        if o.after_set >= RAS_BLOCKERS:
+            yield i, Finding(BLOCK, "acei-plus-arb",
+                             "Do not combine an ACE inhibitor with an ARB.", nice("1.4.34"))
 
 
-def potassium(p: FeatureVector, o: TreatmentOption) -> Iterator[Finding]:
+def potassium(p: FeatureVector, options: Options) -> Iterator[Hit]:
     """K+ > 5.0: do not start an ACE inhibitor, ARB or spironolactone; K+ >= 6.0: stop them.
     Unknown K+: check before starting any of them or a thiazide-like diuretic."""
     k = p.get("potassium")
-    new_k_raising = started(o) & K_RAISING
     if k is None:
-        if new := started(o) & (K_RAISING | {THZ}):
-            yield Finding(WARN, "potassium-unknown",
-                          f"Potassium unknown: check before starting {_names(new)}.",
-                          nice("1.3.3 (baseline electrolytes)"),
-                          "Serum potassium before starting and 1-2 weeks after.")
+        for i, o in enumerate(options):
+            if new := o.started_set & K_RAISING_OR_THZ:
+                yield i, Finding(WARN, "potassium-unknown",
+                                 f"Potassium unknown: check before starting {_names(new)}.",
+                                 nice("1.3.3 (baseline electrolytes)"),
+                                 "Serum potassium before starting and 1-2 weeks after.")
         return
-    if k >= 6.0 and (hit := after(o) & K_RAISING):
-        yield Finding(BLOCK, "potassium-stop",
-                      f"K+ {k:.1f} mmol/L (>= 6.0): {_names(hit)} should be stopped, not "
-                      "continued or started.", nice_ng203("RAS blockade and hyperkalaemia"))
-    elif k > 5.0 and new_k_raising:
-        yield Finding(BLOCK, "potassium-high-start",
-                      f"K+ {k:.1f} mmol/L (> 5.0): do not start {_names(new_k_raising)}.",
-                      nice_ng203("RAS blockade and hyperkalaemia"))
-    elif k > 5.0 and (up := increased(o) & K_RAISING):
-        yield Finding(WARN, "potassium-high-titrate",
-                      f"K+ {k:.1f} mmol/L (> 5.0): increasing {_names(up)} risks hyperkalaemia.",
-                      nice_ng203("RAS blockade and hyperkalaemia"),
-                      "Repeat potassium within 1-2 weeks.")
-    if SPIRO in started(o) and 4.5 < k <= 5.0:
-        yield Finding(WARN, "spironolactone-potassium-over-4.5",
-                      f"K+ {k:.1f} mmol/L (> 4.5): NICE step 4 suggests an alpha- or "
-                      "beta-blocker rather than spironolactone.", nice("1.4.48"),
-                      "Na+, K+ and renal function within 1 month.")
-    if THZ in started(o) and k < 3.5:
-        yield Finding(WARN, "thiazide-hypokalaemia",
-                      f"K+ {k:.1f} mmol/L (< 3.5): correct hypokalaemia first; contraindicated "
-                      "if refractory.", smpc("indapamide"), "Potassium at 1 week.")
+    for i, o in enumerate(options):
+        new_k_raising = o.started_set & K_RAISING
+        if k >= 6.0 and (hit := o.after_set & K_RAISING):
+            yield i, Finding(BLOCK, "potassium-stop",
+                             f"K+ {k:.1f} mmol/L (>= 6.0): {_names(hit)} should be stopped, not "
+                             "continued or started.", nice_ng203("RAS blockade and hyperkalaemia"))
+        elif k > 5.0 and new_k_raising:
+            yield i, Finding(BLOCK, "potassium-high-start",
+                             f"K+ {k:.1f} mmol/L (> 5.0): do not start {_names(new_k_raising)}.",
+                             nice_ng203("RAS blockade and hyperkalaemia"))
+        elif k > 5.0 and (up := o.increased_set & K_RAISING):
+            yield i, Finding(WARN, "potassium-high-titrate",
+                             f"K+ {k:.1f} mmol/L (> 5.0): increasing {_names(up)} risks "
+                             "hyperkalaemia.", nice_ng203("RAS blockade and hyperkalaemia"),
+                             "Repeat potassium within 1-2 weeks.")
+        if SPIRO in o.started_set and 4.5 < k <= 5.0:
+            yield i, Finding(WARN, "spironolactone-potassium-over-4.5",
+                             f"K+ {k:.1f} mmol/L (> 4.5): NICE step 4 suggests an alpha- or "
+                             "beta-blocker rather than spironolactone.", nice("1.4.48"),
+                             "Na+, K+ and renal function within 1 month.")
+        if THZ in o.started_set and k < 3.5:
+            yield i, Finding(WARN, "thiazide-hypokalaemia",
+                             f"K+ {k:.1f} mmol/L (< 3.5): correct hypokalaemia first; "
+                             "contraindicated if refractory.", smpc("indapamide"),
+                             "Potassium at 1 week.")
 
 
-def renal_function(p: FeatureVector, o: TreatmentOption) -> Iterator[Finding]:
+def renal_function(p: FeatureVector, options: Options) -> Iterator[Hit]:
     """eGFR < 30: indapamide and spironolactone contraindicated, RAS blockers need close
     monitoring; eGFR 30-45: caution with spironolactone; unknown eGFR: check first."""
     egfr = p.get("egfr")
-    new = started(o)
     if egfr is None:
-        if hit := new & (K_RAISING | {THZ}):
-            yield Finding(WARN, "egfr-unknown",
-                          f"Renal function unknown: check creatinine/eGFR before starting "
-                          f"{_names(hit)}.", nice("1.3.3 (baseline renal function)"),
-                          "Creatinine and eGFR before starting and 1-2 weeks after.")
+        for i, o in enumerate(options):
+            if hit := o.started_set & K_RAISING_OR_THZ:
+                yield i, Finding(WARN, "egfr-unknown",
+                                 f"Renal function unknown: check creatinine/eGFR before starting "
+                                 f"{_names(hit)}.", nice("1.3.3 (baseline renal function)"),
+                                 "Creatinine and eGFR before starting and 1-2 weeks after.")
         return
     if egfr < 30:
-        if THZ in new:
-            yield Finding(BLOCK, "thiazide-egfr-under-30",
-                          f"eGFR {egfr:.0f} (< 30): thiazide-like diuretic contraindicated.",
-                          smpc("indapamide"))
-        if SPIRO in new:
-            yield Finding(BLOCK, "spironolactone-egfr-under-30",
-                          f"eGFR {egfr:.0f} (< 30): spironolactone contraindicated.",
-                          smpc("spironolactone"))
-        if hit := new & RAS_BLOCKERS:
-            yield Finding(WARN, "ras-egfr-under-30",
-                          f"eGFR {egfr:.0f} (< 30): start {_names(hit)} with close monitoring.",
-                          nice_ng203("RAS blockade monitoring"),
-                          "Creatinine and K+ 1-2 weeks after starting and after each dose change.")
-    elif egfr < 45 and SPIRO in new:
-        yield Finding(WARN, "spironolactone-reduced-egfr",
-                      f"eGFR {egfr:.0f} (< 45): particular caution with spironolactone "
-                      "(hyperkalaemia).", nice("1.4.48"),
-                      "Na+, K+ and renal function within 1 month, then as needed.")
+        for i, o in enumerate(options):
+            new = o.started_set
+            if THZ in new:
+                yield i, Finding(BLOCK, "thiazide-egfr-under-30",
+                                 f"eGFR {egfr:.0f} (< 30): thiazide-like diuretic "
+                                 "contraindicated.", smpc("indapamide"))
+            if SPIRO in new:
+                yield i, Finding(BLOCK, "spironolactone-egfr-under-30",
+                                 f"eGFR {egfr:.0f} (< 30): spironolactone contraindicated.",
+                                 smpc("spironolactone"))
+            if hit := new & RAS_BLOCKERS:
+                yield i, Finding(WARN, "ras-egfr-under-30",
+                                 f"eGFR {egfr:.0f} (< 30): start {_names(hit)} with close "
+                                 "monitoring.", nice_ng203("RAS blockade monitoring"),
+                                 "Creatinine and K+ 1-2 weeks after starting and after each "
+                                 "dose change.")
+    elif egfr < 45:
+        for i, o in enumerate(options):
+            if SPIRO in o.started_set:
+                yield i, Finding(WARN, "spironolactone-reduced-egfr",
+                                 f"eGFR {egfr:.0f} (< 45): particular caution with "
+                                 "spironolactone (hyperkalaemia).", nice("1.4.48"),
+                                 "Na+, K+ and renal function within 1 month, then as needed.")
 
 
-def sodium(p: FeatureVector, o: TreatmentOption) -> Iterator[Finding]:
+def sodium(p: FeatureVector, options: Options) -> Iterator[Hit]:
     """Hyponatraemia (Na+ < 135) contraindicates thiazide-like diuretics; unknown Na+: check."""
     na = p.get("sodium")
-    new = started(o)
-    if THZ in new:
-        if na is None:
-            yield Finding(WARN, "sodium-unknown", "Sodium unknown: check before starting a "
-                          "thiazide-like diuretic.", nice("1.3.3 (baseline electrolytes)"),
-                          "Na+ at baseline and within 1-4 weeks.")
-        elif na < 135:
-            yield Finding(BLOCK, "thiazide-hyponatraemia",
-                          f"Na+ {na:.0f} mmol/L (< 135): thiazide-like diuretic contraindicated.",
-                          smpc("bendroflumethiazide"))
-    if SPIRO in new and na is not None and na < 135:
-        yield Finding(WARN, "spironolactone-hyponatraemia",
-                      f"Na+ {na:.0f} mmol/L (< 135): spironolactone can lower sodium further.",
-                      smpc("spironolactone", "4.4 special warnings"), "Na+ within 1 month.")
+    for i, o in enumerate(options):
+        new = o.started_set
+        if THZ in new:
+            if na is None:
+                yield i, Finding(WARN, "sodium-unknown", "Sodium unknown: check before starting "
+                                 "a thiazide-like diuretic.",
+                                 nice("1.3.3 (baseline electrolytes)"),
+                                 "Na+ at baseline and within 1-4 weeks.")
+            elif na < 135:
+                yield i, Finding(BLOCK, "thiazide-hyponatraemia",
+                                 f"Na+ {na:.0f} mmol/L (< 135): thiazide-like diuretic "
+                                 "contraindicated.", smpc("bendroflumethiazide"))
+        if SPIRO in new and na is not None and na < 135:
+            yield i, Finding(WARN, "spironolactone-hyponatraemia",
+                             f"Na+ {na:.0f} mmol/L (< 135): spironolactone can lower sodium "
+                             "further.", smpc("spironolactone", "4.4 special warnings"),
+                             "Na+ within 1 month.")
 
 
-def gout(p: FeatureVector, o: TreatmentOption) -> Iterator[Finding]:
+def gout(p: FeatureVector, options: Options) -> Iterator[Hit]:
     """Gout (symptomatic hyperuricaemia) contraindicates thiazide(-like) diuretics."""
-    if p.flag("gout") and THZ in started(o):
-        yield Finding(BLOCK, "thiazide-gout", "Gout: thiazide-like diuretic contraindicated.",
-                      smpc("bendroflumethiazide"))
+    if not p.flag("gout"):
+        return
+    for i, o in enumerate(options):
+        if THZ in o.started_set:
+            yield i, Finding(BLOCK, "thiazide-gout",
+                             "Gout: thiazide-like diuretic contraindicated.",
+                             smpc("bendroflumethiazide"))
 
 
-def lithium(p: FeatureVector, o: TreatmentOption) -> Iterator[Finding]:
+def lithium(p: FeatureVector, options: Options) -> Iterator[Hit]:
     """Lithium: thiazides contraindicated; RAS blockers raise lithium levels."""
     if not p.flag("lithium"):
         return
-    if THZ in started(o):
-        yield Finding(BLOCK, "thiazide-lithium", "Lithium: thiazide-like diuretic "
-                      "contraindicated (lithium toxicity).", smpc("bendroflumethiazide"))
-    if hit := started(o) & RAS_BLOCKERS:
-        yield Finding(WARN, "ras-lithium", f"Lithium: {_names(hit)} raises lithium levels.",
-                      bnf("lithium interactions"), "Lithium level within 1-2 weeks.")
+    for i, o in enumerate(options):
+        if THZ in o.started_set:
+            yield i, Finding(BLOCK, "thiazide-lithium", "Lithium: thiazide-like diuretic "
+                             "contraindicated (lithium toxicity).", smpc("bendroflumethiazide"))
+        if hit := o.started_set & RAS_BLOCKERS:
+            yield i, Finding(WARN, "ras-lithium", f"Lithium: {_names(hit)} raises lithium "
+                             "levels.", bnf("lithium interactions"),
+                             "Lithium level within 1-2 weeks.")
 
 
-def beta_blocker(p: FeatureVector, o: TreatmentOption) -> Iterator[Finding]:
+def beta_blocker(p: FeatureVector, options: Options) -> Iterator[Hit]:
     """Beta-blockers: contraindicated with heart rate < 60, second/third-degree heart block,
     asthma, or with verapamil/diltiazem; caution in COPD; unknown heart rate: check first."""
-    if BB not in started(o):
-        return
     hr = p.get("heart_rate")
-    if hr is None:
-        yield Finding(WARN, "heart-rate-unknown", "Heart rate unknown: check the pulse before "
-                      "starting a beta-blocker.", smpc("bisoprolol"), "Pulse before starting.")
-    elif hr < 60:
-        yield Finding(BLOCK, "beta-blocker-bradycardia",
-                      f"Heart rate {hr:.0f}/min (< 60): beta-blocker contraindicated.",
-                      smpc("bisoprolol"))
-    if p.flag("heart_block"):
-        yield Finding(BLOCK, "beta-blocker-heart-block", "Second- or third-degree heart block: "
-                      "beta-blocker contraindicated.", smpc("bisoprolol"))
-    if p.flag("asthma"):
-        yield Finding(BLOCK, "beta-blocker-asthma", "Asthma: beta-blockers should be avoided.",
-                      bnf("beta-adrenoceptor blocking drugs: asthma"))
-    if p.flag("copd"):
-        yield Finding(WARN, "beta-blocker-copd", "COPD: use a cardioselective beta-blocker with "
-                      "caution.", smpc("bisoprolol", "4.4 special warnings"),
-                      "Review breathlessness after starting.")
-    if p.flag("non_dhp_ccb"):
-        yield Finding(BLOCK, "beta-blocker-verapamil", "Taking verapamil or diltiazem: do not "
-                      "add a beta-blocker (heart block, bradycardia).", bnf("verapamil"))
+    heart_block, asthma = p.flag("heart_block"), p.flag("asthma")
+    copd, non_dhp_ccb = p.flag("copd"), p.flag("non_dhp_ccb")
+    for i, o in enumerate(options):
+        if BB not in o.started_set:
+            continue
+        if hr is None:
+            yield i, Finding(WARN, "heart-rate-unknown", "Heart rate unknown: check the pulse "
+                             "before starting a beta-blocker.", smpc("bisoprolol"),
+                             "Pulse before starting.")
+        elif hr < 60:
+            yield i, Finding(BLOCK, "beta-blocker-bradycardia",
+                             f"Heart rate {hr:.0f}/min (< 60): beta-blocker contraindicated.",
+                             smpc("bisoprolol"))
+        if heart_block:
+            yield i, Finding(BLOCK, "beta-blocker-heart-block", "Second- or third-degree heart "
+                             "block: beta-blocker contraindicated.", smpc("bisoprolol"))
+        if asthma:
+            yield i, Finding(BLOCK, "beta-blocker-asthma", "Asthma: beta-blockers should be "
+                             "avoided.", bnf("beta-adrenoceptor blocking drugs: asthma"))
+        if copd:
+            yield i, Finding(WARN, "beta-blocker-copd", "COPD: use a cardioselective "
+                             "beta-blocker with caution.",
+                             smpc("bisoprolol", "4.4 special warnings"),
+                             "Review breathlessness after starting.")
+        if non_dhp_ccb:
+            yield i, Finding(BLOCK, "beta-blocker-verapamil", "Taking verapamil or diltiazem: "
+                             "do not add a beta-blocker (heart block, bradycardia).",
+                             bnf("verapamil"))
 
 
-def alpha_blocker(p: FeatureVector, o: TreatmentOption) -> Iterator[Finding]:
+def alpha_blocker(p: FeatureVector, options: Options) -> Iterator[Hit]:
     """Alpha-blockers: contraindicated with orthostatic hypotension; caution from age 80."""
-    if ALPHA not in started(o):
-        return
-    if p.flag("orthostatic_hypotension"):
-        yield Finding(BLOCK, "alpha-blocker-orthostatic", "Orthostatic hypotension: "
-                      "alpha-blocker contraindicated.", smpc("doxazosin"))
+    orthostatic = p.flag("orthostatic_hypotension")
     age = p.get("age")
-    if age is not None and age >= 80:
-        yield Finding(WARN, "alpha-blocker-elderly", "Age 80 or over: first-dose postural "
-                      "hypotension; start at 1 mg.", smpc("doxazosin", "4.4 special warnings"),
-                      "Standing BP after the first dose.")
+    elderly = age is not None and age >= 80
+    if not (orthostatic or elderly):
+        return
+    for i, o in enumerate(options):
+        if ALPHA not in o.started_set:
+            continue
+        if orthostatic:
+            yield i, Finding(BLOCK, "alpha-blocker-orthostatic", "Orthostatic hypotension: "
+                             "alpha-blocker contraindicated.", smpc("doxazosin"))
+        if elderly:
+            yield i, Finding(WARN, "alpha-blocker-elderly", "Age 80 or over: first-dose "
+                             "postural hypotension; start at 1 mg.",
+                             smpc("doxazosin", "4.4 special warnings"),
+                             "Standing BP after the first dose.")
 
 
-def calcium_channel_blocker(p: FeatureVector, o: TreatmentOption) -> Iterator[Finding]:
+def calcium_channel_blocker(p: FeatureVector, options: Options) -> Iterator[Hit]:
     """Dihydropyridine CCBs are contraindicated in significant aortic stenosis."""
-    if CCB in started(o) and p.flag("aortic_stenosis"):
-        yield Finding(BLOCK, "ccb-aortic-stenosis", "Aortic stenosis: dihydropyridine CCB "
-                      "contraindicated.", smpc("amlodipine"))
+    if not p.flag("aortic_stenosis"):
+        return
+    for i, o in enumerate(options):
+        if CCB in o.started_set:
+            yield i, Finding(BLOCK, "ccb-aortic-stenosis", "Aortic stenosis: dihydropyridine "
+                             "CCB contraindicated.", smpc("amlodipine"))
 
 
-def potassium_sparing(p: FeatureVector, o: TreatmentOption) -> Iterator[Finding]:
+def potassium_sparing(p: FeatureVector, options: Options) -> Iterator[Hit]:
     """Spironolactone with potassium supplements or K-sparing drugs is contraindicated; with an
     ACE inhibitor or ARB it needs potassium monitoring."""
-    if SPIRO not in started(o):
-        return
-    if p.flag("potassium_supplement"):
-        yield Finding(BLOCK, "spironolactone-k-supplement", "Potassium supplement or K-sparing "
-                      "drug: spironolactone contraindicated.", smpc("spironolactone"))
-    if after(o) & RAS_BLOCKERS:
-        yield Finding(WARN, "spironolactone-with-ras", "With an ACE inhibitor or ARB: risk of "
-                      "severe hyperkalaemia.", mhra("spironolactone and RAS blockers (2016)"),
-                      "K+ and creatinine at 1 week, monthly for 3 months, then 3-monthly.")
+    supplement = p.flag("potassium_supplement")
+    for i, o in enumerate(options):
+        if SPIRO not in o.started_set:
+            continue
+        if supplement:
+            yield i, Finding(BLOCK, "spironolactone-k-supplement", "Potassium supplement or "
+                             "K-sparing drug: spironolactone contraindicated.",
+                             smpc("spironolactone"))
+        if o.after_set & RAS_BLOCKERS:
+            yield i, Finding(WARN, "spironolactone-with-ras", "With an ACE inhibitor or ARB: "
+                             "risk of severe hyperkalaemia.",
+                             mhra("spironolactone and RAS blockers (2016)"),
+                             "K+ and creatinine at 1 week, monthly for 3 months, then "
+                             "3-monthly.")
 
 
-def triple_whammy(p: FeatureVector, o: TreatmentOption) -> Iterator[Finding]:
+def triple_whammy(p: FeatureVector, options: Options) -> Iterator[Hit]:
     """NSAID + RAS blocker + diuretic: acute kidney injury risk."""
-    a = after(o)
-    if (p.flag("nsaid") and a & RAS_BLOCKERS and a & {THZ, SPIRO}
-            and started(o) & (RAS_BLOCKERS | {THZ, SPIRO})):
-        yield Finding(WARN, "triple-whammy", "NSAID with a RAS blocker and a diuretic: risk of "
-                      "acute kidney injury; review the NSAID.", mhra("'triple whammy' AKI"),
-                      "Creatinine within 1-2 weeks.")
+    if not p.flag("nsaid"):
+        return
+    for i, o in enumerate(options):
+        a = o.after_set
+        if a & RAS_BLOCKERS and a & DIURETICS and o.started_set & RAS_OR_DIURETIC:
+            yield i, Finding(WARN, "triple-whammy", "NSAID with a RAS blocker and a diuretic: "
+                             "risk of acute kidney injury; review the NSAID.",
+                             mhra("'triple whammy' AKI"), "Creatinine within 1-2 weeks.")
 
 
-def ace_inhibitor_intolerance(p: FeatureVector, o: TreatmentOption) -> Iterator[Finding]:
+def ace_inhibitor_intolerance(p: FeatureVector, options: Options) -> Iterator[Hit]:
     """ACE inhibitor not tolerated (cough): offer an ARB instead."""
-    if p.flag("ace_inhibitor_intolerance") and ACEI in started(o):
-        yield Finding(WARN, "acei-intolerance", "ACE inhibitor previously not tolerated: NICE "
-                      "recommends an ARB instead.", nice("1.4.32-1.4.39"))
+    if not p.flag("ace_inhibitor_intolerance"):
+        return
+    for i, o in enumerate(options):
+        if ACEI in o.started_set:
+            yield i, Finding(WARN, "acei-intolerance", "ACE inhibitor previously not "
+                             "tolerated: NICE recommends an ARB instead.", nice("1.4.32-1.4.39"))
 
 
-def ethnicity_ras(p: FeatureVector, o: TreatmentOption) -> Iterator[Finding]:
+def ethnicity_ras(p: FeatureVector, options: Options) -> Iterator[Hit]:
     """Black African or African-Caribbean family origin: consider an ARB rather than an ACE
     inhibitor (smaller BP effect and more angioedema with ACE inhibitors)."""
-    if p.flag("ethnicity_black") and ACEI in started(o):
-        yield Finding(INFO, "acei-black-origin", "Black African or African-Caribbean family "
-                      "origin: consider an ARB in preference to an ACE inhibitor.",
-                      nice("1.4.30"))
+    if not p.flag("ethnicity_black"):
+        return
+    for i, o in enumerate(options):
+        if ACEI in o.started_set:
+            yield i, Finding(INFO, "acei-black-origin", "Black African or African-Caribbean "
+                             "family origin: consider an ARB in preference to an ACE "
+                             "inhibitor.", nice("1.4.30"))
 
 
-def heart_failure_stops(p: FeatureVector, o: TreatmentOption) -> Iterator[Finding]:
+def heart_failure_stops(p: FeatureVector, options: Options) -> Iterator[Hit]:
     """In HFrEF, beta-blockers and ACE inhibitors/ARBs are prognostic: do not stop them to
     treat BP."""
-    if p.flag("hfref") and (hit := o.stopped_set & (RAS_BLOCKERS | {BB})):
-        yield Finding(WARN, "hfref-stops-prognostic", f"HFrEF: stopping {_names(hit)} removes "
-                      "prognostic heart-failure treatment.", nice_ng106("1.4"),
-                      "Discuss with the heart-failure team.")
+    if not p.flag("hfref"):
+        return
+    for i, o in enumerate(options):
+        if hit := o.stopped_set & PROGNOSTIC_IN_HFREF:
+            yield i, Finding(WARN, "hfref-stops-prognostic", f"HFrEF: stopping {_names(hit)} "
+                             "removes prognostic heart-failure treatment.", nice_ng106("1.4"),
+                             "Discuss with the heart-failure team.")
 
 
 SAFETY_RULES: tuple[Rule, ...] = (
@@ -307,6 +374,18 @@ SAFETY_RULES: tuple[Rule, ...] = (
 )
 
 
+def catalogue_findings(p: FeatureVector, options: Options,
+                       rules: tuple[Rule, ...] = SAFETY_RULES) -> tuple[tuple[Finding, ...], ...]:
+    """The findings of every option, in catalogue order; each option's findings in rule order
+    (and in each rule's own order)."""
+    found: list[list[Finding]] = [[] for _ in options]
+    for rule in rules:
+        for i, f in rule(p, options):
+            found[i].append(f)
+    return tuple(map(tuple, found))
+
+
 def option_findings(p: FeatureVector, o: TreatmentOption,
                     rules: tuple[Rule, ...] = SAFETY_RULES) -> tuple[Finding, ...]:
-    return tuple(f for rule in rules for f in rule(p, o))
+    """The findings of one option (see :func:`catalogue_findings`)."""
+    return catalogue_findings(p, (o,), rules)[0]
