@@ -7,12 +7,23 @@ and returns what the service would have written to the audit store:
 
 * one :class:`AssessmentRecord` per patient, spread evenly over ``[start, start + span)``,
   with a simulated latency (log-normal, median ``latency_median_ms``);
+* a :class:`FeedbackRecord` for a share of cards: accepted (with the card's first
+  suggestion, if it has any), or overridden with a reason;
+* the option the clinician then treats with (:func:`_taken`): the accepted suggestion's
+  option, the first-ranked option after an accepted card, another of the next three ranked
+  options after an override, and without feedback the first-ranked option with probability
+  ``follow_share`` (else another), so that the monitor's rank-1 fallback is sometimes wrong,
+  as it would be in practice;
 * an :class:`OutcomeRecord` for a share of patients: the clinic SBP observed about 12 weeks
-  later had the first-ranked option been started, i.e. the recorded clinic SBP plus the
-  simulator's observed 12-week change of that option
-  (:func:`models.training.simulator.simulate_outcomes`), which is exactly the quantity the
-  model was trained to predict;
-* a :class:`FeedbackRecord` for a share of cards: accepted, or overridden with a reason.
+  later under that option, i.e. the recorded clinic SBP plus the simulator's observed 12-week
+  change of that option (:func:`models.training.simulator.simulate_outcomes`), which is
+  exactly the quantity the model was trained to predict.
+
+Card records name each suggestion's option (``{"uuid", "option"}``), which is how the
+monitor learns which option an accepted suggestion ordered; ``name_suggestion_options=False``
+writes bare uuids instead, as ``service/api/hooks.py`` records them today. No follow-up
+assessment is simulated (its regimen is the monitor's most direct evidence of the option
+taken; tests/evaluation/test_monitor.py covers that path on its own).
 
 Nothing here is used by the service; :func:`write_audit` puts the records into a store.
 """
@@ -70,19 +81,64 @@ class Model:
         return cls(scorer, Explainer.load(scorer.manifest))
 
 
+def _suggestion_option(label: str, options: list[dict[str, Any]]) -> str | None:
+    """The option a suggestion orders: its label is the option's label and the predicted
+    change in brackets (service/cards.py)."""
+    found = [o for o in options if label.startswith(f"{o['label']} (")]
+    return max(found, key=lambda o: len(o["label"]))["id"] if found else None
+
+
 def _card_summaries(doc: dict[str, Any], hook: str, ordered: tuple[DrugClass, ...],
-                    patient_id: str) -> list[dict[str, Any]]:
+                    patient_id: str, name_options: bool
+                    ) -> tuple[list[dict[str, Any]], dict[str, str | None]]:
+    """The card records (suggestions as ``{"uuid", "option"}`` when ``name_options``, else
+    bare uuids as the service records them) and the option of every suggestion uuid."""
     cards = build_cards(doc, CardContext(hook, "hypermarker-bp", "https://example.org/panel",
                                          patient_id, ordered), app_context="{}")
     docs = [c.model_dump(exclude_none=True) for c in cards]
+    option_of = {str(s.get("uuid")): _suggestion_option(s.get("label", ""), doc["options"])
+                 for c in docs for s in c.get("suggestions", [])}
     return [{"uuid": c.get("uuid"), "indicator": c["indicator"], "summary": c["summary"],
-             "suggestions": [s.get("uuid") for s in c.get("suggestions", [])]} for c in docs]
+             "suggestions": [
+                 {"uuid": s.get("uuid"), "option": option_of[str(s.get("uuid"))]}
+                 if name_options else s.get("uuid") for s in c.get("suggestions", [])]}
+            for c in docs], option_of
+
+
+def _uuid_of(suggestion: Any) -> str:
+    return str(suggestion["uuid"] if isinstance(suggestion, dict) else suggestion)
+
+
+def _taken(doc: dict[str, Any], answered: list[str], rng: np.random.Generator,
+           follow_share: float) -> str | None:
+    """The option the simulated clinician treats with: after an override another of the
+    next three ranked options; the option of an accepted suggestion; the first-ranked option
+    after an accepted card; without feedback the first-ranked option with probability
+    ``follow_share``, else another. None when nothing is ranked (or nothing else is)."""
+    ranked = sorted((o for o in doc["options"] if o["rank"] is not None),
+                    key=lambda o: int(o["rank"]))
+    if not ranked:
+        return None
+    others = ranked[1:4]
+
+    def other() -> str | None:
+        return str(others[int(rng.integers(len(others)))]["id"]) if others else None
+
+    if "overridden" in answered:
+        return other()
+    suggested = next((x for x in answered if x != "accepted"), None)
+    if suggested is not None:
+        return suggested
+    if "accepted" in answered or rng.random() < follow_share:
+        return str(ranked[0]["id"])
+    return other()
 
 
 def simulate_audit(site: str, n: int, seed: int, start: datetime, span: timedelta,
                    model: Model | None = None, *, outcome_share: float = 0.9,
                    feedback_share: float = 0.6, override_prob: float = 0.2,
-                   order_share: float = 0.3, latency_median_ms: float = 60.0
+                   order_share: float = 0.3, follow_share: float = 0.8,
+                   name_suggestion_options: bool = True, latency_median_ms: float = 60.0
                    ) -> SimulatedAudit:
     """Audit records of ``n`` simulated patients of ``site`` (see the module docstring)."""
     model = model or Model.load()
@@ -104,7 +160,7 @@ def simulate_audit(site: str, n: int, seed: int, start: datetime, span: timedelt
             ordered: tuple[DrugClass, ...] = (CLASS_ORDER[int(rng.integers(len(CLASS_ORDER)))],)
         else:
             hook, ordered = "patient-view", ()
-        cards = _card_summaries(doc, hook, ordered, pid)
+        cards, option_of = _card_summaries(doc, hook, ordered, pid, name_suggestion_options)
         regimen = {c.value: d for c, d in fv.regimen.items()}
         options = [{
             "id": o["id"], "rank": o["rank"], "status": o["status"],
@@ -126,6 +182,7 @@ def simulate_audit(site: str, n: int, seed: int, start: datetime, span: timedelt
             cards=cards,
             latency_ms=float(latency_median_ms * np.exp(0.45 * rng.standard_normal())),
             prefetch_fetched=[]))
+        answered: list[str] = []  # "overridden" | "accepted" | option id of a suggestion
         for c in cards:
             if not c["uuid"] or rng.random() >= feedback_share:
                 continue
@@ -135,13 +192,17 @@ def simulate_audit(site: str, n: int, seed: int, start: datetime, span: timedelt
                 out.feedback.append(FeedbackRecord(
                     "hypermarker-bp", c["uuid"], "overridden", [], reason.code,
                     reason.system, reason.display, None, when, when))
+                answered.append("overridden")
             else:
+                accepted = [_uuid_of(x) for x in c["suggestions"][:1]]
                 out.feedback.append(FeedbackRecord(
-                    "hypermarker-bp", c["uuid"], "accepted", c["suggestions"][:1], None, None,
+                    "hypermarker-bp", c["uuid"], "accepted", accepted, None, None,
                     None, None, when, when))
-        first = a.first
-        if first is not None and doc["status"] == "assessed" and rng.random() < outcome_share:
-            first_rows.append((i, first.option.id))
+                answered.append((option_of.get(accepted[0]) if accepted else None)
+                                or "accepted")
+        taken = _taken(doc, answered, rng, follow_share)
+        if taken is not None and doc["status"] == "assessed" and rng.random() < outcome_share:
+            first_rows.append((i, taken))
     if first_rows:
         idx = np.array([i for i, _ in first_rows], dtype=np.intp)
         after = np.empty((len(idx), len(CLASS_ORDER)), dtype=np.float64)

@@ -11,18 +11,20 @@ migration, no spool replay) and reports
   answers by the card uuid (``AssessmentRecord.cards[*].uuid`` = ``FeedbackRecord.card_uuid``);
 * **alert rate**: the share of cards with indicator ``warning`` or ``critical``;
 * **latency** p50/p95/p99 against the CDS Hooks SLO (p95 < 500 ms);
-* **realised calibration** where observed follow-up BP exists (see :func:`calibration`).
+* **realised calibration** where observed follow-up BP exists, of the option actually taken
+  where the audit shows it (see :func:`calibration` and :data:`BASIS_NOTE`).
 
 Windows: assessments are those received in ``[since, until)``; feedback and outcomes are read
 from ``since`` on *without* an upper bound, because they arrive after the assessment they
-answer (feedback minutes later, follow-up BP about 12 weeks later). A job run soon after a
-window closes therefore sees few outcomes; calibration is judged only from
-``min_n`` joined outcomes on.
+answer (feedback minutes later, follow-up BP about 12 weeks later), and so are the
+assessments after the window (``follow_ups``), which say which regimen a patient was on at
+follow-up. A job run soon after a window closes therefore sees few outcomes; calibration is
+judged only from ``min_n`` joined outcomes on.
 
-Gates (:data:`GATES`) are a small versioned table; each has a severity (``gate`` fails the run,
-exit status 1; ``warn`` is reported only), the fewest observations it needs, and its rationale.
-If ``evaluation/plan.toml`` has a ``[monitor]`` table, its ``<gate id> = threshold`` entries
-override the thresholds here (the plan is the versioned, reviewed source of thresholds).
+Gates: the ``[[monitor.gate]]`` tables of ``evaluation/plan.toml`` (:func:`load_gates`), the
+same versioned plan as ``hypermarker evaluate``'s checks: each has a threshold, a severity
+(``gate`` fails the run, exit status 1; ``warn`` is reported only), the fewest observations
+it needs, and its rationale.
 """
 
 from __future__ import annotations
@@ -32,24 +34,29 @@ import tempfile
 import tomllib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Literal
 
 import numpy as np
 from scipy.stats import binomtest, linregress
+from scipy.stats import t as t_dist
 from sqlalchemy.exc import SQLAlchemyError
 
 from evaluation import drift as D
 from evaluation.checks import lookup
+from evaluation.metrics import calibration_curve
+from evaluation.plan import PlanError
+from fhir_mappings.vocabulary import CLASS_ORDER, DrugClass
+from models.options import regimen_vector, valid_options
 from service.audit import AssessmentRecord, AuditStore, FeedbackRecord, OutcomeRecord
 
 GateSeverity = Literal["gate", "warn"]
 GateStatus = Literal["pass", "fail", "insufficient"]
 
 #: Version of the monitoring report layout and of the gate table below.
-MONITOR_VERSION: Final = "1.0.0"
+MONITOR_VERSION: Final = "1.1.0"
 #: CDS Hooks services must answer fast enough not to hold up the EHR workflow.
 LATENCY_SLO_P95_MS: Final = 500.0
 #: Realised calibration joins an outcome observed this long after the assessment ...
@@ -63,7 +70,8 @@ PLAN_PATH: Final = Path(__file__).resolve().parent / "plan.toml"
 
 @dataclass(frozen=True, slots=True)
 class Gate:
-    """One monitoring gate: ``metric`` (a path in the report) ``comparator`` ``threshold``."""
+    """One monitoring gate: ``metric`` (a path in the report) ``comparator`` ``threshold``,
+    judged once ``n_metric`` reaches ``min_n``."""
 
     id: str
     metric: str
@@ -75,77 +83,94 @@ class Gate:
     rationale: str
 
 
-#: The gate table. Thresholds are effect sizes in clinical units, each far enough from the
-#: sampling noise of a window of a few hundred assessments that the false-alarm rate over
-#: internal-site windows stays low (tests/evaluation/test_monitor.py measures it).
-GATES: Final[tuple[Gate, ...]] = (
-    Gate("input-drift-alarms", "drift.input.alarms", "==", 0, "gate", D.MIN_WINDOW,
-         "drift.input.n",
-         "No patient feature may drift beyond its clinical tolerance, PSI 0.25 or a 10-point "
-         "change in missing rate (evaluation.drift.FEATURE_THRESHOLDS): the model would be "
-         "used outside the population it was trained and validated on (GMLP principle 10)."),
-    Gate("prediction-drift", "drift.prediction.alarm", "==", 0, "gate", D.MIN_WINDOW,
-         "drift.prediction.n_assessments",
-         "Predicted 12-week SBP change over all options must stay within 2 mmHg (W1) and PSI "
-         "0.25 of the training-time predictions."),
-    Gate("driver-drift", "drift.drivers.js_distance", "<", D.DRIVER_JS_ALARM, "warn",
-         D.MIN_WINDOW, "drift.drivers.n_assessments",
-         "What drives the first option's prediction (SHAP) should match the reference; a "
-         "change is a signal to review explanations, not on its own a safety failure."),
-    Gate("calibration-in-the-large", "calibration.citl_abs_significant", "<", 4.0, "gate",
-         200, "calibration.n",
-         "Mean observed minus predicted 12-week SBP change of the first option within 4 mmHg "
-         "(about half a drug class's effect) unless its 95% CI includes 0."),
-    Gate("interval-coverage-shortfall", "calibration.coverage_shortfall_significant", "<",
-         0.05, "gate", 200, "calibration.n",
-         "The 80% prediction interval must not cover 5 points fewer outcomes than stated while "
-         "the 99% Wilson interval of the coverage excludes the nominal level (99%, not 95%: "
-         "the job runs every window, so each run must rarely cry wolf): overconfident "
-         "intervals mislead the clinician (TRIPOD+AI calibration)."),
-    Gate("latency-p95", "latency.p95_ms", "<", LATENCY_SLO_P95_MS, "gate", 20, "latency.n",
-         "CDS Hooks SLO: p95 latency below 500 ms (DESIGN.md section 8)."),
-    Gate("override-rate", "overrides.override_rate", "<=", 0.50, "warn", 50,
-         "overrides.n_feedback",
-         "More than half of answered cards overridden means the advice does not fit practice "
-         "(DECIDE-AI: clinician-AI agreement); review the reasons."),
-    Gate("alert-rate", "alerts.alert_rate", "<=", 0.30, "warn", 50, "alerts.n_cards",
-         "Alert fatigue: more than 30% warning/critical cards erodes attention to the ones "
-         "that matter."),
-)
+_GATE_FIELDS: Final = {"id": str, "metric": str, "comparator": str, "severity": str,
+                       "n_metric": str, "rationale": str}
+_GATE_COMPARATORS: Final = ("<=", ">=", "<", ">", "==")
+
+
+def _gate(i: int, raw: Any, source: str) -> Gate:
+    if not isinstance(raw, dict):
+        raise PlanError(f"{source}: monitor gate {i}: not a table")
+    where = f"{source}: monitor gate {raw.get('id', i)!r}"
+    for name, kind in _GATE_FIELDS.items():
+        if not isinstance(raw.get(name), kind) or not raw[name].strip():
+            raise PlanError(f"{where}: '{name}' must be a non-empty string")
+    threshold, min_n = raw.get("threshold"), raw.get("min_n")
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+        raise PlanError(f"{where}: 'threshold' must be a number")
+    if isinstance(min_n, bool) or not isinstance(min_n, int) or min_n < 1:
+        raise PlanError(f"{where}: 'min_n' must be a positive integer")
+    if raw["comparator"] not in _GATE_COMPARATORS:
+        raise PlanError(f"{where}: comparator {raw['comparator']!r} not one of "
+                        f"{_GATE_COMPARATORS}")
+    if raw["severity"] not in ("gate", "warn"):
+        raise PlanError(f"{where}: severity {raw['severity']!r} not 'gate' or 'warn'")
+    unknown = set(raw) - set(_GATE_FIELDS) - {"threshold", "min_n"}
+    if unknown:
+        raise PlanError(f"{where}: unknown field(s) {sorted(unknown)}")
+    return Gate(raw["id"], raw["metric"], raw["comparator"], float(threshold),
+                raw["severity"], min_n, raw["n_metric"], raw["rationale"].strip())
 
 
 def load_gates(plan: Path = PLAN_PATH) -> tuple[Gate, ...]:
-    """:data:`GATES`, with thresholds overridden by ``[monitor]`` of the plan when present."""
-    if not plan.is_file():
-        return GATES
+    """The monitoring gates of the plan's ``[[monitor.gate]]`` tables: the plan is the one
+    versioned, reviewed source of every threshold and its rationale. Raises
+    :class:`~evaluation.plan.PlanError` when the plan is unreadable or a gate malformed."""
     try:
-        section = tomllib.loads(plan.read_text(encoding="utf-8")).get("monitor", {})
-    except tomllib.TOMLDecodeError:
-        return GATES
-    if not isinstance(section, dict):
-        return GATES
-    return tuple(replace(g, threshold=float(section[g.id]))
-                 if isinstance(section.get(g.id), int | float) else g for g in GATES)
+        data = tomllib.loads(plan.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise PlanError(f"{plan}: cannot read: {e}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise PlanError(f"{plan}: not valid TOML: {e}") from e
+    section = data.get("monitor")
+    raw = section.get("gate") if isinstance(section, dict) else None
+    if not isinstance(raw, list) or not raw:
+        raise PlanError(f"{plan}: no [[monitor.gate]] entries")
+    gates = tuple(_gate(i, g, str(plan)) for i, g in enumerate(raw))
+    ids = [g.id for g in gates]
+    if len(set(ids)) != len(ids):
+        raise PlanError(f"{plan}: duplicate monitor gate id(s) "
+                        f"{sorted({i for i in ids if ids.count(i) > 1})}")
+    return gates
+
+
+def plan_version(plan: Path = PLAN_PATH) -> str | None:
+    try:
+        version = tomllib.loads(plan.read_text(encoding="utf-8")).get("plan_version")
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    return str(version) if version is not None else None
+
+
+#: The gates of the bundled plan (``evaluation/plan.toml``).
+GATES: Final[tuple[Gate, ...]] = load_gates()
 
 
 # -- records ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class AuditWindow:
-    """What the monitor reads: assessments of the window, feedback and outcomes after it."""
+    """What the monitor reads: assessments of the window, feedback and outcomes after it, and
+    ``follow_ups``: assessments after the window's end (up to :data:`FOLLOW_UP_MAX`), used
+    only to learn which option a patient of the window was treated with (their regimen at
+    the next assessment) and where the patient's next decision starts; never for drift."""
 
     assessments: list[AssessmentRecord] = field(default_factory=list)
     feedback: list[FeedbackRecord] = field(default_factory=list)
     outcomes: list[OutcomeRecord] = field(default_factory=list)
     since: datetime | None = None
     until: datetime | None = None
+    follow_ups: list[AssessmentRecord] = field(default_factory=list)
 
 
 def read_window(store: AuditStore, since: datetime | None = None,
                 until: datetime | None = None) -> AuditWindow:
-    """Assessments received in [since, until); feedback and outcomes from ``since`` on."""
+    """Assessments received in [since, until); feedback and outcomes from ``since`` on; the
+    assessments of [until, until + FOLLOW_UP_MAX) as follow-ups."""
+    later = (list(store.assessments(until, until + FOLLOW_UP_MAX + REGIMEN_LAG))
+             if until is not None else [])
     return AuditWindow(list(store.assessments(since, until)), list(store.feedback(since)),
-                       list(store.outcomes(since)), since, until)
+                       list(store.outcomes(since)), since, until, later)
 
 
 def first_option(rec: AssessmentRecord) -> dict[str, Any] | None:
@@ -213,7 +238,8 @@ def latency_stats(assessments: Sequence[AssessmentRecord],
             "slo_p95_ms": slo_p95_ms, "within_slo": p95 < slo_p95_ms}
 
 
-def join_outcomes(assessments: Sequence[AssessmentRecord], outcomes: Sequence[OutcomeRecord]
+def join_outcomes(assessments: Sequence[AssessmentRecord], outcomes: Sequence[OutcomeRecord],
+                  later: Sequence[AssessmentRecord] = ()
                   ) -> list[tuple[AssessmentRecord, OutcomeRecord]]:
     """Pairs (assessment, follow-up outcome) joined by ``patient_ref``.
 
@@ -228,6 +254,9 @@ def join_outcomes(assessments: Sequence[AssessmentRecord], outcomes: Sequence[Ou
     assessed = sorted((a for a in assessments if a.status == "assessed"),
                       key=lambda a: a.received_at)
     next_at: dict[str, datetime] = {}
+    for a in later:  # assessments after the window (follow-ups) start new decisions too
+        if a.patient_ref not in next_at or a.received_at < next_at[a.patient_ref]:
+            next_at[a.patient_ref] = a.received_at
     pairs: list[tuple[AssessmentRecord, OutcomeRecord]] = []
     for a in reversed(assessed):
         limit = a.received_at + FOLLOW_UP_MAX
@@ -243,59 +272,172 @@ def join_outcomes(assessments: Sequence[AssessmentRecord], outcomes: Sequence[Ou
     return pairs
 
 
+#: The regimen recorded at an assessment within this long after the follow-up BP is the
+#: regimen the patient was treated with during the follow-up.
+REGIMEN_LAG: Final = timedelta(weeks=4)
+#: How the option a patient was treated with is known, most direct first (:func:`taken_option`).
+BASES: Final = ("follow-up-regimen", "accepted-suggestion", "accepted-card", "rank-1-fallback")
+BASIS_NOTE: Final = (
+    "Realised calibration pairs each follow-up with the prediction of the option actually "
+    "taken, known from (1) the regimen recorded at the patient's assessment at the follow-up "
+    "(from a day before to 4 weeks after the follow-up BP), matched to the option whose "
+    "regimen it is; (2) feedback "
+    "accepting a card suggestion whose option the card record names; (3) feedback accepting "
+    "the card, whose recommendation is the first-ranked option. An overridden card with none "
+    "of these, a follow-up regimen that matches no option (unchanged, or changed otherwise) "
+    "and an assessment without a ranked option are left out (see 'excluded'). Otherwise the "
+    "first-ranked option is assumed to have been taken (rank-1-fallback): those pairs measure "
+    "the calibration of the recommendation.")
+
+
+def suggestion_options(rec: AssessmentRecord) -> dict[str, str]:
+    """Suggestion uuid -> option id, where the card record names each suggestion's option
+    (entries ``{"uuid": ..., "option": ...}``; a bare uuid names none)."""
+    out: dict[str, str] = {}
+    for card in rec.cards:
+        for sug in card.get("suggestions") or []:
+            if isinstance(sug, dict) and sug.get("uuid") and sug.get("option"):
+                out[str(sug["uuid"])] = str(sug["option"])
+    return out
+
+
+def _regimen(raw: Mapping[str, float]) -> tuple[float, ...] | None:
+    try:
+        return regimen_vector({DrugClass(k): float(v) for k, v in raw.items()})
+    except ValueError:
+        return None
+
+
+def option_by_regimen(rec: AssessmentRecord, regimen: Mapping[str, float]) -> str | None:
+    """The option of ``rec`` (from its catalogue) whose regimen after is ``regimen``."""
+    before = _regimen(rec.regimen)
+    after = _regimen(regimen)
+    if before is None or after is None:
+        return None
+    catalogue = valid_options(dict(zip(CLASS_ORDER, before, strict=True)))
+    return next((o.id for o in catalogue
+                 if np.allclose(o.dose_after, after, rtol=0.0, atol=1e-6)), None)
+
+
+def follow_up_assessment(outcome: OutcomeRecord, patient_assessments: Sequence[AssessmentRecord]
+                         ) -> AssessmentRecord | None:
+    """The patient's first assessment recorded from a day before the follow-up BP to
+    :data:`REGIMEN_LAG` after it: its regimen is the one the patient was treated with."""
+    lo, hi = outcome.observed_at - timedelta(days=1), outcome.observed_at + REGIMEN_LAG
+    return min((a for a in patient_assessments if lo <= a.received_at <= hi),
+               key=lambda a: a.received_at, default=None)
+
+
+def taken_option(rec: AssessmentRecord, feedback: Mapping[str, Sequence[FeedbackRecord]],
+                 following: AssessmentRecord | None) -> tuple[dict[str, Any] | None, str]:
+    """(the option ``rec``'s patient was treated with, how that is known) or (None, why it
+    is not); ``feedback`` is by card uuid, ``following`` the patient's assessment at the
+    follow-up (:func:`follow_up_assessment`), if any."""
+    options = {str(o["id"]): o for o in rec.options}
+    if following is not None:
+        oid = option_by_regimen(rec, following.regimen)
+        if oid in options:
+            return options[oid], "follow-up-regimen"
+        same = _regimen(following.regimen) == _regimen(rec.regimen)
+        return None, ("follow-up-regimen-unchanged" if same
+                      else "follow-up-regimen-not-an-option")
+    answers = [f for uuid in rec.card_uuids() for f in feedback.get(uuid, ())]
+    named = suggestion_options(rec)
+    for f in answers:
+        if f.outcome == "accepted":
+            for sug in f.accepted_suggestions:
+                if named.get(sug) in options:
+                    return options[named[sug]], "accepted-suggestion"
+    if any(f.outcome == "overridden" for f in answers):
+        return None, "overridden-option-unknown"
+    first = first_option(rec)
+    if first is None:
+        return None, "no-ranked-option"
+    if any(f.outcome == "accepted" for f in answers):
+        return first, "accepted-card"
+    return first, "rank-1-fallback"
+
+
 def calibration(assessments: Sequence[AssessmentRecord], outcomes: Sequence[OutcomeRecord],
-                nominal_coverage: float) -> dict[str, Any]:
-    """Realised calibration of the first-ranked option (see :func:`join_outcomes`).
+                nominal_coverage: float, feedback: Sequence[FeedbackRecord] = (),
+                later: Sequence[AssessmentRecord] = ()) -> dict[str, Any]:
+    """Realised calibration of the option taken (see :func:`join_outcomes`, :data:`BASIS_NOTE`).
 
     Observed change = follow-up clinic SBP - the assessment's ``sbp_clinic`` feature (the
-    recorded baseline the model saw), against the first option's predicted change and
-    interval. The first option is what the card recommends; the audit log does not say which
-    option was started, so realised calibration is that of the recommendation (when another
-    option was started the pair measures the recommendation's calibration less well: a known
-    limitation until the order is linked to the option).
+    recorded baseline the model saw), against the taken option's predicted change and
+    interval. Calibration-in-the-large with its 99% CI, the least-squares slope and intercept
+    of observed on predicted with the slope's 99% CI, MAE, and interval coverage with its 99%
+    Wilson interval; the gates read the one-sided bounds (``citl_abs_lower99``,
+    ``slope_lower99``, ``slope_upper99``, ``coverage_shortfall_significant``).
     """
+    by_card: dict[str, list[FeedbackRecord]] = defaultdict(list)
+    for f in feedback:
+        by_card[f.card_uuid].append(f)
+    by_patient: dict[str, list[AssessmentRecord]] = defaultdict(list)
+    for rec in [*assessments, *later]:
+        by_patient[rec.patient_ref].append(rec)
     obs: list[float] = []
     pred: list[float] = []
     inside: list[bool] = []
-    for a, o in join_outcomes(assessments, outcomes):
-        first = first_option(a)
+    basis: Counter[str] = Counter()
+    excluded: Counter[str] = Counter()
+    for a, o in join_outcomes(assessments, outcomes, later):
         base = a.features.get("sbp_clinic")
-        if first is None or base is None:
+        if base is None:
+            excluded["no-baseline-sbp"] += 1
             continue
+        option, how = taken_option(a, by_card,
+                                   follow_up_assessment(o, by_patient[a.patient_ref]))
+        if option is None:
+            excluded[how] += 1
+            continue
+        basis[how] += 1
         change = o.sbp - base
-        lo, hi = first["interval"]
+        lo, hi = option["interval"]
         obs.append(change)
-        pred.append(float(first["predicted_sbp_change"]))
+        pred.append(float(option["predicted_sbp_change"]))
         inside.append(lo <= change <= hi)
     n = len(obs)
-    out: dict[str, Any] = {"n": n, "nominal_coverage": nominal_coverage, "citl": None,
-                           "citl_ci95": None, "citl_abs_significant": None, "slope": None,
-                           "mae": None, "coverage": None, "coverage_ci99": None,
-                           "coverage_shortfall_significant": None}
-    if n < 3:
+    out: dict[str, Any] = {
+        "n": n, "nominal_coverage": nominal_coverage,
+        "basis": {b: basis[b] for b in BASES}, "excluded": dict(sorted(excluded.items())),
+        "rank1_fallback_share": basis["rank-1-fallback"] / n if n else None,
+        "basis_note": BASIS_NOTE,
+        "citl": None, "citl_ci99": None, "citl_abs_lower99": None,
+        "slope": None, "intercept": None, "slope_ci99": None, "slope_lower99": None,
+        "slope_upper99": None, "mae": None, "coverage": None, "coverage_ci99": None,
+        "coverage_shortfall_significant": None, "curve": None}
+    if n == 0:
         return out
     y, p = np.array(obs), np.array(pred)
     resid = y - p
     citl = float(resid.mean())
-    half = 1.96 * float(resid.std(ddof=1)) / math.sqrt(n)
     covered = int(sum(inside))
-    ci = binomtest(covered, n).proportion_ci(confidence_level=0.99, method="wilson")
     coverage = covered / n
+    out.update({"citl": citl, "mae": float(np.abs(resid).mean()), "coverage": coverage})
+    if n < 3:
+        return out
+    half = float(t_dist.ppf(0.995, n - 1)) * float(resid.std(ddof=1)) / math.sqrt(n)
+    ci = binomtest(covered, n).proportion_ci(confidence_level=0.99, method="wilson")
     shortfall = nominal_coverage - coverage
-    fit = linregress(p, y) if float(np.ptp(p)) > 0 else None
     out.update({
-        "citl": citl,
-        "citl_ci95": [citl - half, citl + half],
-        # the effect size the gate reads: |CITL| when its 95% CI excludes 0, else 0
-        "citl_abs_significant": abs(citl) if abs(citl) > half else 0.0,
-        "slope": None if fit is None else float(fit.slope),
-        "mae": float(np.abs(resid).mean()),
-        "coverage": coverage,
+        "citl_ci99": [citl - half, citl + half],
+        # the gate reads the smallest |CITL| the window is compatible with (99%)
+        "citl_abs_lower99": max(abs(citl) - half, 0.0),
         "coverage_ci99": [float(ci.low), float(ci.high)],
         # the gate reads: the shortfall when the Wilson interval excludes nominal, else 0
         "coverage_shortfall_significant": (max(shortfall, 0.0)
                                            if float(ci.high) < nominal_coverage else 0.0),
     })
+    out["curve"] = calibration_curve(p, y)
+    if float(np.ptp(p)) > 0:
+        fit = linregress(p, y)
+        slope_half = float(t_dist.ppf(0.995, n - 2)) * float(fit.stderr)
+        out.update({"slope": float(fit.slope), "intercept": float(fit.intercept),
+                    "slope_ci99": [float(fit.slope) - slope_half,
+                                   float(fit.slope) + slope_half],
+                    "slope_lower99": float(fit.slope) - slope_half,
+                    "slope_upper99": float(fit.slope) + slope_half})
     return out
 
 
@@ -410,11 +552,15 @@ def monitor(data: AuditWindow, profile: D.ReferenceProfile | None = None, *,
         "overrides": override_stats(a, data.feedback),
         "alerts": alert_stats(a),
         "latency": latency_stats(a),
-        "calibration": calibration(a, data.outcomes, nominal_coverage),
+        "calibration": calibration(a, data.outcomes, nominal_coverage, data.feedback,
+                                   data.follow_ups),
     }
     if window is not None:
         report["drift_over_time"] = drift_over_time(a, profile, window, data.since, data.until)
-    results = apply_gates(report, gates if gates is not None else load_gates())
+    if gates is None:
+        gates = GATES
+        report["plan_version"] = plan_version()
+    results = apply_gates(report, gates)
     report["gates"] = results
     report["failed_gates"] = [r["id"] for r in results
                               if r["status"] == "fail" and r["severity"] == "gate"]
@@ -429,12 +575,18 @@ class MonitorError(Exception):
 
 
 def run_monitor(url: str, since: datetime | None = None, until: datetime | None = None,
-                window: timedelta | None = None) -> dict[str, Any]:
+                window: timedelta | None = None, plan: Path | None = None) -> dict[str, Any]:
     """Open the audit store at ``url`` read-only (no migration, no spool replay) and report.
 
     Raises :class:`MonitorError` when the store cannot be read: the job must then fail
     loudly, never report "no drift" from an empty read.
     """
+    gates: tuple[Gate, ...] | None = None
+    if plan is not None:
+        try:
+            gates = load_gates(plan)
+        except PlanError as e:
+            raise MonitorError(f"plan: {e}") from e
     with tempfile.TemporaryDirectory(prefix="hm-monitor-spool-") as spool:
         try:
             store = AuditStore.open(url, Path(spool), migrate=False, replay_on_open=False,
@@ -449,7 +601,11 @@ def run_monitor(url: str, since: datetime | None = None, until: datetime | None 
                                "reachable and migrated?") from exc
         finally:
             store.close()
-    return monitor(data, window=window)
+    if plan is None:
+        return monitor(data, window=window)
+    report = monitor(data, window=window, gates=gates)
+    report["plan_version"] = plan_version(plan)
+    return report
 
 
 def summary_text(report: Mapping[str, Any]) -> str:
@@ -473,8 +629,10 @@ def summary_text(report: Mapping[str, Any]) -> str:
         f"prediction drift: PSI {fmt(d['prediction']['psi'])}, W1 "
         f"{fmt(d['prediction']['wasserstein_mmhg'], '.2f')} mmHg ({d['prediction']['status']})",
         f"driver drift: JS {fmt(d['drivers']['js_distance'])} ({d['drivers']['status']})",
-        f"calibration: n={cal['n']}, CITL {fmt(cal['citl'], '+.2f')} mmHg, coverage "
-        f"{fmt(cal['coverage'])} (nominal {fmt(cal['nominal_coverage'], '.2f')})",
+        f"calibration (option taken): n={cal['n']}, CITL {fmt(cal['citl'], '+.2f')} mmHg, "
+        f"slope {fmt(cal['slope'], '.2f')}, coverage {fmt(cal['coverage'])} (nominal "
+        f"{fmt(cal['nominal_coverage'], '.2f')}); basis {cal['basis']}, excluded "
+        f"{cal['excluded']}",
         f"overrides: {fmt(ov['override_rate'])} of {ov['n_feedback']} answered cards; "
         f"alert rate {fmt(al['alert_rate'])}",
         f"latency: p50 {fmt(lat['p50_ms'], '.0f')} / p95 {fmt(lat['p95_ms'], '.0f')} / p99 "

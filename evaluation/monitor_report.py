@@ -1,8 +1,9 @@
 """The monitoring report as JSON (for machines) and a self-contained HTML page (for people).
 
 The HTML page embeds its figures as base64 PNG (matplotlib, Agg backend) and needs no network:
-per-feature drift (PSI and W1 against the clinical tolerance), drift over time windows, and
-the override and alert picture. It is rendered from a jinja2 string template with autoescape.
+per-feature drift (PSI and W1 against the clinical tolerance), drift over time windows, the
+realised calibration curve of the option taken, and the override and alert picture. It is
+rendered from a jinja2 string template with autoescape.
 """
 
 from __future__ import annotations
@@ -85,6 +86,19 @@ def figures(report: Mapping[str, Any]) -> dict[str, str]:
         axes[1].set_title("Prediction drift per window")
         out["drift_over_time"] = _png(fig)
         plt.close(fig)
+    curve = (report.get("calibration") or {}).get("curve")
+    if curve and curve.get("predicted"):
+        fig, ax = plt.subplots(figsize=(4.6, 4.2))
+        xs, ys = curve["predicted"], curve["observed"]
+        lo, hi = min([*xs, *ys]), max([*xs, *ys])
+        ax.plot([lo, hi], [lo, hi], ls="--", c="grey", lw=1, label="ideal")
+        ax.plot(xs, ys, marker="o", c="#1f5fa8", label="option taken (deciles)")
+        ax.set_xlabel("predicted 12-week SBP change (mmHg)")
+        ax.set_ylabel("observed change (mmHg)")
+        ax.set_title("Realised calibration", fontsize=10)
+        ax.legend(fontsize=8)
+        out["calibration"] = _png(fig)
+        plt.close(fig)
     return out
 
 
@@ -107,7 +121,8 @@ img{max-width:100%}small{color:#666}
 <p>Window {{ r.window.since or 'start' }} to {{ r.window.until or 'now' }}
 (assessments {{ r.window.first }} .. {{ r.window.last }}):
 {{ r.counts.assessments }} assessments, {{ r.counts.feedback }} feedback,
-{{ r.counts.outcomes }} outcomes. Monitor {{ r.monitor_version }}.</p>
+{{ r.counts.outcomes }} outcomes. Monitor {{ r.monitor_version }}, plan
+{{ r.plan_version or 'as given' }}.</p>
 <h2>Gates</h2>
 <table><tr><th class="l">gate</th><th class="l">metric</th><th>value</th><th>rule</th>
 <th>n</th><th class="l">severity</th><th class="l">status</th><th class="l">rationale</th></tr>
@@ -151,13 +166,24 @@ mmHg; first option mean {{ num(r.drift.prediction.mean_first_option_prediction) 
 <td>{{ num(c.difference) }}</td></tr>
 {% endfor %}</table>
 <h2>Realised calibration</h2>
-<p>{{ r.calibration.n }} assessments joined with a follow-up clinic SBP (6-26 weeks).
-Calibration-in-the-large {{ num(r.calibration.citl) }} mmHg
-(95% CI {{ r.calibration.citl_ci95|map('round', 2)|list if r.calibration.citl_ci95 else 'n/a'
-}}), 99% CI of the coverage
-{{ r.calibration.coverage_ci99|map('round', 3)|list if r.calibration.coverage_ci99 else 'n/a' }},
-slope {{ num(r.calibration.slope) }}, MAE {{ num(r.calibration.mae) }} mmHg, interval coverage
-{{ num(r.calibration.coverage) }} (nominal {{ r.calibration.nominal_coverage }}).</p>
+<p>{{ r.calibration.n }} assessments joined with a follow-up clinic SBP (6-26 weeks), each
+against the prediction of the option taken. Calibration-in-the-large
+{{ num(r.calibration.citl) }} mmHg (99% CI
+{{ r.calibration.citl_ci99|map('round', 2)|list if r.calibration.citl_ci99 else 'n/a' }}),
+slope {{ num(r.calibration.slope) }} (99% CI
+{{ r.calibration.slope_ci99|map('round', 2)|list if r.calibration.slope_ci99 else 'n/a' }}),
+intercept {{ num(r.calibration.intercept) }} mmHg, MAE {{ num(r.calibration.mae) }} mmHg,
+interval coverage {{ num(r.calibration.coverage) }} (nominal
+{{ r.calibration.nominal_coverage }}; 99% CI
+{{ r.calibration.coverage_ci99|map('round', 3)|list if r.calibration.coverage_ci99 else 'n/a' }}).
+</p>
+<table><tr><th class="l">option taken known from</th><th>outcomes</th></tr>
+{% for b, k in r.calibration.basis.items() %}<tr><td class="l">{{ b }}</td><td>{{ k }}</td></tr>
+{% endfor %}{% for b, k in r.calibration.excluded.items() %}<tr><td class="l">left out:
+{{ b }}</td><td>{{ k }}</td></tr>{% endfor %}</table>
+<p><small>{{ r.calibration.basis_note }}</small></p>
+{% if figs.get('calibration') %}<img alt="realised calibration"
+src="data:image/png;base64,{{ figs['calibration'] }}">{% endif %}
 <h2>Overrides and alerts</h2>
 <table><tr><th class="l">indicator</th><th>cards</th><th>feedback</th><th>accepted</th>
 <th>overridden</th><th>override rate</th></tr>

@@ -180,6 +180,9 @@ def monitor(
     = None,
     html_out: Annotated[Path | None, typer.Option("--html", help="Write the HTML report here.")]
     = None,
+    plan: Annotated[Path | None, typer.Option(
+        help="Safety-monitoring plan (TOML) whose [[monitor.gate]] tables are applied; "
+        "default: the bundled evaluation/plan.toml.")] = None,
 ) -> None:
     """Post-deployment monitoring of the audit store: drift, overrides, alerts, calibration
     and latency; exit 1 if a safety gate fails (the CI gate and the Kubernetes CronJob), 2 if
@@ -204,7 +207,7 @@ def monitor(
         raise typer.Exit(2)
     try:
         report = run_monitor(database, when(since, "since"), when(until, "until"),
-                             timedelta(days=window) if window else None)
+                             timedelta(days=window) if window else None, plan)
     except MonitorError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from e

@@ -3,7 +3,12 @@
 Scenario: audit records from simulated internal-site patients (the population the model was
 trained on) raise no alarm; records from the external site (older, more diabetes and CKD,
 about 30% Black patients, different lab habits, noisier clinic readings) raise input-drift and
-calibration (interval coverage) alarms. The false-alarm rate over 20 independent internal
+calibration (interval coverage) alarms. The external site shares the internal site's drug
+response (models/training/site_parameters.py), so the point predictions stay calibrated
+(calibration-in-the-large and slope of the option taken pass) and the predicted-change
+distribution moves by about 1 mmHg only (a prediction-drift warning, not an alarm); the
+tests assert those figures rather than hide them. Planted windows show the calibration gates
+failing when calibration does break. The false-alarm rate over 20 independent internal
 windows is measured and printed.
 """
 
@@ -31,10 +36,14 @@ from evaluation.monitor import (
     monitor,
     override_stats,
     run_monitor,
+    taken_option,
 )
 from evaluation.monitor_report import render_html
+from evaluation.plan import PlanError
+from fhir_mappings.vocabulary import CLASS_ORDER, DrugClass
 from hypermarker_cli.main import app
 from models.explainer import Explainer
+from models.options import valid_options
 from models.scorer import Scorer
 from service.audit import AuditStore, FeedbackRecord, OutcomeRecord
 from tests.service.audit.conftest import pg_server, pg_url, render  # noqa: F401 (fixtures)
@@ -97,7 +106,8 @@ def test_internal_records_raise_no_alarm(sqlite_url: str) -> None:
     assert report["counts"]["assessments"] == 500
     assert report["drift"]["input"]["alarms"] == 0
     assert report["drift"]["prediction"]["status"] in ("ok", "warning")
-    assert report["calibration"]["n"] >= 400
+    assert report["calibration"]["n"] >= 350
+    assert report["calibration"]["basis"]["accepted-suggestion"] > 0
     assert report["passed"], report["failed_gates"]
     assert {g["status"] for g in report["gates"]} == {"pass"}
     assert len(report["drift_over_time"]) == 4
@@ -113,6 +123,18 @@ def test_external_records_raise_drift_and_calibration_alarms(sqlite_url: str) ->
     assert {"age", "ethnicity_black", "egfr", "ckd", "diabetes_t2"} <= alarms
     assert report["calibration"]["coverage"] < 0.75
     assert report["drift"]["drivers"]["js_distance"] > 0.10
+    # what does not alarm, and why: the same drug response at both sites
+    gates = {g["id"]: g["status"] for g in report["gates"]}
+    assert gates["calibration-in-the-large"] == gates["calibration-slope-low"] == "pass"
+    assert gates["calibration-slope-high"] == "pass"
+    assert abs(report["calibration"]["citl"]) < 2.0
+    prediction = report["drift"]["prediction"]
+    assert prediction["status"] == "warning"  # W1 within 1-2 mmHg: half the tolerance
+    assert 1.0 <= prediction["wasserstein_mmhg"] < D.PREDICTION_TOLERANCE_MMHG
+    assert prediction["psi"] < D.PSI_WARNING
+    internal = _internal_window(sqlite_url)["drift"]["prediction"]
+    assert abs(prediction["mean_first_option_prediction"]
+               - internal["mean_first_option_prediction"]) < 0.5
     # drift over time: every weekly window of the external site alarms
     assert [w["status"] for w in report["drift_over_time"]] == ["alarm"] * 4
 
@@ -126,7 +148,8 @@ def test_false_alarm_rate_over_internal_windows(model: Model) -> None:
                              model)
         report = monitor(AuditWindow(sim.assessments, sim.feedback, sim.outcomes),
                          profile, driver_reference=reference)
-        assert report["calibration"]["n"] >= 200  # every gate is judged, none skipped
+        # every gate is judged, none skipped for want of data
+        assert "insufficient" not in {g["status"] for g in report["gates"]}, report["gates"]
         failed.append(report["failed_gates"])
     rate = sum(bool(f) for f in failed) / FALSE_ALARM_WINDOWS
     print(f"\nfalse-alarm rate over {FALSE_ALARM_WINDOWS} internal windows of 250 "
@@ -168,7 +191,8 @@ def test_cli_exit_codes_and_reports(sqlite_url: str, tmp_path: Path) -> None:
     assert report["passed"] is False
     assert len(report["drift_over_time"]) == 4
     html = out_html.read_text()
-    assert html.count("data:image/png;base64,") == 2
+    assert html.count("data:image/png;base64,") == 3  # drift, drift over time, calibration
+    assert "option taken known from" in html
     assert "http://" not in html
     assert "https://" not in html
     usage = runner.invoke(app, ["monitor", "--database", sqlite_url, "--since", "yesterday"])
@@ -220,13 +244,38 @@ def test_latency_slo_gate_fails_the_run(internal: SimulatedAudit) -> None:
     assert not report["passed"]
 
 
-def test_gates_have_rationales_and_plan_overrides(tmp_path: Path) -> None:
+def test_gates_come_from_the_plan_with_rationales(tmp_path: Path, sqlite_url: str) -> None:
     assert all(g.rationale and g.min_n > 0 for g in GATES)
+    assert {g.id for g in GATES} >= {"calibration-in-the-large", "calibration-slope-low",
+                                     "calibration-slope-high", "interval-coverage-shortfall",
+                                     "input-drift-alarms", "prediction-drift"}
     plan = tmp_path / "plan.toml"
-    plan.write_text('plan_version = "x"\n[monitor]\nlatency-p95 = 300\n')
-    gates = {g.id: g for g in load_gates(plan)}
-    assert gates["latency-p95"].threshold == 300
-    assert load_gates(tmp_path / "absent.toml") == GATES
+    plan.write_text('plan_version = "x"\n[[monitor.gate]]\nid = "latency-p95"\n'
+                    'metric = "latency.p95_ms"\ncomparator = "<"\nthreshold = 1.0\n'
+                    'severity = "gate"\nmin_n = 20\nn_metric = "latency.n"\n'
+                    'rationale = "a planted, impossible SLO"\n')
+    gates = load_gates(plan)
+    assert [(g.id, g.threshold) for g in gates] == [("latency-p95", 1.0)]
+    runner = CliRunner()
+    args = ["monitor", "--database", sqlite_url, "--since", "2026-01-05", "--until",
+            "2026-02-02"]
+    strict = runner.invoke(app, [*args, "--plan", str(plan)])
+    assert strict.exit_code == 1, strict.output
+    assert "FAILED: latency-p95" in strict.output
+    with pytest.raises(PlanError, match=r"no \[\[monitor\.gate\]\]"):
+        load_gates(_write(tmp_path / "empty.toml", 'plan_version = "x"\n'))
+    with pytest.raises(PlanError, match="cannot read"):
+        load_gates(tmp_path / "absent.toml")
+    with pytest.raises(PlanError, match="comparator"):
+        load_gates(_write(tmp_path / "bad.toml", plan.read_text().replace('"<"', '"~"')))
+    bad = runner.invoke(app, [*args, "--plan", str(tmp_path / "absent.toml")])
+    assert bad.exit_code == 2
+    assert "plan:" in bad.output
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
 
 
 def test_empty_store_is_insufficient_not_failed(tmp_path: Path) -> None:
@@ -244,3 +293,89 @@ def _no_matplotlib_leaks() -> Iterator[None]:
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def _pairs(audit: SimulatedAudit) -> list[tuple[Any, OutcomeRecord, dict[str, Any], str]]:
+    """(assessment, outcome, option taken, basis) as the monitor resolves them."""
+    by_card: dict[str, list[FeedbackRecord]] = {}
+    for f in audit.feedback:
+        by_card.setdefault(f.card_uuid, []).append(f)
+    out = []
+    for a, o in join_outcomes(audit.assessments, audit.outcomes):
+        option, basis = taken_option(a, by_card, None)
+        if option is not None:
+            out.append((a, o, option, basis))
+    return out
+
+
+def _regimen_after(a: Any, option_id: str) -> dict[str, float]:
+    regimen = {DrugClass(k): v for k, v in a.regimen.items()}
+    option = next(o for o in valid_options(regimen) if o.id == option_id)
+    return {c.value: d for c, d in zip(CLASS_ORDER, option.dose_after, strict=True) if d > 0}
+
+
+def test_calibration_uses_the_option_taken(internal: SimulatedAudit) -> None:
+    """The follow-up assessment's regimen names the option taken; an accepted suggestion
+    names its option when the card record says which; an override without either leaves the
+    outcome out; otherwise rank 1 is assumed, and the report says how often."""
+    a, o = next((a, o) for a, o in join_outcomes(internal.assessments, internal.outcomes)
+                if sum(x["rank"] is not None for x in a.options) >= 3)
+    second = next(x for x in a.options if x["rank"] == 2)
+    base = a.features["sbp_clinic"]
+    assert base is not None
+    follow_up = replace(a, request_id="fu", hook_instance="fu",
+                        received_at=o.observed_at + timedelta(days=2),
+                        regimen=_regimen_after(a, second["id"]))
+    cal = calibration([a], [o], 0.8, [], [follow_up])
+    assert cal["basis"]["follow-up-regimen"] == cal["n"] == 1
+    assert cal["citl"] == pytest.approx((o.sbp - base) - second["predicted_sbp_change"])
+    unchanged = calibration([a], [o], 0.8, [], [replace(follow_up, regimen=a.regimen)])
+    assert (unchanged["n"], unchanged["excluded"]) == (0, {"follow-up-regimen-unchanged": 1})
+    # a rank-1 fallback, said so in the report
+    alone = calibration([a], [o], 0.8)
+    assert alone["basis"]["rank-1-fallback"] == 1
+    assert alone["rank1_fallback_share"] == 1.0
+    assert "rank-1-fallback" in alone["basis_note"]
+
+    pairs = _pairs(internal)
+    accepted = [(a, opt) for a, _, opt, basis in pairs if basis == "accepted-suggestion"]
+    assert accepted
+    assert any(opt["rank"] != 1 for _, opt in accepted)  # an order is not always rank 1
+    bare = [replace(a, cards=[{**c, "suggestions": [s["uuid"] for s in c["suggestions"]]}
+                              for c in a.cards]) for a, _ in accepted]
+    by_card = {f.card_uuid: [f] for f in internal.feedback}
+    assert {taken_option(b, by_card, None)[1] for b in bare} == {"accepted-card"}
+    full = calibration(internal.assessments, internal.outcomes, 0.8, internal.feedback)
+    overridden = {c["uuid"] for a in internal.assessments for c in a.cards} & {
+        f.card_uuid for f in internal.feedback if f.outcome == "overridden"}
+    assert overridden
+    assert full["excluded"]["overridden-option-unknown"] > 0
+    assert full["n"] + sum(full["excluded"].values()) == len(
+        join_outcomes(internal.assessments, internal.outcomes))
+
+
+@pytest.mark.parametrize(("change", "fails"), [
+    # the drugs work 5 mmHg less than predicted: the simulated (noisy) outcomes, shifted
+    (lambda p, y: y + 5.0, "calibration-in-the-large"),
+    # noise-free outcomes: a window of a few hundred noisy ones pins the slope only to about
+    # +-1 (99%), so the slope gates catch gross miscalibration only (plan rationale)
+    (lambda p, y: 0.3 * p - 8.4, "calibration-slope-low"),   # differences exaggerated
+    (lambda p, y: 2.0 * p + 12.0, "calibration-slope-high"),  # differences understated
+])
+def test_calibration_gates_fail_on_a_miscalibrated_window(
+        internal: SimulatedAudit, change: Any, fails: str) -> None:
+    """Planted outcomes (observed change as a function of the prediction of the option taken
+    p and the simulated observed change y) fail the realised-calibration gate they should,
+    and leave drift alone."""
+    outcomes = []
+    for a, o, option, _ in _pairs(internal):
+        base = a.features["sbp_clinic"]
+        assert base is not None
+        observed = change(float(option["predicted_sbp_change"]), o.sbp - base)
+        outcomes.append(replace(o, sbp=base + observed))
+    report = monitor(AuditWindow(internal.assessments, internal.feedback, outcomes))
+    print(f"\n{fails}: CITL {report['calibration']['citl']:+.2f} (lower99 "
+          f"{report['calibration']['citl_abs_lower99']:.2f}), slope "
+          f"{report['calibration']['slope']:.2f}, failed {report['failed_gates']}")
+    assert fails in report["failed_gates"]
+    assert not {"input-drift-alarms", "prediction-drift"} & set(report["failed_gates"])
