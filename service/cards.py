@@ -149,11 +149,18 @@ def _suggestions(doc: dict[str, Any], ctx: CardContext) -> list[Suggestion]:
                          else f"Order {CLASS_INFO[cls].drug}"),
             resource=_medication_request(cls, ctx.patient_id,
                                          ctx.draft_order if replacing else None))
-        out.append(Suggestion(label=f"{o['label']} ({_fmt(o['predicted_sbp_change'])} mmHg)",
-                              uuid=_uuid(), isRecommended=not out, actions=[action]))
+        out.append(Suggestion.for_option(
+            o["id"], label=f"{o['label']} ({_fmt(o['predicted_sbp_change'])} mmHg)",
+            uuid=_uuid(), isRecommended=not out, actions=[action]))
         if len(out) == 2:
             break
     return out
+
+
+def suggestion_options(cards: list[Card]) -> dict[str, str]:
+    """Suggestion uuid -> the id of the option it orders (for the audit record)."""
+    return {s.uuid: s.option for c in cards for s in c.suggestions or []
+            if s.uuid and s.option}
 
 
 def build_cards(doc: dict[str, Any], ctx: CardContext, app_context: str) -> list[Card]:

@@ -12,6 +12,7 @@ with new card uuids, and that answer is audited too (the hook instance is kept b
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
@@ -45,8 +46,12 @@ def option_summary(doc: dict[str, Any]) -> list[dict[str, Any]]:
 def assessment_record(result: EngineResult, doc: dict[str, Any], *, request_id: str,
                       hook: str, hook_instance: str, service_id: str, received: datetime,
                       patient_ref: str, cards: list[dict[str, Any]], latency_ms: float,
-                      prefetch_fetched: list[str]) -> AssessmentRecord:
-    """The record of one answered call; ``doc`` is the assessment document that was shown."""
+                      prefetch_fetched: list[str],
+                      suggestion_options: Mapping[str, str] | None = None) -> AssessmentRecord:
+    """The record of one answered call; ``doc`` is the assessment document that was shown,
+    ``cards`` the cards as sent, ``suggestion_options`` suggestion uuid -> option id (so that
+    feedback accepting a suggestion names the option taken)."""
+    options = suggestion_options or {}
     fv = result.features
     regimen = {c.value: d for c, d in fv.regimen.items()}
     return AssessmentRecord(
@@ -59,7 +64,8 @@ def assessment_record(result: EngineResult, doc: dict[str, Any], *, request_id: 
         findings=[{"code": f["code"], "severity": f["severity"], "citation": f["citation"]}
                   for f in doc["findings"]],
         cards=[{"uuid": c.get("uuid"), "indicator": c["indicator"], "summary": c["summary"],
-                "suggestions": [s.get("uuid") for s in c.get("suggestions", [])]}
+                "suggestions": [{"uuid": s.get("uuid"), "option": options.get(s.get("uuid", ""))}
+                                for s in c.get("suggestions", [])]}
                for c in cards],
         latency_ms=latency_ms, prefetch_fetched=prefetch_fetched)
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fhir_mappings.errors import InputError
 from fhir_mappings.features import feature_vector_to_document
 from service.api.deps import StateDep, authenticate, parse, read_json
-from service.cards import CardContext, build_cards
+from service.cards import CardContext, build_cards, suggestion_options
 from service.discovery import REQUIRED_PREFETCH, SERVICES_BY_ID
 from service.errors import BadRequest, NotFound
 from service.orders import ordered_medication
@@ -75,7 +75,8 @@ async def call_service(service_id: str, request: Request,
     record = assessment_record(
         result, doc, request_id=request_id, hook=hook.hook, hook_instance=hook.hookInstance,
         service_id=service_id, received=received, patient_ref=patient, cards=card_docs,
-        latency_ms=(time.perf_counter() - t0) * 1e3, prefetch_fetched=list(resolved.fetched))
+        latency_ms=(time.perf_counter() - t0) * 1e3, prefetch_fetched=list(resolved.fetched),
+        suggestion_options=suggestion_options(cards))
     destination = await record_assessment(state, record)
     for c in card_docs:
         state.metrics.cards.labels(c["indicator"]).inc()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 
 class _Wire(BaseModel):
@@ -83,6 +83,19 @@ class Suggestion(_Wire):
     uuid: str | None = None
     isRecommended: bool | None = None
     actions: list[Action] | None = None
+    #: Our id of the option the suggestion orders: kept for the audit record (which option a
+    #: clinician accepted), never sent.
+    _option: str | None = PrivateAttr(default=None)
+
+    @classmethod
+    def for_option(cls, option_id: str, **fields: Any) -> Suggestion:
+        s = cls(**fields)
+        s._option = option_id
+        return s
+
+    @property
+    def option(self) -> str | None:
+        return self._option
 
 
 class Link(_Wire):

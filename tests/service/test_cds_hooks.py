@@ -243,6 +243,14 @@ def test_ordering_a_contraindicated_drug_gets_a_critical_card_with_a_safe_sugges
     codings = action["resource"]["medicationCodeableConcept"]["coding"]
     assert "bisoprolol" not in str(codings).lower()
     assert all(s["uuid"] for s in card["suggestions"])
+    assert "option" not in str(card["suggestions"])  # our option ids stay in the audit
+    rec = client.app.state.hm.store.assessment(r.headers["x-request-id"])  # type: ignore[attr-defined]
+    recorded = rec.cards[0]["suggestions"]
+    assert [x["uuid"] for x in recorded] == [s["uuid"] for s in card["suggestions"]]
+    rank = {o["id"]: o["rank"] for o in rec.options}
+    ranks = [rank[x["option"]] for x in recorded]  # each names a ranked (safe) option,
+    assert None not in ranks
+    assert ranks == sorted(ranks)  # the recommended one first
 
 
 def test_ordering_a_safe_drug_is_informational(client: TestClient) -> None:
