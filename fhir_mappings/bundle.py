@@ -183,19 +183,40 @@ class _Reader:
         if depth >= _MAX_BUNDLE_DEPTH:
             raise res.error(f"Bundles nested more than {_MAX_BUNDLE_DEPTH} deep")
         doc = res.data
-        for lpath, link in res.objects(doc, "link"):
-            if res.string(link, "relation", lpath) == "next":
-                self.issues.append(Issue(
-                    IssueKind.INCOMPLETE_SEARCH, res.ref,
-                    "the searchset has further pages (link 'next') that were not sent"))
-        for epath, entry in res.objects(doc, "entry"):
-            search = res.obj(entry, "search", epath)
-            mode = res.string(search, "mode", f"{epath}.search") if search else None
-            resource = res.obj(entry, "resource", epath)
-            if resource is None or mode == "outcome":
+        if doc.get("link") is not None:
+            for lpath, link in res.objects(doc, "link"):
+                if res.string(link, "relation", lpath) == "next":
+                    self.issues.append(Issue(
+                        IssueKind.INCOMPLETE_SEARCH, res.ref,
+                        "the searchset has further pages (link 'next') that were not sent"))
+        entries = doc.get("entry")
+        if entries is None:
+            return
+        if not isinstance(entries, list):
+            raise res.error("'entry' must be an array", ".entry")
+        # res.objects / res.obj / res.string inlined: one Bundle can hold thousands of entries
+        for i, entry in enumerate(entries):
+            if type(entry) is not dict and not isinstance(entry, Mapping):
+                raise res.error("must be an object", f".entry[{i}]")
+            search = entry.get("search")
+            mode = None
+            if search is not None:
+                if type(search) is not dict and not isinstance(search, Mapping):
+                    raise res.error("'search' must be an object", f".entry[{i}].search")
+                mode = search.get("mode")
+                if mode is not None and not isinstance(mode, str):
+                    raise res.error("'mode' must be a string", f".entry[{i}].search.mode")
+            resource = entry.get("resource")
+            if resource is None:
                 continue
-            full_url = res.string(entry, "fullUrl", epath)
-            self.resource(resource, f"{res.path}{epath}.resource", full_url, depth + 1)
+            if type(resource) is not dict and not isinstance(resource, Mapping):
+                raise res.error("'resource' must be an object", f".entry[{i}].resource")
+            if mode == "outcome":
+                continue
+            full_url = entry.get("fullUrl")
+            if full_url is not None and not isinstance(full_url, str):
+                raise res.error("'fullUrl' must be a string", f".entry[{i}].fullUrl")
+            self.resource(resource, f"{res.path}.entry[{i}].resource", full_url, depth + 1)
 
 
 def _outcome_text(outcome: Mapping[str, Any]) -> str:
@@ -207,22 +228,31 @@ def _outcome_text(outcome: Mapping[str, Any]) -> str:
     return ""
 
 
+#: The keys the release hints look at (every hint needs its key present).
+_HINT_KEYS: Final = {t: frozenset(k for k, _, _ in hints) for t, hints in _RELEASE_HINTS.items()}
+
+
 def _check_release(res: RawResource) -> None:
     doc = res.data
-    if res.resource_type in _OTHER_RELEASE_TYPES:
+    rtype = res.resource_type
+    if rtype in _OTHER_RELEASE_TYPES:
         raise FhirVersionError(
-            f"resource type {res.resource_type} is {_OTHER_RELEASE_TYPES[res.resource_type]}, "
-            "not FHIR R4", f"{res.path}.resourceType", res.ref)
-    meta = res.obj(doc, "meta")
+            f"resource type {rtype} is {_OTHER_RELEASE_TYPES[rtype]}, not FHIR R4",
+            f"{res.path}.resourceType", res.ref)
+    meta = doc.get("meta")
     if meta is not None:
+        meta = res.obj(doc, "meta")
+        assert meta is not None
         for i, profile in enumerate(res.strings(meta, "profile", ".meta")):
             if _OTHER_RELEASE_PROFILE.search(profile):
                 raise FhirVersionError(
                     f"meta.profile {profile!r} belongs to another FHIR release than R4",
                     f"{res.path}.meta.profile[{i}]", res.ref)
-    for key, hint, release in _RELEASE_HINTS.get(res.resource_type, ()):
-        if hint(doc):
-            raise FhirVersionError(
-                f"'{key}' as sent here is {release}, not FHIR R4", f"{res.path}.{key}", res.ref)
-    if res.resource_type == "CapabilityStatement":
+    keys = _HINT_KEYS.get(rtype)
+    if keys is not None and not doc.keys().isdisjoint(keys):
+        for key, hint, release in _RELEASE_HINTS[rtype]:
+            if hint(doc):
+                raise FhirVersionError(f"'{key}' as sent here is {release}, not FHIR R4",
+                                       f"{res.path}.{key}", res.ref)
+    if rtype == "CapabilityStatement":
         _check_fhir_version(doc, res.path)

@@ -10,12 +10,15 @@ inside a Bundle, ``#id`` for contained resources).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import UTC, date, datetime
 
 from fhir_mappings.dates import When, parse_when
 from fhir_mappings.policy import MappingPolicy
 from fhir_mappings.raw import JsonObject, RawResource
 from fhir_mappings.report import IssueKind, ReportBuilder
+
+#: "Not parsed yet" in the per-run memo of dates.
+_UNPARSED = When(datetime.min.replace(tzinfo=UTC), date.min)
 
 
 class MappingContext:
@@ -65,7 +68,12 @@ class MappingContext:
 
     def about_patient(self, res: RawResource, key: str = "subject") -> bool:
         """False when the resource's subject is clearly another Patient (then reported)."""
-        ref = res.reference(res.data, key)
+        subject = res.data.get(key)
+        if subject is None:
+            return True
+        ref = subject.get("reference") if type(subject) is dict else None
+        if type(ref) is not str:
+            ref = res.reference(res.data, key)  # the typed read (raises on a wrong type)
         if ref is None or ref.startswith("#"):
             return True
         other = self._other_patient.get(ref)
@@ -90,12 +98,14 @@ class MappingContext:
 
     def when(self, res: RawResource, obj: JsonObject, key: str, subpath: str = "") -> (
             When | None):
-        text = res.string(obj, key, subpath)
+        text = obj.get(key)
         if text is None:
             return None
-        try:
-            parsed = self._whens[text]
-        except KeyError:
+        if type(text) is not str:
+            text = res.string(obj, key, subpath)  # the typed read (raises on a wrong type)
+            assert text is not None
+        parsed = self._whens.get(text, _UNPARSED)
+        if parsed is _UNPARSED:
             parsed = self._whens[text] = parse_when(text)
         if parsed is None:
             raise res.error("is not a FHIR date or dateTime", f"{subpath}.{key}")
@@ -113,7 +123,10 @@ class MappingContext:
     def effective(self, res: RawResource) -> When | None:
         """When an Observation was taken: effective[x] (Period: its end, else start), issued."""
         d = res.data
-        w = self.when(res, d, "effectiveDateTime") or self.when(res, d, "effectiveInstant")
+        w = self.when(res, d, "effectiveDateTime")
+        if w is not None:
+            return w
+        w = self.when(res, d, "effectiveInstant")
         if w is None:
             start, end = self.period_when(res, d, "effectivePeriod")
             w = end or start

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
+from math import isfinite
 from typing import NamedTuple
 
 from fhir_mappings.context import MappingContext
@@ -37,6 +38,10 @@ class Measurement(NamedTuple):
         return (self.when.instant, self.res.ref, self.value)
 
 
+#: Integers below this convert to float exactly (and finitely).
+_EXACT_INT = 2**53
+
+
 def _fmt(v: float) -> str:
     return f"{v:.4g}" if abs(v) < 1000 else f"{v:.0f}"
 
@@ -45,7 +50,9 @@ def read_quantity(ctx: MappingContext, res: RawResource, obj: JsonObject, subpat
                   quantity: Quantity, label: str, low: float, high: float,
                   when: When) -> Measurement | None:
     """The value at ``obj`` (an Observation or a component) or None (reported)."""
-    vq = res.obj(obj, "valueQuantity", subpath)
+    vq = obj.get("valueQuantity")
+    if vq is not None and type(vq) is not dict:
+        vq = res.obj(obj, "valueQuantity", subpath)  # the typed read (raises unless a Mapping)
     if vq is None:
         integer = obj.get("valueInteger")
         if isinstance(integer, int) and not isinstance(integer, bool):
@@ -54,13 +61,23 @@ def read_quantity(ctx: MappingContext, res: RawResource, obj: JsonObject, subpat
             if "dataAbsentReason" not in obj:
                 ctx.report.issue(IssueKind.NO_VALUE, res.ref, f"{label}: no numeric value")
             return None
-    qpath = f"{subpath}.valueQuantity"
-    value = res.number(vq, "value", qpath)
-    if value is None:
-        ctx.report.issue(IssueKind.NO_VALUE, res.ref, f"{label}: no numeric value")
-        return None
-    code = res.string(vq, "code", qpath)
-    unit = res.string(vq, "unit", qpath)
+    # the typed reads of res.number / res.string, inlined for well-typed values
+    value = vq.get("value")
+    if type(value) is float and isfinite(value):
+        pass
+    elif type(value) is int and -_EXACT_INT < value < _EXACT_INT:
+        value = float(value)
+    else:
+        value = res.number(vq, "value", f"{subpath}.valueQuantity")
+        if value is None:
+            ctx.report.issue(IssueKind.NO_VALUE, res.ref, f"{label}: no numeric value")
+            return None
+    code = vq.get("code")
+    unit = vq.get("unit")
+    if not (code is None or type(code) is str) or not (unit is None or type(unit) is str):
+        qpath = f"{subpath}.valueQuantity"
+        code = res.string(vq, "code", qpath)
+        unit = res.string(vq, "unit", qpath)
     conv = conversion(quantity, code) if code else None
     if conv is None:
         conv = conversion(quantity, unit) if unit or not code else None
@@ -75,7 +92,9 @@ def read_quantity(ctx: MappingContext, res: RawResource, obj: JsonObject, subpat
         canonical = conv.to_canonical(value)
         if conv.scale != 1.0 or conv.offset != 0.0:
             notes.append(f"converted from {_fmt(value)} {unit or code or ''}")
-    comparator = res.string(vq, "comparator", qpath)
+    comparator = vq.get("comparator")
+    if comparator is not None and type(comparator) is not str:
+        comparator = res.string(vq, "comparator", f"{subpath}.valueQuantity")
     if comparator:
         notes.append(f"reported as {comparator}{_fmt(value)} {unit or code or ''}".rstrip())
     plausible = low <= canonical <= high

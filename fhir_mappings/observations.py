@@ -97,13 +97,16 @@ class ObservationFacts:
 def classify(res: RawResource, ctx: MappingContext) -> tuple[ObsKind, When] | None:
     """The kind and time of an Observation the mapping reads, or None (ignored/reported)."""
     d = res.data
-    status = res.string(d, "status")
+    status = d.get("status")
+    if status is not None and type(status) is not str:
+        status = res.string(d, "status")  # the typed read (raises unless a string)
     if status in IGNORED_STATUS:
         return None
     codings, _ = res.concept(d, "code")
     kind = None
+    lookup = codes.OBSERVATION_CODES.get
     for system, code, _display in codings:
-        kind = codes.OBSERVATION_CODES.get((system, code))
+        kind = lookup((system, code))
         if kind is not None:
             break
     if kind is None:
@@ -185,7 +188,8 @@ def _window_starts(ctx: MappingContext) -> dict[ObsKind, date]:
     """The earliest day each kind of Observation can matter (LVEF: no limit)."""
     policy, as_of = ctx.policy, ctx.as_of
     lab = months_before(as_of, policy.lab_months)
-    starts = {kind: months_before(as_of, policy.clinic_bp_months) for kind in BP_KINDS}
+    clinic_bp = months_before(as_of, policy.clinic_bp_months)
+    starts = dict.fromkeys(BP_KINDS, clinic_bp)
     starts.update({k: lab for k in (ObsKind.POTASSIUM, ObsKind.SODIUM, ObsKind.CREATININE,
                                     ObsKind.EGFR, ObsKind.URINE_ACR, ObsKind.HBA1C)})
     starts[ObsKind.HEART_RATE] = months_before(as_of, policy.heart_rate_months)

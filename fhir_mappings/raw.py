@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from fhir_mappings.errors import InvalidResource
 
 JsonObject = Mapping[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class RawResource:
-    """One resource as found in the input: its JSON, where it sits, and how it is named."""
+class RawResource(NamedTuple):
+    """One resource as found in the input: its JSON, where it sits, and how it is named
+    (immutable; a tuple, because one is made for every resource of the input)."""
 
     resource_type: str
     id: str | None

@@ -161,15 +161,18 @@ class _Shape:
     annotations: dict[str, Any]
     lists: frozenset[str]
     nodes: dict[str, _Node]
+    #: member -> group of every choice group, and whether any group is required
+    choice_members: dict[str, str]
+    choice_required: bool
 
 
 @dataclass(frozen=True, slots=True)
 class _Read:
-    """The elements of a class the mapping reads (top level of a resource, or a part)."""
+    """The elements of a class the mapping reads (top level of a resource, or a part):
+    for each element name (``_element`` siblings included), how it is checked: with its
+    node, or (``part``) element by element as that class."""
 
-    exact: frozenset[str]
-    choices: tuple[str, ...]
-    parts: dict[str, str]
+    plan: dict[str, tuple[_Node, str | None]]
     filter_extensions: bool
 
 
@@ -245,8 +248,11 @@ def _model_shape(model: type) -> _Shape:
     shape = _Shape(name, getattr(model, "__resource_type__", name), frozenset(known),
                    tuple(required), choices, annotations,
                    frozenset(a for a, t in annotations.items() if _is_list(t)),
-                   {a: _node(t) for a, t in annotations.items()})
+                   {a: _node(t) for a, t in annotations.items()},
+                   {m: g for g, members, _ in choices for m in members},
+                   any(r for _, _, r in choices))
     _SHAPES[model] = shape
+    _register_coded(shape)
     return shape
 
 
@@ -258,10 +264,15 @@ def _shape(class_name: str) -> _Shape:
 @cache
 def _read(class_name: str) -> _Read:
     elements = READ_ELEMENTS[class_name]
-    return _Read(frozenset(e for e in elements if not e.endswith("[x]")),
-                 tuple(e[:-3] for e in elements if e.endswith("[x]")),
-                 {k: p for (c, k), p in PARTS.items() if c == class_name},
-                 class_name in MODELS)
+    exact = frozenset(e for e in elements if not e.endswith("[x]"))
+    choices = tuple(e[:-3] for e in elements if e.endswith("[x]"))
+    shape = _shape(class_name)
+    plan: dict[str, tuple[_Node, str | None]] = {}
+    for key, node in shape.nodes.items():
+        bare = key[1:] if key[:1] == "_" else key
+        if key != "resourceType" and (bare in exact or (choices and bare.startswith(choices))):
+            plan[key] = (node, PARTS.get((class_name, key)))
+    return _Read(plan, class_name in MODELS)
 
 
 Seen = set[tuple[str, str, bytes]]
@@ -305,6 +316,8 @@ def _present(obj: Mapping[str, Any], alias: str) -> bool:
 
 def _check_unknown(shape: _Shape, obj: Mapping[str, Any]) -> None:
     known = shape.known
+    if known.issuperset(obj):
+        return
     for key in obj:
         if key not in known and not (key == "resourceType"
                                      and obj[key] in (None, shape.resource_type)):
@@ -314,8 +327,15 @@ def _check_unknown(shape: _Shape, obj: Mapping[str, Any]) -> None:
 def _check_cardinality(shape: _Shape, obj: Mapping[str, Any]) -> None:
     """Required elements and choice types of one object."""
     for alias in shape.required:
-        if not _present(obj, alias):
+        if obj.get(alias) is None and not _present(obj, alias):
             raise _Invalid(f"required element '{alias}' is missing", alias)
+    if not shape.choices:
+        return
+    if not shape.choice_required:
+        group_of = shape.choice_members
+        hits = group_of.keys() & obj.keys()
+        if len(hits) < 2 or len({group_of[m] for m in hits}) == len(hits):
+            return  # at most one element of each choice group: nothing to check
     for group, members, required in shape.choices:
         present = [m for m in members if obj.get(m) is not None]
         if len(present) > 1:
@@ -326,25 +346,29 @@ def _check_cardinality(shape: _Shape, obj: Mapping[str, Any]) -> None:
 
 def _walk_read(class_name: str, obj: Any, seen: Seen) -> None:
     """The structure of an object of ``class_name`` and the elements the mapping reads."""
-    if not isinstance(obj, Mapping):
+    if type(obj) is not dict and not isinstance(obj, Mapping):
         raise _Invalid("must be an object")
     shape = _shape(class_name)
     _check_unknown(shape, obj)
     _check_cardinality(shape, obj)
     read = _read(class_name)
-    exact, choices, parts, nodes = read.exact, read.choices, read.parts, shape.nodes
+    plan = read.plan
     key = ""
     try:
         for key, value in obj.items():
-            bare = key[1:] if key[:1] == "_" else key
-            if key == "resourceType" or (
-                    bare not in exact and not (choices and bare.startswith(choices))):
-                continue
-            part = parts.get(key)
-            if value is None:
-                continue  # an absent optional element (required ones are checked above)
+            step = plan.get(key)
+            if step is None or value is None:
+                continue  # not read, or absent (required elements are checked above)
+            node, part = step
             if part is None:
-                _check_read_element(shape.name, key, nodes[key], value, seen)
+                check = node.check
+                if check is not None and type(value) is not dict and type(value) is not list:
+                    try:  # a primitive (most read elements): _check inlined
+                        check(value)
+                    except _PRIMITIVE_ERRORS as e:
+                        raise _primitive_error(e) from None
+                else:
+                    _check_read_element(class_name, key, node, value, seen)
             elif key not in shape.lists:
                 _walk_read(part, value, seen)
             elif type(value) is not list:
@@ -372,30 +396,83 @@ def _walk_read_items(part: str, items: list[Any], only_read_extensions: bool,
 
 def _check_read_element(class_name: str, key: str, node: _Node, value: Any,
                         seen: Seen) -> None:
-    if type(value) is dict or type(value) is list:
-        try:
-            memo: tuple[str, str, bytes] | None = (class_name, key, orjson.dumps(value))
-        except (TypeError, orjson.JSONEncodeError):
-            memo = None
-        if memo in seen:
-            return
+    if type(value) is not dict and type(value) is not list:
         _check(node, value)
-        if memo is not None:
-            seen.add(memo)
+        return
+    try:
+        dumped = orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        _check(node, value)
+        return
+    memo = (class_name, key, dumped)
+    if memo in seen:
+        return
+    coded = _CODED_NODES.get(id(node))
+    if coded is not None and (coded, dumped) in _CODED_VALID:
+        seen.add(memo)
         return
     _check(node, value)
+    seen.add(memo)
+    if coded is not None and _only_codes(value):
+        if len(_CODED_VALID) >= CODED_CACHE_SIZE:
+            _CODED_VALID.clear()
+        _CODED_VALID.add((coded, dumped))
+
+
+#: Valid coded values seen in earlier runs: (type, JSON) of CodeableConcepts and Codings
+#: (and arrays of them) that hold nothing but codes (:func:`_only_codes`). They are
+#: vocabulary (the LOINC code of a potassium result, a clinicalStatus), not patient data;
+#: nothing else outlives a run. Bounded: cleared when full.
+CODED_CACHE_SIZE: Final = 4096
+_CODED_VALID: set[tuple[str, bytes]] = set()
+#: id(node) -> type name, for the nodes of CodeableConcept / Coding elements (and arrays).
+_CODED_NODES: dict[int, str] = {}
+_CODING_KEYS: Final = frozenset({"system", "version", "code", "display", "userSelected"})
+
+
+def _only_codes(value: Any) -> bool:
+    """A CodeableConcept, Coding, or array of them, made of codes only: codings with
+    system, version, code, display and userSelected; a text only when it repeats a display
+    (no ids, extensions or free text, which could be about the patient)."""
+    if type(value) is list:
+        return all(_only_codes(v) for v in value)
+    if type(value) is not dict:
+        return False
+    codings = value.get("coding")
+    if codings is None:  # a Coding
+        return _CODING_KEYS.issuperset(value)
+    if not (type(codings) is list and all(
+            type(c) is dict and _CODING_KEYS.issuperset(c) for c in codings)):
+        return False
+    if len(value) == 1:
+        return True
+    text = value.get("text")
+    return len(value) == 2 and text is not None and any(
+        c.get("display") == text for c in codings)
+
+
+def _register_coded(shape: _Shape) -> None:
+    for node in shape.nodes.values():
+        inner = node.item if node.item is not None else node
+        if inner.model is not None and inner.model.__name__ in ("CodeableConcept", "Coding"):
+            _CODED_NODES[id(node)] = inner.model.__name__ + ("[]" if node.item else "")
 
 
 def _check(node: _Node, value: Any) -> None:
     """One element value against its node (raises _Invalid located inside the value)."""
     if value is None:
         return  # an absent optional element (required ones are checked by their owner)
-    if node.item is not None:
-        _check_items(node.item, node.nullable, value)
+    check = node.check
+    if check is not None:
+        try:
+            check(value)
+        except _PRIMITIVE_ERRORS as e:
+            raise _primitive_error(e) from None
     elif node.model is not None:
         _walk(_SHAPES.get(node.model) or _model_shape(node.model), value)
     else:
-        _check_primitive(node, value)
+        assert node.item is not None
+        _check_items(node.item, node.nullable, value)
 
 
 def _check_items(item: _Node, nullable: bool, value: Any) -> None:
@@ -413,16 +490,17 @@ def _check_items(item: _Node, nullable: bool, value: Any) -> None:
             raise
 
 
-def _check_primitive(node: _Node, value: Any) -> None:
-    assert node.check is not None
-    try:
-        node.check(value)
-    except ValidationError as e:
+_PRIMITIVE_ERRORS: Final = (ValidationError, ValueError, TypeError, AttributeError, KeyError,
+                            RecursionError)
+
+
+def _primitive_error(e: Exception) -> _Invalid:
+    """The _Invalid of a failed pydantic validator (its first error; never the value)."""
+    if isinstance(e, ValidationError):
         first = e.errors(include_url=False, include_input=False)[0]
-        raise _Invalid(f"does not conform to FHIR R4 ({first['type']}: {first['msg']})",
-                       *first["loc"]) from None
-    except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as e:
-        raise _Invalid(f"does not conform to FHIR R4 ({type(e).__name__})") from None
+        return _Invalid(f"does not conform to FHIR R4 ({first['type']}: {first['msg']})",
+                        *first["loc"])
+    return _Invalid(f"does not conform to FHIR R4 ({type(e).__name__})")
 
 
 def _walk(shape: _Shape, obj: Any) -> None:
@@ -438,8 +516,20 @@ def _walk(shape: _Shape, obj: Any) -> None:
                 if key == "resourceType" and value in (None, shape.resource_type):
                     continue  # the models take their own resource type
                 raise _Invalid(f"'{key}' is not an element of {shape.name} in FHIR R4")
-            if value is not None:
-                _check(node, value)
+            if value is None:
+                continue
+            # _check inlined (most elements of data types are primitives)
+            check = node.check
+            if check is not None:
+                try:
+                    check(value)
+                except _PRIMITIVE_ERRORS as e:
+                    raise _primitive_error(e) from None
+            elif node.model is not None:
+                _walk(_SHAPES.get(node.model) or _model_shape(node.model), value)
+            else:
+                assert node.item is not None
+                _check_items(node.item, node.nullable, value)
     except _Invalid as e:
         e.loc.append(key)
         raise

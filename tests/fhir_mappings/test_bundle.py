@@ -290,3 +290,25 @@ def test_conflicting_duplicates_keep_the_later_updated_copy_in_any_order() -> No
         fv, report = features(bundle(patient(), *order))
         assert fv.values["potassium"] == 4.6
         assert report.count(IssueKind.DUPLICATE) == 1
+
+
+@pytest.mark.parametrize(("entry", "path"), [
+    (5, "$.entry[1]"),
+    ({"search": "match", "resource": {}}, "$.entry[1].search"),
+    ({"search": {"mode": 1}, "resource": {}}, "$.entry[1].search.mode"),
+    ({"resource": [1]}, "$.entry[1].resource"),
+    ({"resource": "x", "search": {"mode": "outcome"}}, "$.entry[1].resource"),
+    ({"fullUrl": 7, "resource": {"resourceType": "Basic"}}, "$.entry[1].fullUrl"),
+])
+def test_malformed_bundle_entries_name_their_path(entry: Any, path: str) -> None:
+    doc = bundle(patient())
+    doc["entry"].append(entry)
+    with pytest.raises(InvalidResource) as e:
+        features(doc)
+    assert e.value.path == path
+
+
+def test_entries_must_be_an_array() -> None:
+    with pytest.raises(InvalidResource) as e:
+        features({"resourceType": "Bundle", "type": "collection", "entry": {"resource": {}}})
+    assert e.value.path == "$.entry"

@@ -378,3 +378,51 @@ def test_backbone_classes_are_walked_whole_like_the_model() -> None:
         _check(_shape("Observation").nodes["component"], [{**comp, "valueString": "x"}])
     with pytest.raises(_Invalid):
         _check(_shape("Observation").nodes["component"], [{"valueString": "x"}])  # no code
+
+
+# ------------------------------------------------------ what outlives a run: codes only
+
+
+def test_only_coded_values_are_kept_across_runs() -> None:
+    """Coded CodeableConcepts are remembered as valid across runs; free text, references,
+    dates and numbers are not (they can be patient data)."""
+    from fhir_mappings import validation
+
+    validation._CODED_VALID.clear()
+    k = obs("k", "2823-3", 4.1, "mmol/L", "2026-10-01")
+    k["category"] = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
+                                  "observation-category", "code": "laboratory"}],
+                      "text": f"lab for {SECRET}"}]
+    k["method"] = {"text": SECRET}
+    c = condition("c", "44054006", status=None,
+                  clinicalStatus={"coding": [{"code": "active", "display": "Active"}],
+                                  "text": "Active"})
+    features(bundle(patient(), k, c))
+    kept = b" ".join(dumped for _, dumped in validation._CODED_VALID)
+    assert b"2823-3" in kept            # Observation.code: codes only
+    assert b"Active" in kept            # a text that repeats a display
+    assert SECRET.encode() not in kept  # free text
+    assert b"Patient/p1" not in kept    # references
+    assert b"2026-10-01" not in kept    # dates
+    assert b"4.1" not in kept           # values
+    assert b"laboratory" not in kept    # the category holds free text: not kept at all
+
+
+def test_a_remembered_code_does_not_hide_an_invalid_one() -> None:
+    good = obs("k", "2823-3", 4.1, "mmol/L", "2026-10-01")
+    good["code"]["coding"].append({"system": "http://example.org", "code": "K"})
+    features(bundle(patient(), good))
+    features(bundle(patient(), good))
+    bad = obs("k", "2823-3", 4.1, "mmol/L", "2026-10-01")
+    bad["code"]["coding"].append({"system": "http://example.org", "code": "K "})
+    _fails(bad, ".code.coding[1].code")
+
+
+def test_the_cache_of_codes_is_bounded() -> None:
+    from fhir_mappings import validation
+
+    for i in range(validation.CODED_CACHE_SIZE + 10):
+        validation._check_read_element("Observation", "code",
+                                       _shape("Observation").nodes["code"],
+                                       concept(LOINC, f"{i}-0"), set())
+        assert len(validation._CODED_VALID) <= validation.CODED_CACHE_SIZE
