@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from typing import Any, Final
 
+import structlog
 from fastapi.concurrency import run_in_threadpool
 
-from service.audit.records import AssessmentRecord, feature_hash
+from service.audit.records import AssessmentRecord, BPSetting, OutcomeRecord, feature_hash
 from service.audit.store import AuditUnavailable
 from service.engine import EngineResult
 from service.errors import ServiceUnavailable
 from service.state import AppState
 
 REQUEST_ID_HEADER: Final = "X-Request-ID"
+log = structlog.get_logger("hypermarker.service")
 
 
 def new_request_id() -> str:
@@ -68,6 +70,42 @@ def assessment_record(result: EngineResult, doc: dict[str, Any], *, request_id: 
                                 for s in c.get("suggestions", [])]}
                for c in cards],
         latency_ms=latency_ms, prefetch_fetched=prefetch_fetched)
+
+
+#: Feature -> BP setting of the readings kept as observed outcomes.
+_OUTCOME_FEATURES: Final[tuple[tuple[str, BPSetting], ...]] = (
+    ("sbp_clinic", "clinic"), ("sbp_home", "home"))
+
+
+def observed_outcomes(result: EngineResult, patient_ref: str) -> list[OutcomeRecord]:
+    """The systolic BP the call's data shows (the same value, by the same rule, that the model
+    takes as baseline), as outcome records: a patient's next call after a decision carries the
+    follow-up BP that the monitor pairs with that decision (realised calibration). A reading
+    seen again by a later call is stored once (the store's unique key)."""
+    fv = result.features
+    dates = {p.feature: p.date for p in fv.provenance if p.date}
+    out: list[OutcomeRecord] = []
+    for feature, setting in _OUTCOME_FEATURES:
+        value, day = fv.values.get(feature), dates.get(feature)
+        if value is None or day is None:
+            continue
+        try:
+            observed = datetime.combine(date.fromisoformat(day[:10]), time(), UTC)
+        except ValueError:
+            continue
+        out.append(OutcomeRecord(patient_ref=patient_ref, observed_at=observed, sbp=value,
+                                 setting=setting, source="ehr-data-at-call"))
+    return out
+
+
+def record_outcomes(state: AppState, records: list[OutcomeRecord]) -> None:
+    """Store observed outcomes (run after the response: they are re-read from the EHR at the
+    next call, so they never hold a card back); a failure is logged, never raised."""
+    for rec in records:
+        try:
+            state.store.record_outcome(rec)
+        except Exception as e:
+            log.warning("audit.outcome_not_recorded", error=type(e).__name__)
 
 
 async def record_assessment(state: AppState, record: AssessmentRecord) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 import structlog
 from fastapi import APIRouter, Request
+from starlette.background import BackgroundTask
 
 from fhir_mappings.errors import InputError
 from models.assessment import assess
@@ -23,7 +24,9 @@ from service.recording import (
     REQUEST_ID_HEADER,
     assessment_record,
     new_request_id,
+    observed_outcomes,
     record_assessment,
+    record_outcomes,
 )
 from service.responses import FhirJSON, JSONBody
 
@@ -89,4 +92,6 @@ async def hypertension_options(request: Request, state: StateDep
     state.metrics.latency.labels(OPERATION, doc["status"]).observe(time.perf_counter() - t0)
     log.info("fhir_operation", request_id=request_id, status=doc["status"],
              latency_ms=round((time.perf_counter() - t0) * 1e3, 2), audit=destination)
-    return FhirJSON(bundle, headers={REQUEST_ID_HEADER: request_id})
+    outcomes = BackgroundTask(record_outcomes, state,
+                              observed_outcomes(result, record.patient_ref))
+    return FhirJSON(bundle, headers={REQUEST_ID_HEADER: request_id}, background=outcomes)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import orjson
 import structlog
 from fastapi import APIRouter, Request
+from starlette.background import BackgroundTask
 
 from fhir_mappings.errors import InputError
 from fhir_mappings.features import feature_vector_to_document
@@ -20,7 +21,9 @@ from service.recording import (
     REQUEST_ID_HEADER,
     assessment_record,
     new_request_id,
+    observed_outcomes,
     record_assessment,
+    record_outcomes,
 )
 from service.responses import JSONBody
 from service.schemas.cds_hooks import CdsResponse, HookRequest
@@ -87,4 +90,6 @@ async def call_service(service_id: str, request: Request,
              status=doc["status"], cards=len(card_docs), fetched=resolved.fetched,
              latency_ms=round(total * 1e3, 2), client=getattr(identity, "iss", None),
              audit=destination)
-    return JSONBody({"cards": card_docs}, headers={REQUEST_ID_HEADER: request_id})
+    outcomes = BackgroundTask(record_outcomes, state, observed_outcomes(result, patient))
+    return JSONBody({"cards": card_docs}, headers={REQUEST_ID_HEADER: request_id},
+                    background=outcomes)

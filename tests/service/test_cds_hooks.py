@@ -124,6 +124,22 @@ def test_no_card_is_sent_when_its_audit_record_cannot_be_kept(
     assert "cards" not in body
 
 
+def test_the_bp_a_call_shows_is_kept_once_as_an_observed_outcome(client: TestClient) -> None:
+    """The clinic SBP the model took as baseline (lower of the last two readings, its date)
+    is stored as an outcome for the monitor's realised calibration; seen again by a later call
+    it is not stored twice."""
+    req = example_request()
+    store = client.app.state.hm.store  # type: ignore[attr-defined]
+
+    for _ in range(2):
+        assert client.post(URL, json=dict(req, hookInstance=str(uuid.uuid4()))).status_code == 200
+
+    ref = client.app.state.hm.patient_ref(req["context"]["patientId"])  # type: ignore[attr-defined]
+    seen = [(o.setting, o.sbp, o.observed_at.date().isoformat())
+            for o in store.outcomes() if o.patient_ref == ref]
+    assert seen == [("clinic", 158.0, "2026-11-09")]
+
+
 def test_feedback_is_idempotent(client: TestClient) -> None:
     """The same feedback twice is stored once; an override reason is recorded."""
     card = client.post(URL, json=example_request()).json()["cards"][0]
