@@ -31,16 +31,28 @@ class MappingContext:
         self.patient = patient
         self.report = report
         self.used: dict[int, RawResource] = {}
-        self.index: dict[str, RawResource] = {}
-        for res in resources:
-            if res.id:
-                self.index.setdefault(f"{res.resource_type}/{res.id}", res)
-            if res.full_url:
-                self.index.setdefault(res.full_url, res)
+        self._resources = resources
+        self._index: dict[str, RawResource] | None = None  # built on the first lookup
         self.patient_id = patient.id
+        #: the literal reference to the Patient (most subjects): resolves to it, whatever
+        #: else is in the input (one Patient per input)
+        self._own_ref = f"Patient/{patient.id}" if patient.id else None
         # per-run memos (nothing outlives the run): parsed dates and subject verdicts
         self._whens: dict[str, When | None] = {}
         self._other_patient: dict[str, bool] = {}
+
+    @property
+    def index(self) -> dict[str, RawResource]:
+        """Resources by ``Type/id`` and by full URL (the first one wins)."""
+        if self._index is None:
+            index: dict[str, RawResource] = {}
+            for res in self._resources:
+                if res.id:
+                    index.setdefault(f"{res.resource_type}/{res.id}", res)
+                if res.full_url:
+                    index.setdefault(res.full_url, res)
+            self._index = index
+        return self._index
 
     def use(self, res: RawResource) -> None:
         """Mark a resource as used: it is validated and counted as used."""
@@ -86,6 +98,8 @@ class MappingContext:
         return not other
 
     def _is_other_patient(self, ref: str, res: RawResource) -> bool:
+        if ref == self._own_ref:
+            return False
         target = self.resolve(ref, res)
         if target is not None:
             return target.resource_type == "Patient" and target is not self.patient and (

@@ -43,14 +43,21 @@ def record_to_features(record: PatientRecord) -> FeatureVector:
     )
 
 
+#: The provenance of each feature the record says nothing about (the same every time).
+_NOT_RECORDED: dict[str, tuple[float | None, Provenance]] = {
+    spec.name: (0.0, Provenance(spec.name, note=ABSENT_NOTE))
+    if spec.missing is Missing.ABSENT_AS_ZERO
+    else (None, Provenance(spec.name, note=f"no {spec.label} recorded"))
+    for spec in PATIENT_FEATURES}
+
+
 def _feature(spec: FeatureSpec, fact: Fact | None) -> tuple[float | None, Provenance]:
     if fact is None or fact.value is None:
+        if fact is None or not fact.note:
+            return _NOT_RECORDED[spec.name]
         if spec.missing is Missing.ABSENT_AS_ZERO:
-            note = ABSENT_NOTE if fact is None or not fact.note else (
-                f"{ABSENT_NOTE} ({fact.note})")
-            return 0.0, Provenance(spec.name, note=note)
-        note = fact.note if fact is not None and fact.note else f"no {spec.label} recorded"
-        return None, Provenance(spec.name, note=note)
+            return 0.0, Provenance(spec.name, note=f"{ABSENT_NOTE} ({fact.note})")
+        return None, Provenance(spec.name, note=fact.note)
     value = fact.value
     if spec.kind is Kind.BINARY and value not in (0.0, 1.0):
         return None, Provenance(spec.name, fact.source, _iso(fact.date),

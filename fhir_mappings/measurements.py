@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 from math import isfinite
+from operator import attrgetter
 from typing import NamedTuple
 
 from fhir_mappings.context import MappingContext
@@ -112,23 +113,29 @@ def latest(ctx: MappingContext, items: Iterable[Measurement], label: str, start:
 
     Implausible later values are named in the note; the chosen resource is marked used.
     """
-    in_window = sorted((m for m in items
-                        if (start is None or m.when.day >= start) and m.when.day <= ctx.as_of),
-                       key=lambda m: m.sort_key, reverse=True)
+    as_of = ctx.as_of
+    in_window = [m for m in items
+                 if (start is None or m.when.day >= start) and m.when.day <= as_of]
+    if len(in_window) > 1:
+        in_window.sort(key=_SORT_KEY, reverse=True)
     skipped: list[Measurement] = []
     for m in in_window:
         if not m.plausible:
             skipped.append(m)
             continue
         ctx.use(m.res)
-        notes = [n for n in (m.note,) if n]
+        note = m.note
         if skipped:
-            notes.append(_skipped_note(skipped, unit))
-        return Fact(m.value, m.res.ref, m.when.day, "; ".join(notes) or None), m
+            note = f"{note}; {_skipped_note(skipped, unit)}" if note else _skipped_note(
+                skipped, unit)
+        return Fact(m.value, m.res.ref, m.when.day, note or None), m
     note = f"no {label} result in the {window}"
     if skipped:
         note += f" ({_skipped_note(skipped, unit)})"
     return unknown(note), None
+
+
+_SORT_KEY = attrgetter("sort_key")
 
 
 def _skipped_note(skipped: list[Measurement], unit: str) -> str:

@@ -142,7 +142,8 @@ def map_observations(ctx: MappingContext, observations: Iterable[RawResource],
                 older_bp = when.day
             continue
         if kind in BP_KINDS:
-            bp_parts.extend((*part, when) for part in read_bp(ctx, res, kind, when))
+            for setting, single, sbp, dbp in read_bp(ctx, res, kind, when):
+                bp_parts.append((setting, single, sbp, dbp, when))
         elif kind is ObsKind.PREGNANCY_STATUS:
             codings, _ = res.concept(res.data, "valueCodeableConcept")
             pregnant = any((s, c) in codes.PREGNANT_VALUES for s, c, _ in codings)

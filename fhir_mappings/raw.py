@@ -104,6 +104,9 @@ class RawResource(NamedTuple):
         """``(system, code, display)`` of a CodeableConcept's codings (missing parts: "")."""
         if concept is None:
             return []
+        fast = _plain_codings(concept)
+        if fast is not None:
+            return fast
         items = concept.get("coding")
         if items is None:
             return []
@@ -113,23 +116,27 @@ class RawResource(NamedTuple):
         for i, coding in enumerate(items):
             if type(coding) is not dict and not isinstance(coding, Mapping):
                 raise self.error("must be an object", f"{subpath}.coding[{i}]")
-            system = coding.get("system", "")
-            code = coding.get("code", "")
-            display = coding.get("display", "")
-            if type(system) is not str or type(code) is not str or type(display) is not str:
-                path = f"{subpath}.coding[{i}]"
-                system = self.string(coding, "system", path) or ""
-                code = self.string(coding, "code", path) or ""
-                display = self.string(coding, "display", path) or ""
+            path = f"{subpath}.coding[{i}]"
+            system = self.string(coding, "system", path) or ""
+            code = self.string(coding, "code", path) or ""
+            display = self.string(coding, "display", path) or ""
             out.append((system, code, display))
         return out
 
     def concept(self, obj: JsonObject, key: str, subpath: str = "") -> tuple[
             list[tuple[str, str, str]], str]:
         """Codings and text of the CodeableConcept at ``key`` (absent -> nothing)."""
-        cc = self.obj(obj, key, subpath)
+        cc = obj.get(key)
         if cc is None:
             return [], ""
+        if type(cc) is dict:
+            text = cc.get("text", "")
+            if type(text) is str:
+                fast = _plain_codings(cc)
+                if fast is not None:
+                    return fast, text
+        cc = self.obj(obj, key, subpath)
+        assert cc is not None
         path = f"{subpath}.{key}"
         return self.codings(cc, path), self.string(cc, "text", path) or ""
 
@@ -146,6 +153,27 @@ class RawResource(NamedTuple):
         if ref is None:
             return None
         return self.string(ref, "reference", f"{subpath}.{key}")
+
+
+def _plain_codings(concept: JsonObject) -> list[tuple[str, str, str]] | None:
+    """The codings of a well-formed CodeableConcept (every part a string or absent), or
+    None for anything else (then the checked reads above raise or read it)."""
+    items = concept.get("coding")
+    if items is None:
+        return []
+    if type(items) is not list:
+        return None
+    out = []
+    for coding in items:
+        if type(coding) is not dict:
+            return None
+        system = coding.get("system", "")
+        code = coding.get("code", "")
+        display = coding.get("display", "")
+        if type(system) is not str or type(code) is not str or type(display) is not str:
+            return None
+        out.append((system, code, display))
+    return out
 
 
 def first_text(*texts: str) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -104,12 +105,17 @@ def build_record(data: Input, as_of: date,
     ckd_stage = _combine(facts, cond.ckd_stage, obs.ckd_stage)
 
     validator = Validator()
-    for res in sorted(ctx.used.values(), key=lambda r: r.path):
+    for res in sorted(ctx.used.values(), key=attrgetter("path")):
         validator.validate(res)
     report.validated = validator.count
-    used_ids = set(ctx.used)
+    used, ignored = ctx.used, report.ignored
+    used_counts: dict[str, int] = {}
+    ignored_counts: dict[str, int] = {}
     for res in resources:
-        (report.used if id(res) in used_ids else report.ignored)[res.resource_type] += 1
+        counts = used_counts if id(res) in used else ignored_counts
+        counts[res.resource_type] = counts.get(res.resource_type, 0) + 1
+    report.used.update(used_counts)
+    ignored.update(ignored_counts)
     contained = sum(1 for r in ctx.used.values() if ".contained[" in r.path)
     if contained:
         report.used["Medication (contained)"] += contained
