@@ -1,8 +1,13 @@
-"""Machine-readable citations for guideline rules."""
+"""Machine-readable citations for guideline rules.
+
+Citations are immutable, so each distinct one is made once and shared (the rules cite on every
+finding they make).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,39 +22,47 @@ class Citation:
         return f"{self.guideline} {self.recommendation}"
 
 
+@cache
 def nice(rec: str) -> Citation:
     """NICE NG136 (2019, updated 2023)."""
     return Citation("NICE NG136", "2019 (updated 2023)", rec)
 
 
+@cache
 def nice_ng203(rec: str) -> Citation:
     """NICE NG203 chronic kidney disease (2021)."""
     return Citation("NICE NG203", "2021", rec)
 
 
+@cache
 def esc(rec: str) -> Citation:
     """ESC 2024 guidelines for elevated BP and hypertension (McEvoy et al. Eur Heart J 2024)."""
     return Citation("ESC 2024", "2024", rec)
 
 
+@cache
 def smpc(drug: str, section: str = "4.3 contraindications") -> Citation:
     """UK Summary of Product Characteristics (research/clinical.md section 2)."""
     return Citation(f"SmPC {drug}", "UK (MHRA)", section)
 
 
+@cache
 def mhra(topic: str) -> Citation:
     return Citation("MHRA Drug Safety Update", "UK", topic)
 
 
+@cache
 def bnf(topic: str) -> Citation:
     return Citation("BNF", "UK", topic)
 
 
+@cache
 def nice_ng106(rec: str) -> Citation:
     """NICE NG106 chronic heart failure (2018)."""
     return Citation("NICE NG106", "2018", rec)
 
 
+@cache
 def nice_ng133(rec: str) -> Citation:
     """NICE NG133 hypertension in pregnancy (2019)."""
     return Citation("NICE NG133", "2019 (updated 2023)", rec)

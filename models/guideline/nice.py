@@ -138,7 +138,7 @@ def preferred_options(pref: Preference, options: Sequence[TreatmentOption]
             continue
         single = o.action in (Action.START, Action.ADD) and len(o.started) == 1
         if (single and o.started[0] in pref.classes) or (
-                o.action is Action.COMBINATION and frozenset(o.started) in pref.combinations):
+                o.action is Action.COMBINATION and o.started_set in pref.combinations):
             out.append(o.id)
     return tuple(out)
 
