@@ -92,7 +92,10 @@ def subgroups(cases: CaseSet) -> dict[str, dict[str, npt.NDArray[np.bool_]]]:
 def feature_vector(features: npt.NDArray[np.float64], doses: npt.NDArray[np.float64],
                    days_since_bp: int = 30) -> FeatureVector:
     """A FeatureVector from one simulated patient's feature row and current doses."""
-    values = {spec.name: (None if np.isnan(v) else float(v))
-              for spec, v in zip(PATIENT_FEATURES, features, strict=True)}
-    regimen = {c: float(d) for c, d in zip(CLASS_ORDER, doses, strict=True) if d > 0}
+    values = {name: (None if v != v else v)  # NaN (v != v) is unknown
+              for name, v in zip(_NAMES, features.tolist(), strict=True)}
+    regimen = {c: d for c, d in zip(CLASS_ORDER, doses.tolist(), strict=True) if d > 0}
     return FeatureVector(AS_OF, values, regimen, False, days_since_bp)
+
+
+_NAMES = tuple(spec.name for spec in PATIENT_FEATURES)

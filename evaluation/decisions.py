@@ -65,23 +65,25 @@ def run_decisions(cases: CaseSet, scorer: Scorer, profile: GuidelineProfile,
     starts = rows.group_starts()
     ends = np.append(starts[1:], len(rows))
     model = ModelInfo(scorer.manifest.model_id, scorer.manifest.version, scorer.provider)
-    option_cache: dict[tuple[float, ...], tuple[TreatmentOption, ...]] = {}
+    features, doses = cases.cohort.features, cases.cohort.current_doses
+    # option id -> row within the patient's group, per catalogue (keyed by identity: a
+    # regimen's catalogue is built once; the entry keeps it alive)
+    positions: dict[int, tuple[tuple[TreatmentOption, ...], dict[str, int]]] = {}
     t = _Tally()
     for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
         pid = int(rows.patient_idx[s])
-        p: FeatureVector = feature_vector(cases.cohort.features[pid],
-                                          cases.cohort.current_doses[pid])
+        p: FeatureVector = feature_vector(features[pid], doses[pid])
         t.patients += 1
-        key = tuple(cases.cohort.current_doses[pid].tolist())
-        options = option_cache.get(key)
-        if options is None:
-            options = option_cache[key] = valid_options(p.regimen)
+        options = valid_options(p.regimen)
         if len(options) != e - s:
             raise RuntimeError("option rows and the catalogue disagree")
+        known = positions.get(id(options))
+        if known is None:
+            known = positions[id(options)] = (options, {o.id: i for i, o in enumerate(options)})
+        at = known[1]
         if progress is not None and t.patients % 1000 == 0:
             progress(t.patients)
-        a = rank(p, options, rows.features[s:e], scores.take(slice(s, e)), model,
-                         profile)
+        a = rank(p, options, rows.features[s:e], scores.take(slice(s, e)), model, profile)
         t.assessed += 1
         first = a.first
         if first is None:
@@ -89,23 +91,23 @@ def run_decisions(cases: CaseSet, scorer: Scorer, profile: GuidelineProfile,
             continue
         if max_severity(option_findings(p, first.option)) is Severity.BLOCK:
             t.contraindicated_first += 1
-        truth = {o.id: float(v) for o, v in zip(options, cases.true_change[s:e], strict=True)}
-        safe = [o.option.id for o in a.options if o.rank is not None]
-        first_true = truth[first.option.id]
-        best_safe = min(truth[i] for i in safe)
+        truth = cases.true_change[s:e].tolist()
+        safe = [truth[at[o.option.id]] for o in a.options if o.rank is not None]
+        first_true = truth[at[first.option.id]]
+        best_safe = min(safe)
+        random_safe = float(np.mean(safe))
         t.sum_first_all += first_true
         t.sum_best_safe_all += best_safe
-        t.sum_random_safe_all += float(np.mean([truth[i] for i in safe]))
+        t.sum_random_safe_all += random_safe
         t.first_is_best_safe += first_true <= best_safe
         if a.guideline_default:
             t.first_in_default += first.option.id in a.guideline_default
-        if a.guideline_default:
             t.with_default += 1
             t.first_differs_from_default += first.option.id not in a.guideline_default
             t.sum_first += first_true
-            t.sum_default += float(np.mean([truth[i] for i in a.guideline_default]))
-            t.sum_best_safe += min(truth[i] for i in safe)
-            t.sum_random_safe += float(np.mean([truth[i] for i in safe]))
+            t.sum_default += float(np.mean([truth[at[i]] for i in a.guideline_default]))
+            t.sum_best_safe += best_safe
+            t.sum_random_safe += random_safe
 
     n_def = max(t.with_default, 1)
     n_first = max(t.assessed - t.no_safe_option, 1)
