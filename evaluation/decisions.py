@@ -4,13 +4,21 @@ For every patient the pipeline's own ranking (:func:`models.assessment.rank_opti
 scores computed in one batch; the checks are computed independently of the ranking code where
 it matters: the first option's findings are re-derived from the rules, so a ranking bug that put
 a contraindicated option first would be counted, not hidden.
+
+The patients can be ranked in several worker processes (``workers``; forked, so they share the
+case set and scores without copying them); each patient's outcome comes back in patient order and
+the sums are taken in that order, so the report is the same, to the bit, whatever the number of
+workers.
 """
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -27,6 +35,11 @@ from models.scorer import ScoreBatch, Scorer
 Ranker = Callable[..., Any]
 """Signature of :func:`models.assessment.rank_options` (replaceable to plant a faulty one)."""
 Progress = Callable[[int], None]
+
+#: Fewest patients per worker for ranking in several processes to be worth a fork.
+MIN_PATIENTS_PER_WORKER = 5_000
+#: Chunks per worker (finer chunks: progress and a balanced load).
+CHUNKS_PER_WORKER = 8
 
 
 @dataclass
@@ -49,31 +62,43 @@ class _Tally:
     first_is_best_safe: int = 0
 
 
-def run_decisions(cases: CaseSet, scorer: Scorer, profile: GuidelineProfile,
-                  scores: ScoreBatch | None = None, ranker: Ranker | None = None,
-                  progress: Progress | None = None) -> dict[str, Any]:
-    """Rank every patient's options and compare the first option with the guideline default
-    and the best option, in true (simulated) systolic change (mmHg; more negative is better).
+class _Outcome(NamedTuple):
+    """One patient's ranking against the truth (true systolic change of the options, mmHg)."""
 
-    ``scores`` are the batch scores of ``cases.rows`` when already computed; ``ranker``
-    replaces :func:`rank_options` (tests plant a faulty one); ``progress`` is called with the
-    number of patients done every 1,000 patients."""
-    rank = ranker or rank_options
-    rows = cases.rows
-    if scores is None:
-        scores = scorer.score(rows.features)
-    starts = rows.group_starts()
-    ends = np.append(starts[1:], len(rows))
-    model = ModelInfo(scorer.manifest.model_id, scorer.manifest.version, scorer.provider)
+    contraindicated_first: bool
+    first_true: float
+    best_safe: float
+    random_safe: float
+    """Mean over the safe (ranked) options."""
+    default_mean: float | None
+    """Mean over the guideline default's options; None when the default is empty."""
+    first_in_default: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    cases: CaseSet
+    scores: ScoreBatch
+    model: ModelInfo
+    profile: GuidelineProfile
+    rank: Ranker
+    starts: list[int]
+    ends: list[int]
+
+
+def _decide(job: _Job, lo: int, hi: int, progress: Progress | None = None
+            ) -> list[_Outcome | None]:
+    """Outcomes of patients ``lo:hi`` (None: no safe option)."""
+    rows, cases = job.cases.rows, job.cases
     features, doses = cases.cohort.features, cases.cohort.current_doses
     # option id -> row within the patient's group, per catalogue (keyed by identity: a
     # regimen's catalogue is built once; the entry keeps it alive)
     positions: dict[int, tuple[tuple[TreatmentOption, ...], dict[str, int]]] = {}
-    t = _Tally()
-    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+    out: list[_Outcome | None] = []
+    for k in range(lo, hi):
+        s, e = job.starts[k], job.ends[k]
         pid = int(rows.patient_idx[s])
         p: FeatureVector = feature_vector(features[pid], doses[pid])
-        t.patients += 1
         options = valid_options(p.regimen)
         if len(options) != e - s:
             raise RuntimeError("option rows and the catalogue disagree")
@@ -81,33 +106,109 @@ def run_decisions(cases: CaseSet, scorer: Scorer, profile: GuidelineProfile,
         if known is None:
             known = positions[id(options)] = (options, {o.id: i for i, o in enumerate(options)})
         at = known[1]
-        if progress is not None and t.patients % 1000 == 0:
-            progress(t.patients)
-        a = rank(p, options, rows.features[s:e], scores.take(slice(s, e)), model, profile)
-        t.assessed += 1
+        if progress is not None and (k + 1) % 1000 == 0:
+            progress(k + 1)
+        a = job.rank(p, options, rows.features[s:e], job.scores.take(slice(s, e)), job.model,
+                     job.profile)
         first = a.first
         if first is None:
-            t.no_safe_option += 1
+            out.append(None)
             continue
-        if max_severity(option_findings(p, first.option)) is Severity.BLOCK:
-            t.contraindicated_first += 1
         truth = cases.true_change[s:e].tolist()
         safe = [truth[at[o.option.id]] for o in a.options if o.rank is not None]
-        first_true = truth[at[first.option.id]]
-        best_safe = min(safe)
-        random_safe = float(np.mean(safe))
-        t.sum_first_all += first_true
-        t.sum_best_safe_all += best_safe
-        t.sum_random_safe_all += random_safe
-        t.first_is_best_safe += first_true <= best_safe
-        if a.guideline_default:
-            t.first_in_default += first.option.id in a.guideline_default
+        default = a.guideline_default
+        out.append(_Outcome(
+            max_severity(option_findings(p, first.option)) is Severity.BLOCK,
+            truth[at[first.option.id]], min(safe), float(np.mean(safe)),
+            float(np.mean([truth[at[i]] for i in default])) if default else None,
+            first.option.id in default))
+    return out
+
+
+_JOB: _Job | None = None
+"""The job that forked workers rank (set only while their pool runs)."""
+
+
+def _decide_in_worker(lo: int, hi: int) -> list[_Outcome | None]:
+    if _JOB is None:
+        raise RuntimeError("no ranking job in this worker")
+    return _decide(_JOB, lo, hi)
+
+
+def _decide_in_workers(job: _Job, workers: int, progress: Progress | None
+                       ) -> list[_Outcome | None]:
+    global _JOB
+    n = len(job.starts)
+    bounds = np.linspace(0, n, workers * CHUNKS_PER_WORKER + 1).astype(int).tolist()
+    spans = [(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]
+    _JOB = job
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")
+                                 ) as pool:
+            futures = {pool.submit(_decide_in_worker, lo, hi): hi - lo for lo, hi in spans}
+            done = 0
+            for f in as_completed(futures):
+                done += futures[f]
+                if progress is not None:
+                    progress(done)
+            return [o for f in futures for o in f.result()]
+    finally:
+        _JOB = None
+
+
+def ranking_workers(patients: int, workers: int) -> int:
+    """The ranking processes :func:`run_decisions` uses for ``workers`` asked: at least
+    :data:`MIN_PATIENTS_PER_WORKER` patients each, and one where the platform cannot fork."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return max(1, min(workers, patients // MIN_PATIENTS_PER_WORKER))
+
+
+def run_decisions(cases: CaseSet, scorer: Scorer, profile: GuidelineProfile,
+                  scores: ScoreBatch | None = None, ranker: Ranker | None = None,
+                  progress: Progress | None = None, workers: int = 1) -> dict[str, Any]:
+    """Rank every patient's options and compare the first option with the guideline default
+    and the best option, in true (simulated) systolic change (mmHg; more negative is better).
+
+    ``scores`` are the batch scores of ``cases.rows`` when already computed; ``ranker``
+    replaces :func:`rank_options` (tests plant a faulty one); ``progress`` is called with the
+    number of patients done (every 1,000 patients, or every chunk with several workers);
+    ``workers`` > 1 ranks in that many forked processes where there are at least
+    :data:`MIN_PATIENTS_PER_WORKER` patients per worker and the platform can fork."""
+    rows = cases.rows
+    if scores is None:
+        scores = scorer.score(rows.features)
+    starts = rows.group_starts()
+    ends = np.append(starts[1:], len(rows))
+    model = ModelInfo(scorer.manifest.model_id, scorer.manifest.version, scorer.provider)
+    job = _Job(cases, scores, model, profile, ranker or rank_options, starts.tolist(),
+               ends.tolist())
+    n = len(job.starts)
+    workers = ranking_workers(n, workers)
+    if workers > 1:
+        outcomes = _decide_in_workers(job, workers, progress)
+    else:
+        outcomes = _decide(job, 0, n, progress)
+
+    # Sums in patient order, whatever the number of workers.
+    t = _Tally(patients=n, assessed=n)
+    for oc in outcomes:
+        if oc is None:
+            t.no_safe_option += 1
+            continue
+        t.contraindicated_first += oc.contraindicated_first
+        t.sum_first_all += oc.first_true
+        t.sum_best_safe_all += oc.best_safe
+        t.sum_random_safe_all += oc.random_safe
+        t.first_is_best_safe += oc.first_true <= oc.best_safe
+        if oc.default_mean is not None:
+            t.first_in_default += oc.first_in_default
             t.with_default += 1
-            t.first_differs_from_default += first.option.id not in a.guideline_default
-            t.sum_first += first_true
-            t.sum_default += float(np.mean([truth[at[i]] for i in a.guideline_default]))
-            t.sum_best_safe += best_safe
-            t.sum_random_safe += random_safe
+            t.first_differs_from_default += not oc.first_in_default
+            t.sum_first += oc.first_true
+            t.sum_default += oc.default_mean
+            t.sum_best_safe += oc.best_safe
+            t.sum_random_safe += oc.random_safe
 
     n_def = max(t.with_default, 1)
     n_first = max(t.assessed - t.no_safe_option, 1)

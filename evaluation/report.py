@@ -154,7 +154,7 @@ HEADLINE = (
     ("captured fraction: model", "captured_fraction.model_first"),
     ("captured fraction: guideline default", "captured_fraction.guideline_default"),
     ("largest subgroup MAE gap (mmHg)", "subgroups.largest_gap.mae_true.gap"),
-    ("scoring + metrics rows/s (SHAP off)", "throughput.rows_per_second"),
+    ("patient-options/s end to end (SHAP off)", "throughput.rows_per_second"),
     ("blocked option ranked", "blocked_option_ranked"),
     ("bundles", "bundles"), ("assessed", "assessed"), ("cannot assess", "cannot_assess"),
     ("errors", "errors"),

@@ -7,7 +7,9 @@ versioned safety-monitoring plan, writes JSON and HTML, and exits 1 when a gate 
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -53,6 +55,9 @@ def evaluate(
         "--private-key", help="PEM private key to sign client JWTs (target mode).")] = None,
     iss: Annotated[str | None, typer.Option(help="JWT issuer (target mode).")] = None,
     kid: Annotated[str | None, typer.Option(help="JWT key id (target mode).")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Processes that rank the site suites' patients (default: the CPUs this process "
+        "may use).")] = None,
     quiet: Annotated[bool, typer.Option(help="Print only the checks summary.")] = False,
     artifacts: Annotated[Path, typer.Option(help="Artifacts directory.")] = DEFAULT_ARTIFACTS,
 ) -> None:
@@ -121,7 +126,9 @@ def evaluate(
                                                     patients, seed + i, limit, advance))
         mode = "target"
     else:
-        reports = [_in_process(n, i, scorer, profile, patients, seed, limit, fhir_dir, day)
+        procs = workers if workers is not None else _cpus()
+        reports = [_in_process(n, i, scorer, profile, patients, seed, limit, fhir_dir, day,
+                               procs)
                    for i, n in enumerate(names)]
         mode = "in-process"
     results = run_checks(the_plan, reports)
@@ -151,8 +158,29 @@ def evaluate(
         sys.exit(1)
 
 
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
+
+
+def _throughput_line(report: dict[str, Any]) -> str:
+    """The suite's end-to-end throughput and its parts, in words."""
+    t = report["throughput"]
+    return (f"{report['suite']}: {t['rows']:,} patient-options of {report['patients']:,} "
+            f"patients in {t['seconds']:.1f} s end to end (ONNX scoring {t['scoring_seconds']:.1f} "
+            f"s, prediction metrics {t['metrics_seconds']:.1f} s, guideline rules + ranking + "
+            f"decision metrics {t['decisions_seconds']:.1f} s on {t['ranking_workers']} "
+            f"process(es)): {t['rows_per_second']:,.0f} patient-options/s, SHAP off (budget "
+            f"{t['budget_rows_per_second']:,.0f}); simulating the cohort "
+            f"{t['cohort_simulation_seconds']:.1f} s and outcomes "
+            f"{t['outcome_simulation_seconds']:.1f} s not included")
+
+
 def _in_process(name: Suite, i: int, scorer: Any, profile: Any, patients: int, seed: int,
-                limit: int | None, fhir_dir: Path | None, day: date | None) -> dict[str, Any]:
+                limit: int | None, fhir_dir: Path | None, day: date | None,
+                workers: int = 1) -> dict[str, Any]:
     from evaluation.cohort import simulated_case_set
     from evaluation.fhir_suite import DEFAULT_FHIR_DIR, run_fhir_suite
     from evaluation.progress import progress_bar
@@ -167,7 +195,12 @@ def _in_process(name: Suite, i: int, scorer: Any, profile: Any, patients: int, s
         files = len(list(folder.glob("*.json")))
         with progress_bar("fhir bundles", files) as advance:
             return run_fhir_suite(folder, scorer, profile, day, advance)
+    t0 = time.perf_counter()
     cases = simulated_case_set(name.value, patients, seed + i)
+    t_cohort = time.perf_counter() - t0
     with progress_bar(f"{name.value}: ranking", patients) as advance:
-        return run_site_suite(cases, scorer, profile, outcome_seed=seed + 1000 + i,
-                              progress=advance)
+        report = run_site_suite(cases, scorer, profile, outcome_seed=seed + 1000 + i,
+                                progress=advance, workers=workers)
+    report["throughput"]["cohort_simulation_seconds"] = t_cohort
+    typer.echo(_throughput_line(report), err=True)
+    return report
