@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
@@ -118,20 +119,30 @@ def read_bp(ctx: MappingContext, res: RawResource, kind: ObsKind, when: When) ->
     else:
         setting = _marked_setting(ctx, res, when)
     sbp = dbp = None
-    for path, comp in res.objects(res.data, "component"):
+    components = res.data.get("component")
+    if components is None:
+        return [(setting, None, sbp, dbp)]
+    if not isinstance(components, list):
+        raise res.error("'component' must be an array", ".component")
+    for i, comp in enumerate(components):
+        if type(comp) is not dict and not isinstance(comp, Mapping):
+            raise res.error("must be an object", f".component[{i}]")
+        path = f".component[{i}]"
         codings, _ = res.concept(comp, "code", path)
         for system, code, _display in codings:
             is_sbp = codes.BP_COMPONENTS.get((system, code))
             if is_sbp is None:
                 continue
-            spec = _SBP if is_sbp else _DBP
-            m = read_quantity(ctx, res, comp, path, Quantity.PRESSURE,
-                              "systolic BP" if is_sbp else "diastolic BP", spec.low,
-                              spec.high, when)
-            if is_sbp and sbp is None:
-                sbp = m
-            elif not is_sbp and dbp is None:
-                dbp = m
+            if is_sbp:
+                m = read_quantity(ctx, res, comp, path, Quantity.PRESSURE, "systolic BP",
+                                  _SBP.low, _SBP.high, when)
+                if sbp is None:
+                    sbp = m
+            else:
+                m = read_quantity(ctx, res, comp, path, Quantity.PRESSURE, "diastolic BP",
+                                  _DBP.low, _DBP.high, when)
+                if dbp is None:
+                    dbp = m
             break
     return [(setting, None, sbp, dbp)]
 
@@ -140,18 +151,23 @@ def _marked_setting(ctx: MappingContext, res: RawResource, when: When) -> Settin
     d = res.data
     words: list[str] = []
     coded: set[tuple[str, str]] = set()
-    for path, ext in res.objects(d, "extension"):
-        if res.string(ext, "url", path) == codes.MEASUREMENT_SETTING_EXTENSION:
-            codings, text = res.concept(ext, "valueCodeableConcept", path)
-            coded.update((s, c) for s, c, _ in codings)
-            words.append(text)
-    codings, text = res.concept(d, "method")
-    coded.update((s, c) for s, c, _ in codings)
-    words.extend([text, *(disp for _, _, disp in codings)])
-    for path, cat in res.objects(d, "category"):
-        codings = res.codings(cat, path)
-        words.extend([res.string(cat, "text", path) or "", *(c for _, c, _ in codings),
-                      *(disp for _, _, disp in codings)])
+    if d.get("extension") is not None:
+        for path, ext in res.objects(d, "extension"):
+            if res.string(ext, "url", path) == codes.MEASUREMENT_SETTING_EXTENSION:
+                codings, text = res.concept(ext, "valueCodeableConcept", path)
+                coded.update((s, c) for s, c, _ in codings)
+                words.append(text)
+    codings, text = res.concept(d, "method") if d.get("method") is not None else ([], "")
+    words.append(text)
+    if codings:
+        coded.update((s, c) for s, c, _ in codings)
+        words.extend(disp for _, _, disp in codings)
+    if d.get("category") is not None:
+        for path, cat in res.objects(d, "category"):
+            codings = res.codings(cat, path)
+            words.append(res.string(cat, "text", path) or "")
+            words.extend(c for _, c, _ in codings)
+            words.extend(disp for _, _, disp in codings)
     joined = " ".join(words).lower()
     if _AMBULATORY.search(joined):
         if "24" in joined:
@@ -161,7 +177,7 @@ def _marked_setting(ctx: MappingContext, res: RawResource, when: When) -> Settin
         return Setting.ABPM_DAY
     if coded & codes.HOME_SETTING_CODES or _HOME.search(joined):
         return Setting.HOME
-    for path, perf in res.objects(d, "performer"):
+    for path, perf in res.objects(d, "performer") if d.get("performer") is not None else ():
         ref = res.string(perf, "reference", path)
         if not ref:
             continue

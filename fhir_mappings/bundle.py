@@ -173,7 +173,10 @@ class _Reader:
         if rid is not None and not isinstance(rid, str):
             raise InvalidResource("'id' must be a string", f"{path}.id", rtype)
         res = RawResource(rtype, rid, doc, path, full_url)
-        _check_release(res)
+        keys = _HINT_KEYS.get(rtype)
+        if (doc.get("meta") is not None or rtype in _RELEASE_CHECKED
+                or (keys is not None and not doc.keys().isdisjoint(keys))):
+            _check_release(res)  # (nothing to check otherwise)
         if rtype == "Bundle":
             self.bundle(res, depth)
         else:
@@ -230,6 +233,10 @@ def _outcome_text(outcome: Mapping[str, Any]) -> str:
 
 #: The keys the release hints look at (every hint needs its key present).
 _HINT_KEYS: Final = {t: frozenset(k for k, _, _ in hints) for t, hints in _RELEASE_HINTS.items()}
+
+
+#: Resource types _check_release looks at whatever their content.
+_RELEASE_CHECKED: Final = frozenset({*_OTHER_RELEASE_TYPES, "CapabilityStatement"})
 
 
 def _check_release(res: RawResource) -> None:

@@ -25,6 +25,8 @@ from fhir_mappings.facts import Fact, present
 from fhir_mappings.raw import RawResource
 
 _STAGE_ORDER = ("G1", "G2", "G3", "G3a", "G3b", "G4", "G5")
+#: abatement[x] types that say "no longer current" without a date.
+_OTHER_ABATEMENT = frozenset({"abatementAge", "abatementRange", "abatementString"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +140,6 @@ def _status(ctx: MappingContext, res: RawResource) -> tuple[bool, When | None] |
         abated = end or _start
     if abated is not None:
         current = current and abated.day > ctx.as_of
-    elif any(k in d for k in ("abatementAge", "abatementRange", "abatementString")):
+    elif not _OTHER_ABATEMENT.isdisjoint(d):
         current = False
     return current, when

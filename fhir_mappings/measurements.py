@@ -21,7 +21,7 @@ from fhir_mappings.dates import When
 from fhir_mappings.facts import Fact, unknown
 from fhir_mappings.raw import JsonObject, RawResource
 from fhir_mappings.report import IssueKind
-from fhir_mappings.units import IDENTITY, Quantity, conversion
+from fhir_mappings.units import IDENTITY, Quantity, unit_conversion, conversion
 
 
 class Measurement(NamedTuple):
@@ -79,32 +79,33 @@ def read_quantity(ctx: MappingContext, res: RawResource, obj: JsonObject, subpat
         qpath = f"{subpath}.valueQuantity"
         code = res.string(vq, "code", qpath)
         unit = res.string(vq, "unit", qpath)
-    conv = conversion(quantity, code) if code else None
+    conv = unit_conversion(quantity, code) if code else None
     if conv is None:
         conv = conversion(quantity, unit) if unit or not code else None
     if conv is None:
         ctx.report.issue(IssueKind.UNKNOWN_UNIT, res.ref,
                          f"{label}: unit {code or unit or '(none)'!r} is not understood")
         return None
-    notes = []
+    note = ""
     if conv is IDENTITY:
         canonical = value + 0.0  # what to_canonical gives, without the call
     else:
         canonical = conv.to_canonical(value)
         if conv.scale != 1.0 or conv.offset != 0.0:
-            notes.append(f"converted from {_fmt(value)} {unit or code or ''}")
+            note = f"converted from {_fmt(value)} {unit or code or ''}"
     comparator = vq.get("comparator")
     if comparator is not None and type(comparator) is not str:
         comparator = res.string(vq, "comparator", f"{subpath}.valueQuantity")
     if comparator:
-        notes.append(f"reported as {comparator}{_fmt(value)} {unit or code or ''}".rstrip())
+        reported = f"reported as {comparator}{_fmt(value)} {unit or code or ''}".rstrip()
+        note = f"{note}; {reported}" if note else reported
     plausible = low <= canonical <= high
     if not plausible:
         ctx.report.issue(
             IssueKind.IMPLAUSIBLE_VALUE, res.ref,
             f"{label} {_fmt(canonical)} {quantity.value} is outside the plausible range "
             f"{_fmt(low)}-{_fmt(high)}: not used")
-    return Measurement(canonical, when, res, plausible, "; ".join(notes))
+    return Measurement(canonical, when, res, plausible, note)
 
 
 def latest(ctx: MappingContext, items: Iterable[Measurement], label: str, start: date | None,

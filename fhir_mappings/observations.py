@@ -46,7 +46,7 @@ from fhir_mappings.facts import Fact, present, unknown
 from fhir_mappings.feature_table import FEATURES_BY_NAME
 from fhir_mappings.measurements import Measurement, latest, read_quantity
 from fhir_mappings.patient import Demographics
-from fhir_mappings.raw import RawResource
+from fhir_mappings.raw import JsonObject, RawResource
 from fhir_mappings.report import IssueKind
 from fhir_mappings.units import Quantity
 
@@ -102,16 +102,10 @@ def classify(res: RawResource, ctx: MappingContext) -> tuple[ObsKind, When] | No
         status = res.string(d, "status")  # the typed read (raises unless a string)
     if status in IGNORED_STATUS:
         return None
-    codings, _ = res.concept(d, "code")
-    kind = None
-    lookup = codes.OBSERVATION_CODES.get
-    for system, code, _display in codings:
-        kind = lookup((system, code))
-        if kind is not None:
-            break
+    kind, first = _code_kind(res, d)
     if kind is None:
-        for system, code, _display in codings[:1]:
-            ctx.report.unknown_code("Observation", system, code)
+        if first is not None:
+            ctx.report.unknown_code("Observation", *first)
         return None
     when = ctx.effective(res)
     if when is None:
@@ -120,6 +114,38 @@ def classify(res: RawResource, ctx: MappingContext) -> tuple[ObsKind, When] | No
     if when.day > ctx.as_of or not ctx.about_patient(res):
         return None
     return kind, when
+
+
+def _code_kind(res: RawResource, d: JsonObject) -> tuple[ObsKind | None, tuple[str, str] | None]:
+    """The kind named by the first known coding of ``code``, and the first coding."""
+    lookup = codes.OBSERVATION_CODES.get
+    cc = d.get("code")
+    if type(cc) is dict:
+        # res.concept inlined for well-formed codings: every part a string or absent
+        items = cc.get("coding")
+        text = cc.get("text", "")
+        if type(items) is list and type(text) is str:
+            kind = first = None
+            for coding in items:
+                if type(coding) is not dict:
+                    break
+                system = coding.get("system", "")
+                code = coding.get("code", "")
+                if (type(system) is not str or type(code) is not str
+                        or type(coding.get("display", "")) is not str):
+                    break
+                if first is None:
+                    first = (system, code)
+                if kind is None:
+                    kind = lookup((system, code))
+            else:
+                return kind, first
+    codings, _ = res.concept(d, "code")  # the typed read (raises on a wrong type)
+    for system, code, _display in codings:
+        kind = lookup((system, code))
+        if kind is not None:
+            return kind, None
+    return None, (codings[0][0], codings[0][1]) if codings else None
 
 
 def map_observations(ctx: MappingContext, observations: Iterable[RawResource],

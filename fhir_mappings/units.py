@@ -98,11 +98,11 @@ def conversion(quantity: Quantity, unit: str | None) -> Conversion | None:
     """The conversion of ``unit`` to ``quantity``'s canonical unit (None: unknown unit)."""
     if not unit:
         return IDENTITY if quantity in UNITLESS_OK else None
-    return _conversion(quantity, unit)
+    return unit_conversion(quantity, unit)
 
 
 @lru_cache(maxsize=1024)
-def _conversion(quantity: Quantity, unit: str) -> Conversion | None:
+def unit_conversion(quantity: Quantity, unit: str) -> Conversion | None:
     """Unit strings are vocabulary, not patient data: a bounded cache across requests."""
     return _UNITS[quantity].get(normalise_unit(unit))
 

@@ -60,6 +60,7 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
+from fhir_core import types as fhir_types
 from fhir_core.types import FhirBase, FhirElementOrResourceBase
 from pydantic import TypeAdapter, ValidationError
 
@@ -147,6 +148,8 @@ class _Node:
     nullable: bool = False
     model: type | None = None
     check: Callable[[Any], object] | None = None
+    #: the check runs Python code (dates, times, decimals): worth a per-run memo
+    costly: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,11 +172,19 @@ class _Shape:
 @dataclass(frozen=True, slots=True)
 class _Read:
     """The elements of a class the mapping reads (top level of a resource, or a part):
-    for each element name (``_element`` siblings included), how it is checked: with its
-    node, or (``part``) element by element as that class."""
+    for each element name (``_element`` siblings included), its node, how it is checked
+    (one of the ``_AS_*`` modes) and, for parts, the class it is read element by element
+    as; with the class's shape."""
 
-    plan: dict[str, tuple[_Node, str | None]]
+    shape: _Shape
+    plan: dict[str, tuple[_Node, int, str | None]]
     filter_extensions: bool
+
+
+_AS_PRIMITIVE, _AS_COSTLY_PRIMITIVE, _AS_REPEATED, _AS_VALUE, _AS_PART, _AS_PARTS = range(6)
+#: Data types whose values repeat across the resources of one record (the same subject,
+#: the same category): memoised per run. Measured values (Quantity, Period ...) are not.
+_REPEATED_TYPES: Final = frozenset({"Reference", "CodeableConcept", "Coding"})
 
 
 def _is_list(annotation: Any) -> bool:
@@ -218,8 +229,15 @@ def _node(annotation: Any) -> _Node:
         model = inner.get_model_klass()
         if _walkable(model):
             return _Node(model=model)
-    return _Node(check=_validator(inner))
+    metadata = getattr(inner, "__metadata__", ())
+    return _Node(check=_validator(inner),
+                 costly=any(isinstance(m, _COSTLY_PRIMITIVES) for m in metadata))
 
+
+#: fhir_core primitive types validated in Python (the others are regexes in pydantic-core).
+_COSTLY_PRIMITIVES: Final = (fhir_types.Date, fhir_types.Time, fhir_types.Decimal)
+
+_HASHABLE: Final = frozenset({str, int, float})
 
 _SHAPES: dict[type, _Shape] = {}
 
@@ -261,21 +279,39 @@ def _shape(class_name: str) -> _Shape:
     return _model_shape(MODELS.get(class_name) or get_fhir_model_class(class_name))
 
 
-@cache
+#: _read of each class, once built (a dict lookup instead of a cached call).
+_READS: dict[str, _Read] = {}
+
+
 def _read(class_name: str) -> _Read:
     elements = READ_ELEMENTS[class_name]
     exact = frozenset(e for e in elements if not e.endswith("[x]"))
     choices = tuple(e[:-3] for e in elements if e.endswith("[x]"))
     shape = _shape(class_name)
-    plan: dict[str, tuple[_Node, str | None]] = {}
+    plan: dict[str, tuple[_Node, int, str | None]] = {}
     for key, node in shape.nodes.items():
         bare = key[1:] if key[:1] == "_" else key
-        if key != "resourceType" and (bare in exact or (choices and bare.startswith(choices))):
-            plan[key] = (node, PARTS.get((class_name, key)))
-    return _Read(plan, class_name in MODELS)
+        if key == "resourceType" or not (bare in exact
+                                         or (choices and bare.startswith(choices))):
+            continue
+        part = PARTS.get((class_name, key))
+        inner = node.item if node.item is not None else node
+        if part is not None:
+            mode = _AS_PARTS if key in shape.lists else _AS_PART
+        elif node.check is not None:
+            mode = _AS_COSTLY_PRIMITIVE if node.costly else _AS_PRIMITIVE
+        elif inner.model is not None and inner.model.__name__ in _REPEATED_TYPES:
+            mode = _AS_REPEATED
+        else:
+            mode = _AS_VALUE
+        plan[key] = (node, mode, part)
+    read = _READS[class_name] = _Read(shape, plan, class_name in MODELS)
+    return read
 
 
-Seen = set[tuple[str, str, bytes]]
+#: Element values already valid in this run: (class, element, JSON) of complex values and
+#: (node id, type, value) of primitives validated in Python.
+Seen = set[tuple[object, ...]]
 
 
 class Validator:
@@ -348,10 +384,10 @@ def _walk_read(class_name: str, obj: Any, seen: Seen) -> None:
     """The structure of an object of ``class_name`` and the elements the mapping reads."""
     if type(obj) is not dict and not isinstance(obj, Mapping):
         raise _Invalid("must be an object")
-    shape = _shape(class_name)
+    read = _READS.get(class_name) or _read(class_name)
+    shape = read.shape
     _check_unknown(shape, obj)
     _check_cardinality(shape, obj)
-    read = _read(class_name)
     plan = read.plan
     key = ""
     try:
@@ -359,23 +395,31 @@ def _walk_read(class_name: str, obj: Any, seen: Seen) -> None:
             step = plan.get(key)
             if step is None or value is None:
                 continue  # not read, or absent (required elements are checked above)
-            node, part = step
-            if part is None:
-                check = node.check
-                if check is not None and type(value) is not dict and type(value) is not list:
-                    try:  # a primitive (most read elements): _check inlined
-                        check(value)
-                    except _PRIMITIVE_ERRORS as e:
-                        raise _primitive_error(e) from None
-                else:
-                    _check_read_element(class_name, key, node, value, seen)
-            elif key not in shape.lists:
-                _walk_read(part, value, seen)
-            elif type(value) is not list:
-                raise _Invalid(f"'{key}' must be an array")
+            node, mode, part = step
+            if mode <= _AS_COSTLY_PRIMITIVE and type(value) is not dict and (
+                    type(value) is not list):
+                memo = ((id(node), type(value), value)
+                        if mode == _AS_COSTLY_PRIMITIVE and type(value) in _HASHABLE
+                        else None)
+                if memo in seen:
+                    continue  # (the same date on a panel of results)
+                try:  # a primitive (most read elements): _check inlined
+                    node.check(value)  # type: ignore[misc]
+                except _PRIMITIVE_ERRORS as e:
+                    raise _primitive_error(e) from None
+                if memo is not None:
+                    seen.add(memo)
+            elif mode == _AS_REPEATED:
+                _check_repeated(class_name, key, node, value, seen)
+            elif mode == _AS_PART:
+                _walk_read(part, value, seen)  # type: ignore[arg-type]
+            elif mode == _AS_PARTS:
+                if type(value) is not list:
+                    raise _Invalid(f"'{key}' must be an array")
+                _walk_read_items(part, value,  # type: ignore[arg-type]
+                                 read.filter_extensions and key == "extension", seen)
             else:
-                _walk_read_items(part, value, read.filter_extensions and key == "extension",
-                                 seen)
+                _check(node, value)
     except _Invalid as e:
         e.loc.append(key)
         raise
@@ -394,8 +438,9 @@ def _walk_read_items(part: str, items: list[Any], only_read_extensions: bool,
             raise
 
 
-def _check_read_element(class_name: str, key: str, node: _Node, value: Any,
-                        seen: Seen) -> None:
+def _check_repeated(class_name: str, key: str, node: _Node, value: Any,
+                    seen: Seen) -> None:
+    """A reference or coded element: memoised in the run (and codes across runs)."""
     if type(value) is not dict and type(value) is not list:
         _check(node, value)
         return

@@ -422,7 +422,6 @@ def test_the_cache_of_codes_is_bounded() -> None:
     from fhir_mappings import validation
 
     for i in range(validation.CODED_CACHE_SIZE + 10):
-        validation._check_read_element("Observation", "code",
-                                       _shape("Observation").nodes["code"],
-                                       concept(LOINC, f"{i}-0"), set())
+        validation._check_repeated("Observation", "code", _shape("Observation").nodes["code"],
+                                   concept(LOINC, f"{i}-0"), set())
         assert len(validation._CODED_VALID) <= validation.CODED_CACHE_SIZE
