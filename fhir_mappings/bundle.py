@@ -34,6 +34,8 @@ _OTHER_RELEASE_PROFILE = re.compile(
 _R4_VERSIONS = re.compile(r"^4\.(0|3)(\.\d+)?(-.*)?$")
 
 Hint = Callable[[JsonObject], bool]
+#: RawResource from all its fields, without its Python-level __new__ (one per resource).
+_new_resource = tuple.__new__
 
 
 def _is_str(key: str) -> Hint:
@@ -172,7 +174,7 @@ class _Reader:
         rid = doc.get("id")
         if rid is not None and not isinstance(rid, str):
             raise InvalidResource("'id' must be a string", f"{path}.id", rtype)
-        res = RawResource(rtype, rid, doc, path, full_url)
+        res = _new_resource(RawResource, (rtype, rid, doc, path, full_url))
         keys = _HINT_KEYS.get(rtype)
         if (doc.get("meta") is not None or rtype in _RELEASE_CHECKED
                 or (keys is not None and not doc.keys().isdisjoint(keys))):
@@ -197,7 +199,10 @@ class _Reader:
             return
         if not isinstance(entries, list):
             raise res.error("'entry' must be an array", ".entry")
-        # res.objects / res.obj / res.string inlined: one Bundle can hold thousands of entries
+        # res.objects / res.obj / res.string and (for the usual entry) self.resource
+        # inlined: one Bundle can hold thousands of entries
+        base = res.path
+        resources = self.resources
         for i, entry in enumerate(entries):
             if type(entry) is not dict and not isinstance(entry, Mapping):
                 raise res.error("must be an object", f".entry[{i}]")
@@ -219,7 +224,19 @@ class _Reader:
             full_url = entry.get("fullUrl")
             if full_url is not None and not isinstance(full_url, str):
                 raise res.error("'fullUrl' must be a string", f".entry[{i}].fullUrl")
-            self.resource(resource, f"{res.path}.entry[{i}].resource", full_url, depth + 1)
+            rtype = resource.get("resourceType")
+            rid = resource.get("id")
+            if (type(rtype) is not str or not rtype or rtype == "Bundle"
+                    or (rid is not None and type(rid) is not str)):
+                self.resource(resource, f"{base}.entry[{i}].resource", full_url, depth + 1)
+                continue
+            item = _new_resource(RawResource, (rtype, rid, resource,
+                                               f"{base}.entry[{i}].resource", full_url))
+            keys = _HINT_KEYS.get(rtype)
+            if (resource.get("meta") is not None or rtype in _RELEASE_CHECKED
+                    or (keys is not None and not resource.keys().isdisjoint(keys))):
+                _check_release(item)  # (nothing to check otherwise)
+            resources.append(item)
 
 
 def _outcome_text(outcome: Mapping[str, Any]) -> str:

@@ -137,6 +137,11 @@ class MappingContext:
     def effective(self, res: RawResource) -> When | None:
         """When an Observation was taken: effective[x] (Period: its end, else start), issued."""
         d = res.data
+        text = d.get("effectiveDateTime")
+        if type(text) is str:  # the usual case, already parsed in this run
+            w = self._whens.get(text)
+            if w is not None:
+                return w
         w = self.when(res, d, "effectiveDateTime")
         if w is not None:
             return w

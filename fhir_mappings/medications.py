@@ -50,9 +50,22 @@ _PERIOD_PER_DAY = {"s": 86400.0, "min": 1440.0, "h": 24.0, "d": 1.0, "wk": 1 / 7
                    "mo": 1 / 30, "a": 1 / 365}
 _MASS_MG = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001, "microgram": 0.001,
             "micrograms": 0.001, "µg": 0.001, "μg": 0.001}
-_NAMES = re.compile(r"\b(" + "|".join(sorted(
-    (re.escape(n) for i in drug_codes.INGREDIENTS for n in i.all_names),
-    key=len, reverse=True)) + r")\b")
+
+
+def _names_pattern() -> re.Pattern[str]:
+    """Any ingredient name as a word, the longest first (``\\b(name|name|...)\\b``); the
+    names are grouped by their first letter (``a(?:mlodipine|...)|b(?:...)``), which matches
+    the same (only one group can start at a position) in half the time."""
+    names = sorted((n for i in drug_codes.INGREDIENTS for n in i.all_names),
+                   key=lambda n: len(re.escape(n)), reverse=True)
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        groups.setdefault(n[0], []).append(re.escape(n[1:]))
+    return re.compile(r"\b(" + "|".join(f"{re.escape(first)}(?:{'|'.join(rests)})"
+                                         for first, rests in groups.items()) + r")\b")
+
+
+_NAMES = _names_pattern()
 _NAME_TO_INGREDIENT = {n: i for i in drug_codes.INGREDIENTS for n in i.all_names}
 _STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|micrograms?|mcg|ug|µg|μg|g)\b")
 

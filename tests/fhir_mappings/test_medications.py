@@ -192,3 +192,25 @@ def test_statement_dosage_twice_daily() -> None:
           "dosage": [{"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
                       "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}]}]}
     assert regimen_of(ms) == {B: 2.0}  # carvedilol 25 mg twice daily = 50 mg = 2x
+
+
+def test_grouped_name_pattern_matches_like_the_plain_alternation() -> None:
+    """The ingredient-name regex (grouped by first letter) finds exactly what the plain
+    longest-first alternation finds."""
+    import random
+    import re
+
+    from fhir_mappings import drug_codes
+    from fhir_mappings.medications import _NAMES
+
+    plain = re.compile(r"\b(" + "|".join(sorted(
+        (re.escape(n) for i in drug_codes.INGREDIENTS for n in i.all_names),
+        key=len, reverse=True)) + r")\b")
+    names = [n for i in drug_codes.INGREDIENTS for n in i.all_names]
+    rng = random.Random(7)
+    texts = [" / ".join(rng.sample(names, 3)) + " 5 mg" for _ in range(300)]
+    texts += [f"{a}{b}" for a in names for b in ("", "s", "-x", " 12.5 mg")]
+    texts += [f"x{n}" for n in names]
+    for text in texts:
+        assert ([(m.start(), m[1]) for m in _NAMES.finditer(text)]
+                == [(m.start(), m[1]) for m in plain.finditer(text)]), text
