@@ -21,7 +21,7 @@ from fhir_mappings.dates import When
 from fhir_mappings.facts import Fact, unknown
 from fhir_mappings.raw import JsonObject, RawResource
 from fhir_mappings.report import IssueKind
-from fhir_mappings.units import IDENTITY, Quantity, unit_conversion, conversion
+from fhir_mappings.units import IDENTITY, Quantity, conversion, unit_conversion
 
 
 class Measurement(NamedTuple):
