@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
+import orjson
+
 from fhir_mappings import codes
 from fhir_mappings.codes import ObsKind
 from fhir_mappings.context import MappingContext
@@ -149,6 +151,38 @@ def read_bp(ctx: MappingContext, res: RawResource, kind: ObsKind, when: When) ->
 
 def _marked_setting(ctx: MappingContext, res: RawResource, when: When) -> Setting:
     d = res.data
+    setting: object = None
+    if (d.get("extension") is None and d.get("method") is None
+            and d.get("performer") is None):
+        # then only the category decides: the same categories recur on every reading of a
+        # record, so their verdict is kept for the run
+        try:
+            key = ("bp-category", orjson.dumps(d.get("category")))
+        except (TypeError, orjson.JSONEncodeError):
+            key = None
+        if key is not None:
+            setting = ctx.memo.get(key, _UNKNOWN)
+            if setting is _UNKNOWN:
+                setting = ctx.memo[key] = _setting_of(ctx, res)
+        else:
+            setting = _setting_of(ctx, res)
+    else:
+        setting = _setting_of(ctx, res)
+    if setting is None:  # ambulatory: daytime or night-time by the hour of the reading
+        if when.hour is not None and (when.hour >= 22 or when.hour < 7):
+            return Setting.ABPM_NIGHT
+        return Setting.ABPM_DAY
+    assert isinstance(setting, Setting)
+    return setting
+
+
+_UNKNOWN = object()
+
+
+def _setting_of(ctx: MappingContext, res: RawResource) -> Setting | None:
+    """The setting a BP Observation is marked with; None: ambulatory, and the hour of the
+    reading decides between daytime and night-time."""
+    d = res.data
     words: list[str] = []
     coded: set[tuple[str, str]] = set()
     if d.get("extension") is not None:
@@ -172,9 +206,9 @@ def _marked_setting(ctx: MappingContext, res: RawResource, when: When) -> Settin
     if _AMBULATORY.search(joined):
         if "24" in joined:
             return Setting.ABPM_24H
-        if "night" in joined or (when.hour is not None and (when.hour >= 22 or when.hour < 7)):
+        if "night" in joined:
             return Setting.ABPM_NIGHT
-        return Setting.ABPM_DAY
+        return None
     if coded & codes.HOME_SETTING_CODES or _HOME.search(joined):
         return Setting.HOME
     for path, perf in res.objects(d, "performer") if d.get("performer") is not None else ():

@@ -40,6 +40,8 @@ class MappingContext:
         # per-run memos (nothing outlives the run): parsed dates and subject verdicts
         self._whens: dict[str, When | None] = {}
         self._other_patient: dict[str, bool] = {}
+        #: per-run memos of the resource-family mappers, by (purpose, key)
+        self.memo: dict[tuple[str, object], object] = {}
 
     @property
     def index(self) -> dict[str, RawResource]:

@@ -121,3 +121,17 @@ def test_heart_rate_latest_within_twelve_months() -> None:
     assert fv.values["heart_rate"] == 58.0
     none, _ = features(bundle(patient(), obs("hr-old", "8867-4", 50, "/min", "2025-06-01")))
     assert none.values["heart_rate"] is None
+
+
+def test_ambulatory_readings_with_the_same_category_split_by_hour() -> None:
+    """Readings that share a category (its verdict is kept for the run) are still daytime
+    or night-time by their own hour."""
+    amb = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "vital-signs"}], "text": "Ambulatory BP"}]
+    day = bp("day", 150, 90, "2026-11-01T10:00:00Z", category=amb)
+    night = bp("night", 120, 70, "2026-11-01T23:30:00Z", category=amb)
+    day2 = bp("day2", 140, 80, "2026-11-02T12:00:00Z", category=amb)
+    fv, _ = features(bundle(patient(), night, day, day2))
+    assert fv.values["sbp_home"] == pytest.approx((150 + 140) / 2)
+    assert "ambulatory daytime" in prov(fv, "sbp_home").note
+    assert fv.values["sbp_clinic"] is None
