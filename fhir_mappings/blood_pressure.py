@@ -34,7 +34,7 @@ import orjson
 from fhir_mappings import codes
 from fhir_mappings.codes import ObsKind
 from fhir_mappings.context import MappingContext
-from fhir_mappings.dates import When, months_before
+from fhir_mappings.dates import When
 from fhir_mappings.facts import Fact, unknown
 from fhir_mappings.feature_table import FEATURES_BY_NAME
 from fhir_mappings.measurements import Measurement, read_quantity
@@ -250,7 +250,7 @@ def summarise(ctx: MappingContext, readings: list[BpReading],
     clinic window (not read further)."""
     facts: dict[str, Fact] = {}
     as_of = ctx.as_of
-    start = months_before(as_of, ctx.policy.clinic_bp_months)
+    start = ctx.months_before(ctx.policy.clinic_bp_months)
     window = f"last {ctx.policy.clinic_bp_months} months"
     clinic_all = sorted((r for r in readings if r.setting is Setting.CLINIC
                          and r.sbp is not None and r.when.day <= as_of),

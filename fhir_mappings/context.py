@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
-from fhir_mappings.dates import When, parse_when
+from fhir_mappings.dates import When, months_before, parse_when
 from fhir_mappings.policy import MappingPolicy
 from fhir_mappings.raw import JsonObject, RawResource
 from fhir_mappings.report import IssueKind, ReportBuilder
@@ -109,6 +109,14 @@ class MappingContext:
         if "Patient/" in ref and self.patient_id:
             return ref.rstrip("/").split("Patient/")[-1].split("/")[0] != self.patient_id
         return False
+
+    def months_before(self, months: int) -> date:
+        """The assessment date ``months`` calendar months earlier (lookback windows)."""
+        day = self.memo.get(("months-before", months))
+        if day is None:
+            day = self.memo[("months-before", months)] = months_before(self.as_of, months)
+        assert isinstance(day, date)
+        return day
 
     # -- dates ---------------------------------------------------------------------------
 

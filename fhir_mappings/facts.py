@@ -7,13 +7,13 @@ authored); ``note`` says how the value was derived, or why it is unknown.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Fact:
-    """A value (``None``: unknown) and its provenance."""
+class Fact(NamedTuple):
+    """A value (``None``: unknown) and its provenance (immutable; a tuple, because a
+    mapping run makes dozens)."""
 
     value: float | None
     source: str | None = None
@@ -25,10 +25,14 @@ class Fact:
         return self.value is not None
 
 
+#: A Fact from all its fields, without the Python-level __new__ of a NamedTuple.
+_new = tuple.__new__
+
+
 def unknown(note: str) -> Fact:
-    return Fact(None, note=note)
+    return _new(Fact, (None, None, None, note))
 
 
 def present(source: str, when: date | None, note: str | None = None) -> Fact:
     """A binary fact that is recorded (1.0)."""
-    return Fact(1.0, source, when, note)
+    return _new(Fact, (1.0, source, when, note))

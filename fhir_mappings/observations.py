@@ -41,7 +41,7 @@ from fhir_mappings.blood_pressure import (
 )
 from fhir_mappings.codes import ObsKind
 from fhir_mappings.context import MappingContext
-from fhir_mappings.dates import When, age_in_years, months_before
+from fhir_mappings.dates import When, age_in_years
 from fhir_mappings.facts import Fact, present, unknown
 from fhir_mappings.feature_table import FEATURES_BY_NAME
 from fhir_mappings.measurements import Measurement, latest, read_quantity
@@ -184,8 +184,7 @@ def map_observations(ctx: MappingContext, observations: Iterable[RawResource],
     bp: BloodPressure = summarise(ctx, pair_readings(bp_parts), older_bp)
     facts = dict(bp.facts)
     policy = ctx.policy
-    as_of = ctx.as_of
-    lab_start = months_before(as_of, policy.lab_months)
+    lab_start = ctx.months_before(policy.lab_months)
     lab_window = f"last {policy.lab_months} months"
     for kind in (ObsKind.POTASSIUM, ObsKind.SODIUM, ObsKind.URINE_ACR, ObsKind.HBA1C,
                  ObsKind.CREATININE):
@@ -194,10 +193,10 @@ def map_observations(ctx: MappingContext, observations: Iterable[RawResource],
                                        lab.quantity.value)
     facts["heart_rate"], _ = latest(
         ctx, values[ObsKind.HEART_RATE], "heart rate",
-        months_before(as_of, policy.heart_rate_months),
+        ctx.months_before(policy.heart_rate_months),
         f"last {policy.heart_rate_months} months", "beats/min")
     facts["bmi"], _ = latest(ctx, values[ObsKind.BMI], "BMI",
-                             months_before(as_of, policy.bmi_months),
+                             ctx.months_before(policy.bmi_months),
                              f"last {policy.bmi_months} months", "kg/m2")
     facts["lvef"], _ = latest(ctx, values[ObsKind.LVEF], "LVEF", None, "record", "%")
 
@@ -214,13 +213,13 @@ def map_observations(ctx: MappingContext, observations: Iterable[RawResource],
 def _window_starts(ctx: MappingContext) -> dict[ObsKind, date]:
     """The earliest day each kind of Observation can matter (LVEF: no limit)."""
     policy, as_of = ctx.policy, ctx.as_of
-    lab = months_before(as_of, policy.lab_months)
-    clinic_bp = months_before(as_of, policy.clinic_bp_months)
+    lab = ctx.months_before(policy.lab_months)
+    clinic_bp = ctx.months_before(policy.clinic_bp_months)
     starts = dict.fromkeys(BP_KINDS, clinic_bp)
     starts.update({k: lab for k in (ObsKind.POTASSIUM, ObsKind.SODIUM, ObsKind.CREATININE,
                                     ObsKind.EGFR, ObsKind.URINE_ACR, ObsKind.HBA1C)})
-    starts[ObsKind.HEART_RATE] = months_before(as_of, policy.heart_rate_months)
-    starts[ObsKind.BMI] = months_before(as_of, policy.bmi_months)
+    starts[ObsKind.HEART_RATE] = ctx.months_before(policy.heart_rate_months)
+    starts[ObsKind.BMI] = ctx.months_before(policy.bmi_months)
     starts[ObsKind.PREGNANCY_STATUS] = as_of - timedelta(days=policy.pregnancy_status_days)
     return starts
 
