@@ -31,6 +31,8 @@ class MappingContext:
         self.patient = patient
         self.report = report
         self.used: dict[int, RawResource] = {}
+        #: id() of the contained resources resolve() made (the others are the input's)
+        self.contained: set[int] = set()
         self._resources = resources
         self._index: dict[str, RawResource] | None = None  # built on the first lookup
         self.patient_id = patient.id
@@ -67,8 +69,10 @@ class MappingContext:
         if ref.startswith("#"):
             for path, item in container.objects(container.data, "contained"):
                 if item.get("id") == ref[1:] and isinstance(item.get("resourceType"), str):
-                    return RawResource(item["resourceType"], ref[1:], item,
-                                       container.path + path)
+                    found = RawResource(item["resourceType"], ref[1:], item,
+                                        container.path + path)
+                    self.contained.add(id(found))
+                    return found
             return None
         hit = self.index.get(ref)
         if hit is None and "/" in ref and not ref.startswith("urn:"):

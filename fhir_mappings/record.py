@@ -88,9 +88,12 @@ def build_record(data: Input, as_of: date,
     patient = _the_patient(resources)
     ctx = MappingContext(as_of, policy, patient, resources, report)
     by_type: dict[str, list[RawResource]] = {t: [] for t in USED_TYPES}
+    totals: dict[str, int] = {}
     for res in resources:
-        if res.resource_type in by_type:
-            by_type[res.resource_type].append(res)
+        rtype = res.resource_type
+        totals[rtype] = totals.get(rtype, 0) + 1
+        if rtype in by_type:
+            by_type[rtype].append(res)
 
     facts, deceased, demo = map_patient(ctx)
     obs = map_observations(ctx, by_type["Observation"], demo)
@@ -108,14 +111,13 @@ def build_record(data: Input, as_of: date,
     for res in sorted(ctx.used.values(), key=attrgetter("path")):
         validator.validate(res)
     report.validated = validator.count
-    used, ignored = ctx.used, report.ignored
     used_counts: dict[str, int] = {}
-    ignored_counts: dict[str, int] = {}
-    for res in resources:
-        counts = used_counts if id(res) in used else ignored_counts
-        counts[res.resource_type] = counts.get(res.resource_type, 0) + 1
+    for key, res in ctx.used.items():
+        if key not in ctx.contained:  # (resources of the input; contained ones: below)
+            used_counts[res.resource_type] = used_counts.get(res.resource_type, 0) + 1
     report.used.update(used_counts)
-    ignored.update(ignored_counts)
+    report.ignored.update({t: n - used_counts.get(t, 0) for t, n in totals.items()
+                           if n > used_counts.get(t, 0)})
     contained = sum(1 for r in ctx.used.values() if ".contained[" in r.path)
     if contained:
         report.used["Medication (contained)"] += contained

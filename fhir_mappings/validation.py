@@ -370,7 +370,7 @@ def _check_cardinality(shape: _Shape, obj: Mapping[str, Any]) -> None:
     if not shape.choice_required:
         group_of = shape.choice_members
         hits = group_of.keys() & obj.keys()
-        if len(hits) < 2 or len({group_of[m] for m in hits}) == len(hits):
+        if len(hits) < 2 or len(set(map(group_of.__getitem__, hits))) == len(hits):
             return  # at most one element of each choice group: nothing to check
     for group, members, required in shape.choices:
         present = [m for m in members if obj.get(m) is not None]
