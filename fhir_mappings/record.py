@@ -84,16 +84,9 @@ def build_record(data: Input, as_of: date,
     report = ReportBuilder()
     for issue in parsed.issues:
         report.issues.add(issue)
-    resources = _deduplicate(parsed.resources, report)
-    patient = _the_patient(resources)
+    resources, by_type, totals = _deduplicate(parsed.resources, report)
+    patient = _the_patient(by_type["Patient"])
     ctx = MappingContext(as_of, policy, patient, resources, report)
-    by_type: dict[str, list[RawResource]] = {t: [] for t in USED_TYPES}
-    totals: dict[str, int] = {}
-    for res in resources:
-        rtype = res.resource_type
-        totals[rtype] = totals.get(rtype, 0) + 1
-        if rtype in by_type:
-            by_type[rtype].append(res)
 
     facts, deceased, demo = map_patient(ctx)
     obs = map_observations(ctx, by_type["Observation"], demo)
@@ -155,28 +148,40 @@ def _combine(facts: dict[str, Fact], coded_stage: str | None, lab_stage: str | N
     return stage if stage is None or "ckd" in facts else None
 
 
-def _deduplicate(resources: Sequence[RawResource], report: ReportBuilder) -> (
-        list[RawResource]):
-    """One resource per ``Type/id`` (the same resource can come under two prefetch keys)."""
+def _deduplicate(resources: Sequence[RawResource], report: ReportBuilder) -> tuple[
+        list[RawResource], dict[str, list[RawResource]], dict[str, int]]:
+    """One resource per ``Type/id`` (the same resource can come under two prefetch keys);
+    with the resources of each type the mapping reads, and the count of each type."""
     seen: dict[tuple[str, str], RawResource] = {}
     out: list[RawResource] = []
+    by_type: dict[str, list[RawResource]] = {t: [] for t in USED_TYPES}
+    totals: dict[str, int] = {}
     for res in resources:
-        if res.id is None:
-            out.append(res)
-            continue
-        key = (res.resource_type, res.id)
-        first = seen.get(key)
-        if first is None:
+        rtype, rid = res.resource_type, res.id
+        if rid is not None:
+            key = (rtype, rid)
+            first = seen.get(key)
+            if first is not None:
+                if first.data != res.data:
+                    report.issue(IssueKind.DUPLICATE, res.ref, "sent twice with different "
+                                 "content: the later-updated copy is used")
+                    if max((first, res), key=_version_key) is res:
+                        seen[key] = res
+                        _replace(out, first, res)
+                        if rtype in by_type:
+                            _replace(by_type[rtype], first, res)
+                continue
             seen[key] = res
-            out.append(res)
-        elif first.data != res.data:
-            report.issue(IssueKind.DUPLICATE, res.ref,
-                         "sent twice with different content: the later-updated copy is used")
-            keep = max((first, res), key=_version_key)
-            if keep is res:
-                out[out.index(first)] = res
-                seen[key] = res
-    return out
+        out.append(res)
+        totals[rtype] = totals.get(rtype, 0) + 1
+        group = by_type.get(rtype)
+        if group is not None:
+            group.append(res)
+    return out, by_type, totals
+
+
+def _replace(items: list[RawResource], old: RawResource, new: RawResource) -> None:
+    items[next(i for i, r in enumerate(items) if r is old)] = new
 
 
 def _version_key(res: RawResource) -> tuple[str, str, bytes]:
