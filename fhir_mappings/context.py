@@ -39,9 +39,11 @@ class MappingContext:
         #: the literal reference to the Patient (most subjects): resolves to it, whatever
         #: else is in the input (one Patient per input)
         self._own_ref = f"Patient/{patient.id}" if patient.id else None
-        # per-run memos (nothing outlives the run): parsed dates and subject verdicts
-        self._whens: dict[str, When | None] = {}
-        self._other_patient: dict[str, bool] = {}
+        # per-run memos (nothing outlives the run), read directly by the hottest loops:
+        #: date text -> parsed (None: not a date) ...
+        self.dates: dict[str, When | None] = {}
+        #: ... and reference -> "is another Patient"
+        self.other_patient: dict[str, bool] = {}
         #: per-run memos of the resource-family mappers, by (purpose, key)
         self.memo: dict[tuple[str, object], object] = {}
 
@@ -94,10 +96,10 @@ class MappingContext:
             ref = res.reference(res.data, key)  # the typed read (raises on a wrong type)
         if ref is None or ref.startswith("#"):
             return True
-        other = self._other_patient.get(ref)
+        other = self.other_patient.get(ref)
         if other is None:
             other = self._is_other_patient(ref, res)
-            self._other_patient[ref] = other
+            self.other_patient[ref] = other
         if other:
             self.report.issue(IssueKind.OTHER_PATIENT, res.ref,
                               "its subject is another patient: not used")
@@ -132,9 +134,9 @@ class MappingContext:
         if type(text) is not str:
             text = res.string(obj, key, subpath)  # the typed read (raises on a wrong type)
             assert text is not None
-        parsed = self._whens.get(text, _UNPARSED)
+        parsed = self.dates.get(text, _UNPARSED)
         if parsed is _UNPARSED:
-            parsed = self._whens[text] = parse_when(text)
+            parsed = self.dates[text] = parse_when(text)
         if parsed is None:
             raise res.error("is not a FHIR date or dateTime", f"{subpath}.{key}")
         return parsed
@@ -153,7 +155,7 @@ class MappingContext:
         d = res.data
         text = d.get("effectiveDateTime")
         if type(text) is str:  # the usual case, already parsed in this run
-            w = self._whens.get(text)
+            w = self.dates.get(text)
             if w is not None:
                 return w
         w = self.when(res, d, "effectiveDateTime")

@@ -107,18 +107,30 @@ def classify(res: RawResource, ctx: MappingContext) -> tuple[ObsKind, When] | No
         if first is not None:
             ctx.report.unknown_code("Observation", *first)
         return None
-    when = ctx.effective(res)
+    # ctx.effective and ctx.about_patient, from the run's memos when they know the answer
+    text = d.get("effectiveDateTime")
+    when = ctx.dates.get(text) if type(text) is str else None
     if when is None:
-        ctx.report.issue(IssueKind.NO_DATE, res.ref, "no effective date: not used")
+        when = ctx.effective(res)
+        if when is None:
+            ctx.report.issue(IssueKind.NO_DATE, res.ref, "no effective date: not used")
+            return None
+    if when.day > ctx.as_of:
         return None
-    if when.day > ctx.as_of or not ctx.about_patient(res):
+    subject = d.get("subject")
+    ref = subject.get("reference") if type(subject) is dict else None
+    if (ctx.other_patient.get(ref) is not False if type(ref) is str
+            else subject is not None) and not ctx.about_patient(res):
         return None
     return kind, when
 
 
+_KIND_OF_CODE = codes.OBSERVATION_CODES.get
+
+
 def _code_kind(res: RawResource, d: JsonObject) -> tuple[ObsKind | None, tuple[str, str] | None]:
     """The kind named by the first known coding of ``code``, and the first coding."""
-    lookup = codes.OBSERVATION_CODES.get
+    lookup = _KIND_OF_CODE
     cc = d.get("code")
     if type(cc) is dict:
         # res.concept inlined for well-formed codings: every part a string or absent
@@ -134,10 +146,11 @@ def _code_kind(res: RawResource, d: JsonObject) -> tuple[ObsKind | None, tuple[s
                 if (type(system) is not str or type(code) is not str
                         or type(coding.get("display", "")) is not str):
                     break
-                if first is None:
-                    first = (system, code)
                 if kind is None:
-                    kind = lookup((system, code))
+                    key = (system, code)
+                    kind = lookup(key)
+                    if first is None:
+                        first = key
             else:
                 return kind, first
     codings, _ = res.concept(d, "code")  # the typed read (raises on a wrong type)

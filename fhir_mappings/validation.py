@@ -410,7 +410,16 @@ def _walk_read(class_name: str, obj: Any, seen: Seen) -> None:
                 if memo is not None:
                     seen.add(memo)
             elif mode == _AS_REPEATED:
-                _check_repeated(class_name, key, node, value, seen)
+                if type(value) is dict or type(value) is list:
+                    try:
+                        seen_as = (class_name, key, orjson.dumps(value))
+                    except (TypeError, orjson.JSONEncodeError):
+                        _check(node, value)
+                        continue
+                    if seen_as not in seen:  # (the same subject on every resource)
+                        _check_repeated(node, value, seen_as, seen)
+                else:
+                    _check(node, value)
             elif mode == _AS_PART:
                 _walk_read(part, value, seen)  # type: ignore[arg-type]
             elif mode == _AS_PARTS:
@@ -438,20 +447,11 @@ def _walk_read_items(part: str, items: list[Any], only_read_extensions: bool,
             raise
 
 
-def _check_repeated(class_name: str, key: str, node: _Node, value: Any,
+def _check_repeated(node: _Node, value: Any, memo: tuple[str, str, bytes],
                     seen: Seen) -> None:
-    """A reference or coded element: memoised in the run (and codes across runs)."""
-    if type(value) is not dict and type(value) is not list:
-        _check(node, value)
-        return
-    try:
-        dumped = orjson.dumps(value)
-    except (TypeError, orjson.JSONEncodeError):
-        _check(node, value)
-        return
-    memo = (class_name, key, dumped)
-    if memo in seen:
-        return
+    """A reference or coded element not yet seen in the run (``memo``: its class, element
+    and JSON): valid codes are also remembered across runs."""
+    dumped = memo[2]
     coded = _CODED_NODES.get(id(node))
     if coded is not None and (coded, dumped) in _CODED_VALID:
         seen.add(memo)

@@ -9,6 +9,7 @@ import json
 import os
 from typing import Any
 
+import orjson
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from hypothesis import HealthCheck, given, settings
@@ -421,7 +422,9 @@ def test_a_remembered_code_does_not_hide_an_invalid_one() -> None:
 def test_the_cache_of_codes_is_bounded() -> None:
     from fhir_mappings import validation
 
+    node = _shape("Observation").nodes["code"]
     for i in range(validation.CODED_CACHE_SIZE + 10):
-        validation._check_repeated("Observation", "code", _shape("Observation").nodes["code"],
-                                   concept(LOINC, f"{i}-0"), set())
+        value = concept(LOINC, f"{i}-0")
+        validation._check_repeated(node, value, ("Observation", "code", orjson.dumps(value)),
+                                   set())
         assert len(validation._CODED_VALID) <= validation.CODED_CACHE_SIZE
