@@ -123,9 +123,8 @@ def _status(ctx: MappingContext, res: RawResource) -> tuple[bool, When | None] |
     if res.status_code(d, "verificationStatus") in codes.VOID_VERIFICATION_STATUS:
         return None
     onset = ctx.when(res, d, "onsetDateTime")
-    if onset is None:
-        start, _end = ctx.period_when(res, d, "onsetPeriod")
-        onset = start
+    if onset is None and d.get("onsetPeriod") is not None:
+        onset, _end = ctx.period_when(res, d, "onsetPeriod")
     recorded = ctx.when(res, d, "recordedDate")
     when = onset or recorded
     if (onset and onset.day > ctx.as_of) or (recorded and recorded.day > ctx.as_of):
@@ -135,7 +134,7 @@ def _status(ctx: MappingContext, res: RawResource) -> tuple[bool, When | None] |
     clinical = res.status_code(d, "clinicalStatus")
     current = clinical is None or clinical in codes.ACTIVE_CLINICAL_STATUS
     abated = ctx.when(res, d, "abatementDateTime")
-    if abated is None:
+    if abated is None and d.get("abatementPeriod") is not None:
         _start, end = ctx.period_when(res, d, "abatementPeriod")
         abated = end or _start
     if abated is not None:

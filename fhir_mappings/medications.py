@@ -211,9 +211,9 @@ def _identify(ctx: MappingContext, res: RawResource) -> tuple[list[Part], str]:
                 return parts, _label(target, concept)
     codings = owner.codings(concept, subpath) if concept is not None else []
     if concept is not None:
-        parts = _from_codes(owner, concept, subpath)
+        parts = _from_codes(owner, concept, subpath, codings)
         if parts:
-            return parts, _label(owner, concept)
+            return parts, _label(owner, concept, codings)
         texts.append(owner.string(concept, "text", subpath) or "")
         texts.extend(disp for _, _, disp in codings)
     text = " / ".join(t for t in dict.fromkeys(texts) if t)
@@ -229,18 +229,22 @@ def _identify(ctx: MappingContext, res: RawResource) -> tuple[list[Part], str]:
     return [], ""
 
 
-def _label(owner: RawResource, concept: JsonObject | None) -> str:
+def _label(owner: RawResource, concept: JsonObject | None,
+           codings: list[tuple[str, str, str]] | None = None) -> str:
     if concept is None:
         return owner.ref
-    codings = owner.codings(concept)
+    if codings is None:
+        codings = owner.codings(concept)
     return (owner.string(concept, "text") or next((d for _, _, d in codings if d), "")
             or owner.ref)
 
 
-def _from_codes(owner: RawResource, concept: JsonObject, subpath: str) -> list[Part]:
-    codings = owner.codings(concept, subpath)
-    text = " ".join([owner.string(concept, "text", subpath) or "",
-                     *(disp for _, _, disp in codings)])
+def _from_codes(owner: RawResource, concept: JsonObject, subpath: str,
+                codings: list[tuple[str, str, str]] | None = None) -> list[Part]:
+    """Parts from the codings of ``concept`` (``codings``: when already read)."""
+    if codings is None:
+        codings = owner.codings(concept, subpath)
+    concept_text = owner.string(concept, "text", subpath) or ""
     for system, code, _display in codings:
         if system == codes.RXNORM:
             product = drug_codes.RXNORM_PRODUCTS.get(code)
@@ -248,7 +252,8 @@ def _from_codes(owner: RawResource, concept: JsonObject, subpath: str) -> list[P
                 return _product_parts(product, f"RxNorm {code}")
             ing = drug_codes.INGREDIENTS_BY_RXNORM.get(code)
             if ing:
-                return [_ingredient_part(ing, text, f"RxNorm ingredient {code}")]
+                return [_ingredient_part(ing, _joined(concept_text, codings),
+                                         f"RxNorm ingredient {code}")]
     for system, code, _display in codings:
         if system in codes.DMD_SYSTEMS:
             product = drug_codes.DMD_PRODUCTS.get(code)
@@ -258,11 +263,15 @@ def _from_codes(owner: RawResource, concept: JsonObject, subpath: str) -> list[P
         if system in codes.ATC_SYSTEMS:
             ing = drug_codes.INGREDIENTS_BY_ATC.get(code)
             if ing:
-                return [_ingredient_part(ing, text, f"ATC {code}")]
+                return [_ingredient_part(ing, _joined(concept_text, codings), f"ATC {code}")]
             group = drug_codes.atc_group(code)
             if group:
                 return [Part(None, group, None, f"ATC group {code}")]
     return []
+
+
+def _joined(text: str, codings: list[tuple[str, str, str]]) -> str:
+    return " ".join([text, *(disp for _, _, disp in codings)])
 
 
 def _from_ingredients(med: RawResource) -> list[Part]:
