@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 import orjson
 
@@ -69,9 +70,8 @@ _SBP = FEATURES_BY_NAME["sbp_clinic"]
 _DBP = FEATURES_BY_NAME["dbp_clinic"]
 
 
-@dataclass(frozen=True, slots=True)
-class BpReading:
-    """One systolic/diastolic pair (either may be missing) in one setting."""
+class BpReading(NamedTuple):
+    """One systolic/diastolic pair (either may be missing) in one setting (immutable)."""
 
     setting: Setting
     when: When

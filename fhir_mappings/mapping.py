@@ -67,7 +67,9 @@ def _feature(spec: FeatureSpec, fact: Fact | None) -> tuple[float | None, Proven
             spec.name, fact.source, _iso(fact.date),
             f"{value:g} {spec.unit} is outside the plausible range {spec.low:g}-{spec.high:g}"
             ": unknown" + (f" ({fact.note})" if fact.note else ""))
-    return value, _provenance(spec.name, fact, fact.note)
+    day = fact.date
+    return value, Provenance(spec.name, fact.source, None if day is None else day.isoformat(),
+                             fact.note)
 
 
 def _provenance(name: str, fact: Fact, note: str | None) -> Provenance:
