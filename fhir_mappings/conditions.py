@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
+from typing import NamedTuple
 
 from fhir_mappings import codes
 from fhir_mappings.codes import ConditionConcept
@@ -29,8 +31,7 @@ _STAGE_ORDER = ("G1", "G2", "G3", "G3a", "G3b", "G4", "G5")
 _OTHER_ABATEMENT = frozenset({"abatementAge", "abatementRange", "abatementString"})
 
 
-@dataclass(frozen=True, slots=True)
-class _Evidence:
+class _Evidence(NamedTuple):
     when: When | None
     res: RawResource
     display: str
@@ -76,7 +77,8 @@ def map_conditions(ctx: MappingContext, conditions: Iterable[RawResource]) -> Co
 
     facts: dict[str, Fact] = {}
     for fact, items in evidence.items():
-        items.sort(key=lambda e: e.sort_key)
+        if len(items) > 1:
+            items.sort(key=attrgetter("sort_key"))
         first = items[0]
         for e in items:
             ctx.use(e.res)

@@ -386,8 +386,10 @@ def _walk_read(class_name: str, obj: Any, seen: Seen) -> None:
         raise _Invalid("must be an object")
     read = _READS.get(class_name) or _read(class_name)
     shape = read.shape
-    _check_unknown(shape, obj)
-    _check_cardinality(shape, obj)
+    if not shape.known.issuperset(obj):
+        _check_unknown(shape, obj)
+    if shape.required or shape.choices:
+        _check_cardinality(shape, obj)
     plan = read.plan
     key = ""
     try:
@@ -396,14 +398,17 @@ def _walk_read(class_name: str, obj: Any, seen: Seen) -> None:
             if step is None or value is None:
                 continue  # not read, or absent (required elements are checked above)
             node, mode, part = step
-            if mode <= _AS_COSTLY_PRIMITIVE and type(value) is not dict and (
+            if mode == _AS_PRIMITIVE and type(value) is not dict and type(value) is not list:
+                try:  # a primitive (most read elements): _check inlined
+                    node.check(value)  # type: ignore[misc]
+                except _PRIMITIVE_ERRORS as e:
+                    raise _primitive_error(e) from None
+            elif mode == _AS_COSTLY_PRIMITIVE and type(value) is not dict and (
                     type(value) is not list):
-                memo = ((id(node), type(value), value)
-                        if mode == _AS_COSTLY_PRIMITIVE and type(value) in _HASHABLE
-                        else None)
+                memo = (id(node), type(value), value) if type(value) in _HASHABLE else None
                 if memo in seen:
                     continue  # (the same date on a panel of results)
-                try:  # a primitive (most read elements): _check inlined
+                try:
                     node.check(value)  # type: ignore[misc]
                 except _PRIMITIVE_ERRORS as e:
                     raise _primitive_error(e) from None
