@@ -102,7 +102,32 @@ def classify(res: RawResource, ctx: MappingContext) -> tuple[ObsKind, When] | No
         status = res.string(d, "status")  # the typed read (raises unless a string)
     if status in IGNORED_STATUS:
         return None
-    kind, first = _code_kind(res, d)
+    # the kind named by the first known coding of code, and the first coding; read here
+    # for a well-formed code (every part of every coding a string or absent), else by
+    # _code_kind (the typed reads, which raise on a wrong type)
+    kind = first = None
+    plain = False
+    cc = d.get("code")
+    if type(cc) is dict:
+        items = cc.get("coding")
+        if type(items) is list and type(cc.get("text", "")) is str:
+            for coding in items:
+                if type(coding) is not dict:
+                    break
+                system = coding.get("system", "")
+                code = coding.get("code", "")
+                if (type(system) is not str or type(code) is not str
+                        or type(coding.get("display", "")) is not str):
+                    break
+                if kind is None:
+                    key = (system, code)
+                    kind = _KIND_OF_CODE(key)
+                    if first is None:
+                        first = key
+            else:
+                plain = True
+    if not plain:
+        kind, first = _code_kind(res, d)
     if kind is None:
         if first is not None:
             ctx.report.unknown_code("Observation", *first)
@@ -129,33 +154,11 @@ _KIND_OF_CODE = codes.OBSERVATION_CODES.get
 
 
 def _code_kind(res: RawResource, d: JsonObject) -> tuple[ObsKind | None, tuple[str, str] | None]:
-    """The kind named by the first known coding of ``code``, and the first coding."""
-    lookup = _KIND_OF_CODE
-    cc = d.get("code")
-    if type(cc) is dict:
-        # res.concept inlined for well-formed codings: every part a string or absent
-        items = cc.get("coding")
-        text = cc.get("text", "")
-        if type(items) is list and type(text) is str:
-            kind = first = None
-            for coding in items:
-                if type(coding) is not dict:
-                    break
-                system = coding.get("system", "")
-                code = coding.get("code", "")
-                if (type(system) is not str or type(code) is not str
-                        or type(coding.get("display", "")) is not str):
-                    break
-                if kind is None:
-                    key = (system, code)
-                    kind = lookup(key)
-                    if first is None:
-                        first = key
-            else:
-                return kind, first
-    codings, _ = res.concept(d, "code")  # the typed read (raises on a wrong type)
+    """The kind named by the first known coding of ``code``, and the first coding (by the
+    typed reads)."""
+    codings, _ = res.concept(d, "code")
     for system, code, _display in codings:
-        kind = lookup((system, code))
+        kind = _KIND_OF_CODE((system, code))
         if kind is not None:
             return kind, None
     return None, (codings[0][0], codings[0][1]) if codings else None

@@ -173,10 +173,14 @@ def _deduplicate(resources: Sequence[RawResource], report: ReportBuilder) -> tup
                 continue
             seen[key] = res
         out.append(res)
-        totals[rtype] = totals.get(rtype, 0) + 1
         group = by_type.get(rtype)
         if group is not None:
             group.append(res)
+        else:
+            totals[rtype] = totals.get(rtype, 0) + 1
+    for rtype, group in by_type.items():
+        if group:
+            totals[rtype] = len(group)
     return out, by_type, totals
 
 

@@ -428,3 +428,22 @@ def test_the_cache_of_codes_is_bounded() -> None:
         validation._check_repeated(node, value, ("Observation", "code", orjson.dumps(value)),
                                    set())
         assert len(validation._CODED_VALID) <= validation.CODED_CACHE_SIZE
+
+
+@pytest.mark.parametrize(("mutate", "path"), [
+    (lambda k: k["code"]["coding"][0].update(display=5), ".code.coding[0].display"),
+    (lambda k: k["code"]["coding"].insert(0, "2823-3"), ".code.coding[0]"),
+    (lambda k: k["code"].update(text=["K"]), ".code.text"),
+    (lambda k: k["code"].update(coding={"code": "2823-3"}), ".code.coding"),
+    (lambda k: k.update(code="2823-3"), ".code"),
+    (lambda k: k.update(status=1), ".status"),
+    (lambda k: k.update(effectiveDateTime=20261001), ".effectiveDateTime"),
+    (lambda k: k.update(subject={"reference": 1}), ".subject.reference"),
+    (lambda k: k["valueQuantity"].update(unit=["mmol/L"]), ".valueQuantity.unit"),
+])
+def test_wrong_json_types_where_the_mapping_reads_fail_before_validation(
+        mutate: Any, path: str) -> None:
+    """The mapping's own typed reads (fast paths included) name the element."""
+    k = obs("k", "2823-3", 4.1, "mmol/L", "2026-10-01")
+    mutate(k)
+    _fails(k, path)
