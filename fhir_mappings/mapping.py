@@ -27,9 +27,12 @@ def record_to_features(record: PatientRecord) -> FeatureVector:
     """The FeatureVector of a record (see module docstring)."""
     values: dict[str, float | None] = {}
     provenance: list[Provenance] = []
+    facts = record.facts
     for spec in PATIENT_FEATURES:
-        value, prov = _feature(spec, record.facts.get(spec.name))
-        values[spec.name] = value
+        name = spec.name
+        fact = facts.get(name)
+        value, prov = _NOT_RECORDED[name] if fact is None else _feature(spec, fact)
+        values[name] = value
         provenance.append(prov)
     for drug_class, fact in record.regimen.items():
         provenance.append(_provenance(f"cur_{drug_class.value}", fact, fact.note))

@@ -134,8 +134,10 @@ def classify(res: RawResource, ctx: MappingContext) -> tuple[ObsKind, When] | No
         return None
     # ctx.effective and ctx.about_patient, from the run's memos when they know the answer
     text = d.get("effectiveDateTime")
-    when = ctx.dates.get(text) if type(text) is str else None
-    if when is None:
+    if type(text) is str:
+        when = ctx.dates.get(text) or ctx.when(res, d, "effectiveDateTime")  # (or raises)
+        assert when is not None
+    else:
         when = ctx.effective(res)
         if when is None:
             ctx.report.issue(IssueKind.NO_DATE, res.ref, "no effective date: not used")

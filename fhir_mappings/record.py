@@ -160,8 +160,8 @@ def _deduplicate(resources: Sequence[RawResource], report: ReportBuilder) -> tup
         rtype, rid = res.resource_type, res.id
         if rid is not None:
             key = (rtype, rid)
-            first = seen.get(key)
-            if first is not None:
+            first = seen.setdefault(key, res)
+            if first is not res:
                 if first.data != res.data:
                     report.issue(IssueKind.DUPLICATE, res.ref, "sent twice with different "
                                  "content: the later-updated copy is used")
@@ -171,7 +171,6 @@ def _deduplicate(resources: Sequence[RawResource], report: ReportBuilder) -> tup
                         if rtype in by_type:
                             _replace(by_type[rtype], first, res)
                 continue
-            seen[key] = res
         out.append(res)
         group = by_type.get(rtype)
         if group is not None:
