@@ -9,6 +9,7 @@ benefit, and puts the guideline's own preferred step beside the ranking. A contr
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,20 +127,24 @@ def _drivers(o: TreatmentOption, row: np.ndarray, phi: np.ndarray, k: int
              ) -> tuple[Driver, ...]:
     """Top-k SHAP drivers in plain words. The per-class regimen columns are summed into two
     drivers (SHAP values are additive, so the sum is exact): what the option changes, and the
-    regimen the patient is on now."""
-    items: list[Driver] = [
-        Driver("option", f"the option itself ({_regimen_words(o)})", None, "",
-               float(phi[CHG_SLICE].sum())),
-        Driver("current_regimen", "the current regimen", None, "", float(phi[CUR_SLICE].sum())),
-    ]
-    for j, name in enumerate(MODEL_FEATURE_NAMES[:N_PATIENT_MODEL]):
-        spec = FEATURES_BY_NAME[name]
-        v = float(row[j])
-        items.append(Driver(name, spec.label, None if np.isnan(v) else round(v, 2), spec.unit,
-                            float(phi[j])))
-    items.sort(key=lambda d: -abs(d.contribution))
-    return tuple(Driver(d.feature, d.label, d.value, d.unit, round(d.contribution, 2))
-                 for d in items[:k])
+    regimen the patient is on now. Ties keep the order option, regimen, patient features."""
+    contrib = np.concatenate(([phi[CHG_SLICE].sum(), phi[CUR_SLICE].sum()],
+                              phi[:N_PATIENT_MODEL]))
+    top = np.argsort(-np.abs(contrib), kind="stable")[:k].tolist()
+    out = []
+    for j in top:
+        c = round(float(contrib[j]), 2)
+        if j == 0:
+            out.append(Driver("option", f"the option itself ({_regimen_words(o)})", None, "", c))
+        elif j == 1:
+            out.append(Driver("current_regimen", "the current regimen", None, "", c))
+        else:
+            name = MODEL_FEATURE_NAMES[j - 2]
+            spec = FEATURES_BY_NAME[name]
+            v = float(row[j - 2])
+            out.append(Driver(name, spec.label, None if math.isnan(v) else round(v, 2),
+                              spec.unit, c))
+    return tuple(out)
 
 
 def _patient_findings(p: FeatureVector, target: Target) -> list[Finding]:
