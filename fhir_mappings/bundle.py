@@ -38,12 +38,27 @@ Hint = Callable[[JsonObject], bool]
 _new_resource = tuple.__new__
 
 
-def _is_str(key: str) -> Hint:
-    return lambda d: isinstance(d.get(key), str)
+@dataclass(frozen=True, slots=True)
+class _IsStr:
+    """The element is a string (where R4 has an object)."""
+
+    key: str
+
+    def __call__(self, d: JsonObject) -> bool:
+        return isinstance(d.get(self.key), str)
 
 
-def _has(key: str) -> Hint:
-    return lambda d: key in d
+@dataclass(frozen=True, slots=True)
+class _Has:
+    """The element is there (R4 has no such element)."""
+
+    key: str
+
+    def __call__(self, d: JsonObject) -> bool:
+        return self.key in d
+
+
+_is_str, _has = _IsStr, _Has
 
 
 #: Elements that exist in STU3 or R5 but not in R4, per resource type the mapping reads
@@ -175,9 +190,7 @@ class _Reader:
         if rid is not None and not isinstance(rid, str):
             raise InvalidResource("'id' must be a string", f"{path}.id", rtype)
         res = _new_resource(RawResource, (rtype, rid, doc, path, full_url))
-        keys = _HINT_KEYS.get(rtype)
-        if (doc.get("meta") is not None or rtype in _RELEASE_CHECKED
-                or (keys is not None and not doc.keys().isdisjoint(keys))):
+        if doc.get("meta") is not None or rtype in _RELEASE_CHECKED or _hinted(doc, rtype):
             _check_release(res)  # (nothing to check otherwise)
         if rtype == "Bundle":
             self.bundle(res, depth)
@@ -232,9 +245,10 @@ class _Reader:
                 continue
             item = _new_resource(RawResource, (rtype, rid, resource,
                                                f"{base}.entry[{i}].resource", full_url))
-            keys = _HINT_KEYS.get(rtype)
-            if (resource.get("meta") is not None or rtype in _RELEASE_CHECKED
-                    or (keys is not None and not resource.keys().isdisjoint(keys))):
+            hints = _HINT_KEYS.get(rtype)
+            if (resource.get("meta") is not None or rtype in _RELEASE_CHECKED or (
+                    hints is not None and (not resource.keys().isdisjoint(hints[0]) or (
+                        hints[1] and _hinted(resource, rtype))))):
                 _check_release(item)  # (nothing to check otherwise)
             resources.append(item)
 
@@ -248,8 +262,20 @@ def _outcome_text(outcome: Mapping[str, Any]) -> str:
     return ""
 
 
-#: The keys the release hints look at (every hint needs its key present).
-_HINT_KEYS: Final = {t: frozenset(k for k, _, _ in hints) for t, hints in _RELEASE_HINTS.items()}
+#: Per resource type, the keys whose presence is a hint and the keys that are a hint when
+#: they hold a string: when neither is the case, no hint of _RELEASE_HINTS applies.
+_HINT_KEYS: Final = {t: (frozenset(h.key for _, h, _ in hints if isinstance(h, _Has)),
+                         tuple(h.key for _, h, _ in hints if isinstance(h, _IsStr)))
+                     for t, hints in _RELEASE_HINTS.items()}
+
+
+def _hinted(doc: JsonObject, rtype: str) -> bool:
+    """Whether a release hint of ``rtype`` may apply to ``doc``."""
+    hints = _HINT_KEYS.get(rtype)
+    if hints is None:
+        return False
+    has, strings = hints
+    return not doc.keys().isdisjoint(has) or any(isinstance(doc.get(k), str) for k in strings)
 
 
 #: Resource types _check_release looks at whatever their content.
@@ -272,8 +298,7 @@ def _check_release(res: RawResource) -> None:
                 raise FhirVersionError(
                     f"meta.profile {profile!r} belongs to another FHIR release than R4",
                     f"{res.path}.meta.profile[{i}]", res.ref)
-    keys = _HINT_KEYS.get(rtype)
-    if keys is not None and not doc.keys().isdisjoint(keys):
+    if _hinted(doc, rtype):
         for key, hint, release in _RELEASE_HINTS[rtype]:
             if hint(doc):
                 raise FhirVersionError(f"'{key}' as sent here is {release}, not FHIR R4",
