@@ -241,6 +241,10 @@ class TreeShap:
         both = np.concatenate([np.where(np.isnan(xs), -np.inf, xs), xs], axis=1)  # [N, 2F]
         agree = ((both.take(self._col, axis=1) <= self._thr) ^ self._flip) | self._pad
         idx = _pack_bytes(agree.view(np.uint8).reshape(n, -1, 8)) + self._row_offset  # [N, L]
-        contrib_slots = self._table.take(idx, axis=0)  # [N, L, D]
-        phi = np.asarray(self._scatter_t @ contrib_slots.reshape(n, -1).T).T
+        contrib = self._table.take(idx, axis=0).reshape(n, -1)  # [N, L*D]
+        # Row by row: each row is a contiguous vector for the sparse scatter (the [L*D, N]
+        # transpose of the whole batch would be copied first, which cost more).
+        phi = np.empty((n, self.n_features))
+        for i in range(n):
+            phi[i] = self._scatter_t @ contrib[i]
         return phi, phi.sum(axis=1) + self.expected_value
