@@ -26,9 +26,11 @@ Derived values:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
+from types import MappingProxyType
 
 from fhir_mappings import codes
 from fhir_mappings.blood_pressure import (
@@ -41,11 +43,12 @@ from fhir_mappings.blood_pressure import (
 )
 from fhir_mappings.codes import ObsKind
 from fhir_mappings.context import MappingContext
-from fhir_mappings.dates import When, age_in_years
+from fhir_mappings.dates import When, age_in_years, months_before
 from fhir_mappings.facts import Fact, present, unknown
 from fhir_mappings.feature_table import FEATURES_BY_NAME
 from fhir_mappings.measurements import Measurement, latest, read_quantity
 from fhir_mappings.patient import Demographics
+from fhir_mappings.policy import MappingPolicy
 from fhir_mappings.raw import JsonObject, RawResource
 from fhir_mappings.report import IssueKind
 from fhir_mappings.units import Quantity
@@ -228,18 +231,22 @@ def map_observations(ctx: MappingContext, observations: Iterable[RawResource],
     return ObservationFacts(facts, bp.days_since_bp, tuple(egfr_series), stage)
 
 
-def _window_starts(ctx: MappingContext) -> dict[ObsKind, date]:
+def _window_starts(ctx: MappingContext) -> Mapping[ObsKind, date]:
     """The earliest day each kind of Observation can matter (LVEF: no limit)."""
-    policy, as_of = ctx.policy, ctx.as_of
-    lab = ctx.months_before(policy.lab_months)
-    clinic_bp = ctx.months_before(policy.clinic_bp_months)
-    starts = dict.fromkeys(BP_KINDS, clinic_bp)
+    return _starts(ctx.as_of, ctx.policy)
+
+
+@lru_cache(maxsize=64)
+def _starts(as_of: date, policy: MappingPolicy) -> Mapping[ObsKind, date]:
+    """(By assessment date and policy, neither of them patient data: kept across runs.)"""
+    lab = months_before(as_of, policy.lab_months)
+    starts = dict.fromkeys(BP_KINDS, months_before(as_of, policy.clinic_bp_months))
     starts.update({k: lab for k in (ObsKind.POTASSIUM, ObsKind.SODIUM, ObsKind.CREATININE,
                                     ObsKind.EGFR, ObsKind.URINE_ACR, ObsKind.HBA1C)})
-    starts[ObsKind.HEART_RATE] = ctx.months_before(policy.heart_rate_months)
-    starts[ObsKind.BMI] = ctx.months_before(policy.bmi_months)
+    starts[ObsKind.HEART_RATE] = months_before(as_of, policy.heart_rate_months)
+    starts[ObsKind.BMI] = months_before(as_of, policy.bmi_months)
     starts[ObsKind.PREGNANCY_STATUS] = as_of - timedelta(days=policy.pregnancy_status_days)
-    return starts
+    return MappingProxyType(starts)
 
 
 # --------------------------------------------------------------------------- eGFR and CKD
