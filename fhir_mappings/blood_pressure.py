@@ -38,7 +38,7 @@ from fhir_mappings.context import MappingContext
 from fhir_mappings.dates import When
 from fhir_mappings.facts import Fact, unknown
 from fhir_mappings.feature_table import FEATURES_BY_NAME
-from fhir_mappings.measurements import Measurement, read_quantity
+from fhir_mappings.measurements import Measurement, in_time_order, read_quantity
 from fhir_mappings.raw import RawResource
 from fhir_mappings.units import Quantity
 
@@ -237,8 +237,8 @@ def pair_readings(parts: list[tuple[Setting, bool | None, Measurement | None,
         elif not single and dbp is not None:
             singles[(setting, when.instant)][1].append(dbp)
     for (setting, _instant), (sbps, dbps) in singles.items():
-        sbps.sort(key=lambda m: m.sort_key)
-        dbps.sort(key=lambda m: m.sort_key)
+        sbps = in_time_order(sbps)
+        dbps = in_time_order(dbps)
         for i, s in enumerate(sbps):
             readings.append(BpReading(setting, s.when, s, dbps[i] if i < len(dbps) else None))
     return readings
@@ -252,9 +252,8 @@ def summarise(ctx: MappingContext, readings: list[BpReading],
     as_of = ctx.as_of
     start = ctx.months_before(ctx.policy.clinic_bp_months)
     window = f"last {ctx.policy.clinic_bp_months} months"
-    clinic_all = sorted((r for r in readings if r.setting is Setting.CLINIC
-                         and r.sbp is not None and r.when.day <= as_of),
-                        key=lambda r: r.sort_key)
+    clinic_all = in_time_order(r for r in readings if r.setting is Setting.CLINIC
+                               and r.sbp is not None and r.when.day <= as_of)
     clinic = [r for r in clinic_all if r.when.day >= start]
     implausible = [r for r in clinic if r.sbp is not None and not r.sbp.plausible]
     clinic = [r for r in clinic if r.sbp is not None and r.sbp.plausible]
@@ -305,9 +304,9 @@ def summarise(ctx: MappingContext, readings: list[BpReading],
 def _home(ctx: MappingContext, readings: list[BpReading]) -> Fact:
     days = ctx.policy.home_bp_days
     start = ctx.as_of - timedelta(days=days)
-    chosen = sorted((r for r in readings if r.setting in _OUT_OF_OFFICE and r.sbp is not None
-                     and r.sbp.plausible and start <= r.when.day <= ctx.as_of),
-                    key=lambda r: r.sort_key)
+    chosen = in_time_order(r for r in readings if r.setting in _OUT_OF_OFFICE
+                           and r.sbp is not None and r.sbp.plausible
+                           and start <= r.when.day <= ctx.as_of)
     if not chosen:
         note = f"no home or daytime ambulatory readings in the last {days} days"
         if any(r.setting is Setting.ABPM_24H for r in readings):

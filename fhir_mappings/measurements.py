@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import date
 from math import isfinite
 from operator import attrgetter
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, TypeVar
 
 from fhir_mappings.context import MappingContext
 from fhir_mappings.dates import When
@@ -117,10 +117,9 @@ def latest(ctx: MappingContext, items: Iterable[Measurement], label: str, start:
     Implausible later values are named in the note; the chosen resource is marked used.
     """
     as_of = ctx.as_of
-    in_window = [m for m in items
-                 if (start is None or m.when.day >= start) and m.when.day <= as_of]
-    if len(in_window) > 1:
-        in_window.sort(key=_SORT_KEY, reverse=True)
+    in_window = in_time_order((m for m in items
+                               if (start is None or m.when.day >= start)
+                               and m.when.day <= as_of), reverse=True)
     skipped: list[Measurement] = []
     for m in in_window:
         if not m.plausible:
@@ -139,6 +138,28 @@ def latest(ctx: MappingContext, items: Iterable[Measurement], label: str, start:
 
 
 _SORT_KEY = attrgetter("sort_key")
+_INSTANT = attrgetter("when.instant")
+
+
+class _Timed(Protocol):
+    @property
+    def when(self) -> When: ...
+
+    @property
+    def sort_key(self) -> tuple[object, ...]: ...
+
+
+T = TypeVar("T", bound=_Timed)
+
+
+def in_time_order(items: Iterable[T], reverse: bool = False) -> list[T]:
+    """``sorted(items, key=sort_key, reverse=reverse)``; by the instant alone when no two
+    items share one (the same order, without building every full key)."""
+    out = list(items)
+    if len(out) > 1:
+        distinct = len(set(map(_INSTANT, out))) == len(out)
+        out.sort(key=_INSTANT if distinct else _SORT_KEY, reverse=reverse)
+    return out
 
 
 def _skipped_note(skipped: list[Measurement], unit: str) -> str:

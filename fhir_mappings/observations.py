@@ -46,7 +46,7 @@ from fhir_mappings.context import MappingContext
 from fhir_mappings.dates import When, age_in_years, months_before
 from fhir_mappings.facts import Fact, present, unknown
 from fhir_mappings.feature_table import FEATURES_BY_NAME
-from fhir_mappings.measurements import Measurement, latest, read_quantity
+from fhir_mappings.measurements import Measurement, in_time_order, latest, read_quantity
 from fhir_mappings.patient import Demographics
 from fhir_mappings.policy import MappingPolicy
 from fhir_mappings.raw import JsonObject, RawResource
@@ -278,7 +278,7 @@ def _check_egfr(ctx: MappingContext, egfr: list[Measurement], creatinine: list[M
             by_day[m.when.day].append(m)
     out = []
     for m in egfr:
-        same_day = sorted(by_day.get(m.when.day, ()), key=lambda c: c.sort_key)
+        same_day = in_time_order(by_day.get(m.when.day, ()))
         age = age_in_years(demo.birth_date, m.when.day)
         if m.plausible and same_day and age >= 18:
             cr = same_day[-1]
@@ -300,7 +300,7 @@ def _egfr_series(ctx: MappingContext, values: dict[ObsKind, list[Measurement]],
     reported = [m for m in values[ObsKind.EGFR]
                 if m.plausible and start <= m.when.day <= ctx.as_of]
     if reported or demo.birth_date is None or demo.female is None:
-        return sorted(reported, key=lambda m: m.sort_key)
+        return in_time_order(reported)
     spec = FEATURES_BY_NAME["egfr"]
     derived = []
     for m in values[ObsKind.CREATININE]:
@@ -313,7 +313,7 @@ def _egfr_series(ctx: MappingContext, values: dict[ObsKind, list[Measurement]],
         note = (f"derived from creatinine {m.value:.0f} umol/L by CKD-EPI 2021 (no race "
                 f"term), age {age}, {'female' if demo.female else 'male'}")
         derived.append(Measurement(egfr, m.when, m.res, spec.low <= egfr <= spec.high, note))
-    return sorted(derived, key=lambda m: m.sort_key)
+    return in_time_order(derived)
 
 
 def _egfr_fact(ctx: MappingContext, reported: list[Measurement], series: list[Measurement],
@@ -338,8 +338,8 @@ def egfr_stage(egfr: float) -> str:
 def _ckd_from_labs(ctx: MappingContext, egfr: list[Measurement], acr: list[Measurement],
                    start: date) -> tuple[Fact, str | None]:
     days = ctx.policy.ckd_persistence_days
-    acr_series = sorted((m for m in acr if m.plausible and start <= m.when.day <= ctx.as_of),
-                        key=lambda m: m.sort_key)
+    acr_series = in_time_order(m for m in acr
+                               if m.plausible and start <= m.when.day <= ctx.as_of)
     stage = egfr_stage(egfr[-1].value) if egfr else None
     for label, series, test in (
             ("eGFR < 60", egfr, lambda v: v < 60.0),

@@ -71,3 +71,22 @@ def test_parse_when_examples() -> None:
     assert w.instant == datetime(2026, 11, 1, 1, 30, tzinfo=UTC)
     for bad in ("2026-13-01", "2026-02-30", "2026-W01-1", "20261116", "", "2026-1-01"):
         assert parse_when(bad) is None, bad
+
+
+@settings(max_examples=200, deadline=None)
+@given(items=st.lists(st.tuples(st.integers(0, 3), st.sampled_from("abc"),
+                                st.floats(0, 10, allow_nan=False)), max_size=6),
+       reverse=st.booleans())
+def test_in_time_order_is_the_full_key_order(items: list[tuple[int, str, float]],
+                                             reverse: bool) -> None:
+    """Sorting by the instant alone (when no two share one) keeps the full-key order."""
+    from fhir_mappings.measurements import Measurement, in_time_order
+    from fhir_mappings.raw import RawResource
+
+    ms = []
+    for hour, rid, value in items:
+        when = When(datetime(2026, 1, 1, hour, tzinfo=UTC), date(2026, 1, 1), hour)
+        res = RawResource("Observation", rid, {}, f"$[{len(ms)}]")
+        ms.append(Measurement(value, when, res, True))
+    expected = sorted(ms, key=lambda m: m.sort_key, reverse=reverse)
+    assert [id(m) for m in in_time_order(ms, reverse)] == [id(m) for m in expected]
