@@ -142,6 +142,13 @@ class RawResource(NamedTuple):
 
     def status_code(self, obj: JsonObject, key: str, subpath: str = "") -> str | None:
         """The first code of a status CodeableConcept (Condition.clinicalStatus ...)."""
+        cc = obj.get(key)
+        if cc is None:
+            return None
+        if type(cc) is dict and type(cc.get("text", "")) is str:
+            fast = _plain_codings(cc)
+            if fast is not None:
+                return next((code for _, code, _ in fast if code), None)
         codings, _ = self.concept(obj, key, subpath)
         for _system, code, _display in codings:
             if code:

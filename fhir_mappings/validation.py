@@ -325,17 +325,21 @@ class Validator:
         self.count = 0
 
     def validate(self, res: RawResource) -> None:
-        validate(res, self._seen)
+        if res.resource_type in MODELS:
+            _validate(res, self._seen)
         self.count += 1
 
 
 def validate(res: RawResource, seen: Seen | None = None) -> None:
     """Validate the shape and the read elements of one resource against its R4B class;
     raise InvalidResource naming the JSON path. ``seen``: element values already valid."""
-    if res.resource_type not in MODELS:
-        return
+    if res.resource_type in MODELS:
+        _validate(res, seen if seen is not None else set())
+
+
+def _validate(res: RawResource, seen: Seen) -> None:
     try:
-        _walk_read(res.resource_type, res.data, seen if seen is not None else set())
+        _walk_read(res.resource_type, res.data, seen)
     except _Invalid as e:
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in reversed(e.loc))
         raise InvalidResource(e.reason, res.path + where, res.resource_type, res.id) from None
