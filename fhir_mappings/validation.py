@@ -29,9 +29,12 @@ validator built once per type from the field's own annotation: the same regex pa
 date/dateTime/instant/decimal validators that ``model_validate`` runs). The few classes
 with validators of their own (``FHIRPrimitiveExtension``, the ``_element`` siblings of
 primitives) and ``contained`` resources are validated by their pydantic validator, so
-nothing the models check is lost. Two details are stricter than ``model_validate``: keys
-must be FHIR element names (pydantic also takes its Python field names, ``text__ext``),
-and a complex element must be a JSON object (pydantic also parses a JSON *string*).
+nothing the models check is lost. Three details are stricter than ``model_validate``: keys
+must be FHIR element names (pydantic also takes its Python field names, ``text__ext``), a
+complex element must be a JSON object (pydantic also parses a JSON *string*), and a
+required element sent as ``null`` is missing (pydantic takes ``"code": null`` for a
+required complex element). tests/fhir_mappings/test_validation.py checks the walker against
+``model_validate`` on random mutations of valid elements.
 
 Narrative, meta, identifiers, names, addresses and other elements the mapping never reads are
 not validated: a malformed address must not stop a blood-pressure assessment, and validating
@@ -39,8 +42,13 @@ whole resources (``Observation.model_validate``: about 100 us each) would spend 
 prefetch budget on elements nobody reads.
 
 A failure raises :class:`~fhir_mappings.errors.InvalidResource` with the JSON path of the
-first bad element; the message never quotes the value (it may be patient data). No value
-outlives a run (:class:`Validator`): nothing patient-specific is cached across requests.
+first bad element; the message never quotes the value (it may be patient data).
+
+Memos: in a run (:class:`Validator`), a reference or coded element already valid (the same
+``subject`` on twenty resources) and a date or decimal already valid for the same field are
+not validated again. Across runs, only valid coded values made of codes alone (no free
+text, ids or extensions: :func:`_only_codes`) are remembered, in a bounded set
+(:data:`CODED_CACHE_SIZE`); dates, references, numbers and text never outlive a run.
 """
 
 from __future__ import annotations
@@ -317,7 +325,8 @@ Seen = set[tuple[object, ...]]
 class Validator:
     """Validates resources of one mapping run; an element value already validated for the
     same field in this run (the same ``subject``, ``category`` or ``clinicalStatus`` repeated
-    over twenty Observations or Conditions) is not validated again. Nothing outlives the run.
+    over twenty Observations or Conditions) is not validated again. Its memo ends with the
+    run (only codes are remembered across runs: see the module docstring).
     """
 
     def __init__(self) -> None:
