@@ -39,7 +39,7 @@ from fhir_mappings.dates import When
 from fhir_mappings.facts import Fact, unknown
 from fhir_mappings.feature_table import FEATURES_BY_NAME
 from fhir_mappings.measurements import Measurement, in_time_order, read_quantity
-from fhir_mappings.raw import RawResource
+from fhir_mappings.raw import RawResource, plain_codings
 from fhir_mappings.units import Quantity
 
 
@@ -130,7 +130,11 @@ def read_bp(ctx: MappingContext, res: RawResource, kind: ObsKind, when: When) ->
         if type(comp) is not dict and not isinstance(comp, Mapping):
             raise res.error("must be an object", f".component[{i}]")
         path = f".component[{i}]"
-        codings, _ = res.concept(comp, "code", path)
+        cc = comp.get("code")
+        codings = (plain_codings(cc) if type(cc) is dict and type(cc.get("text", "")) is str
+                   else None)
+        if codings is None:
+            codings, _ = res.concept(comp, "code", path)  # the typed read (raises)
         for system, code, _display in codings:
             is_sbp = codes.BP_COMPONENTS.get((system, code))
             if is_sbp is None:

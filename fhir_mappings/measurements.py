@@ -117,9 +117,9 @@ def latest(ctx: MappingContext, items: Iterable[Measurement], label: str, start:
     Implausible later values are named in the note; the chosen resource is marked used.
     """
     as_of = ctx.as_of
-    in_window = in_time_order((m for m in items
+    in_window = in_time_order([m for m in items
                                if (start is None or m.when.day >= start)
-                               and m.when.day <= as_of), reverse=True)
+                               and m.when.day <= as_of], reverse=True)
     skipped: list[Measurement] = []
     for m in in_window:
         if not m.plausible:

@@ -104,7 +104,7 @@ class RawResource(NamedTuple):
         """``(system, code, display)`` of a CodeableConcept's codings (missing parts: "")."""
         if concept is None:
             return []
-        fast = _plain_codings(concept)
+        fast = plain_codings(concept)
         if fast is not None:
             return fast
         items = concept.get("coding")
@@ -132,7 +132,7 @@ class RawResource(NamedTuple):
         if type(cc) is dict:
             text = cc.get("text", "")
             if type(text) is str:
-                fast = _plain_codings(cc)
+                fast = plain_codings(cc)
                 if fast is not None:
                     return fast, text
         cc = self.obj(obj, key, subpath)
@@ -146,7 +146,7 @@ class RawResource(NamedTuple):
         if cc is None:
             return None
         if type(cc) is dict and type(cc.get("text", "")) is str:
-            fast = _plain_codings(cc)
+            fast = plain_codings(cc)
             if fast is not None:
                 return next((code for _, code, _ in fast if code), None)
         codings, _ = self.concept(obj, key, subpath)
@@ -162,7 +162,7 @@ class RawResource(NamedTuple):
         return self.string(ref, "reference", f"{subpath}.{key}")
 
 
-def _plain_codings(concept: JsonObject) -> list[tuple[str, str, str]] | None:
+def plain_codings(concept: JsonObject) -> list[tuple[str, str, str]] | None:
     """The codings of a well-formed CodeableConcept (every part a string or absent), or
     None for anything else (then the checked reads above raise or read it)."""
     items = concept.get("coding")
