@@ -67,6 +67,7 @@ _OUT_OF_OFFICE = (Setting.HOME, Setting.ABPM_DAY)
 _AMBULATORY = re.compile("|".join(re.escape(w) for w in codes.AMBULATORY_WORDS))
 _HOME = re.compile("|".join(re.escape(w) for w in codes.HOME_WORDS))
 _SBP = FEATURES_BY_NAME["sbp_clinic"]
+_PRESSURE = Quantity.PRESSURE  # (a module global: faster than the Enum's attribute)
 _DBP = FEATURES_BY_NAME["dbp_clinic"]
 
 
@@ -140,12 +141,12 @@ def read_bp(ctx: MappingContext, res: RawResource, kind: ObsKind, when: When) ->
             if is_sbp is None:
                 continue
             if is_sbp:
-                m = read_quantity(ctx, res, comp, path, Quantity.PRESSURE, "systolic BP",
+                m = read_quantity(ctx, res, comp, path, _PRESSURE, "systolic BP",
                                   _SBP.low, _SBP.high, when)
                 if sbp is None:
                     sbp = m
             else:
-                m = read_quantity(ctx, res, comp, path, Quantity.PRESSURE, "diastolic BP",
+                m = read_quantity(ctx, res, comp, path, _PRESSURE, "diastolic BP",
                                   _DBP.low, _DBP.high, when)
                 if dbp is None:
                     dbp = m

@@ -156,6 +156,7 @@ def classify(res: RawResource, ctx: MappingContext) -> tuple[ObsKind, When] | No
 
 
 _KIND_OF_CODE = codes.OBSERVATION_CODES.get
+_PREGNANCY_STATUS = ObsKind.PREGNANCY_STATUS  # (a module global: faster than the Enum's)
 
 
 def _code_kind(res: RawResource, d: JsonObject) -> tuple[ObsKind | None, tuple[str, str] | None]:
@@ -191,7 +192,7 @@ def map_observations(ctx: MappingContext, observations: Iterable[RawResource],
         if kind in BP_KINDS:
             for setting, single, sbp, dbp in read_bp(ctx, res, kind, when):
                 bp_parts.append((setting, single, sbp, dbp, when))
-        elif kind is ObsKind.PREGNANCY_STATUS:
+        elif kind is _PREGNANCY_STATUS:
             codings, _ = res.concept(res.data, "valueCodeableConcept")
             pregnant = any((s, c) in codes.PREGNANT_VALUES for s, c, _ in codings)
             pregnancy.append((when, res, pregnant))
