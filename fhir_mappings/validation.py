@@ -408,9 +408,12 @@ def _walk_read(class_name: str, obj: Any, seen: Seen) -> None:
     try:
         for key, value in obj.items():
             step = plan.get(key)
-            if step is None or value is None:
-                continue  # not read, or absent (required elements are checked above)
+            if step is None:
+                continue  # not read
             node, mode, part = step
+            if value is None and part is None:
+                continue  # absent (required elements are checked above; a part must not
+                # be null: it is read element by element)
             if mode == _AS_PRIMITIVE and type(value) is not dict and type(value) is not list:
                 try:  # a primitive (most read elements): _check inlined
                     node.check(value)  # type: ignore[misc]

@@ -447,3 +447,15 @@ def test_wrong_json_types_where_the_mapping_reads_fail_before_validation(
     k = obs("k", "2823-3", 4.1, "mmol/L", "2026-10-01")
     mutate(k)
     _fails(k, path)
+
+
+def test_a_null_backbone_element_that_is_read_is_invalid() -> None:
+    """Backbone elements read element by element must be objects (arrays), never null."""
+    mr = med_request("m", "314076")
+    mr["dosageInstruction"] = [{"timing": None}]
+    _fails(mr, ".dosageInstruction[0].timing")
+    mr["dosageInstruction"] = None
+    _fails(mr, ".dosageInstruction")
+    b = bp("b", 150, 90, "2026-11-01")
+    b["component"].append(None)
+    _fails(b, ".component[2]")
