@@ -9,6 +9,7 @@ import structlog
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
+from starlette.requests import ClientDisconnect
 
 from service.errors import BadRequest, PayloadTooLarge, Unauthorized
 from service.state import AppState
@@ -30,10 +31,13 @@ async def read_json(request: Request, limit: int) -> Any:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request body over {limit} bytes")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"request body over {limit} bytes")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise PayloadTooLarge(f"request body over {limit} bytes")
+    except ClientDisconnect as e:  # nobody is left to answer; not a server error
+        raise BadRequest("the client disconnected before sending the whole body") from e
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as e:
