@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -67,13 +68,41 @@ class AuditUnavailable(Exception):
     """Neither the database nor the spool could make a record durable."""
 
 
+class _WriterLock:
+    """The SQLite writer queue. A writer that waits longer than the store's timeout, or finds
+    after waiting that the database was found down meanwhile, fails as transient (its record
+    goes to the spool) instead of adding its own wait to the queue's."""
+
+    def __init__(self, store: AuditStore, timeout_s: float) -> None:
+        self._lock = threading.Lock()
+        self._store = store
+        self._timeout_s = timeout_s
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(timeout=self._timeout_s):
+            raise PoolTimeout("timed out waiting for the SQLite writer")
+        if self._store.tripped():
+            self._lock.release()
+            raise PoolTimeout("the database was found down while this writer waited")
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
 class AuditStore:
     """See the module docstring. Open with :meth:`open`; close with :meth:`close`."""
 
     def __init__(self, engine: Engine, spool: Spool, *, migrate: bool = True,
-                 retry_interval_s: float = 1.0, auto_replay: bool = True) -> None:
+                 retry_interval_s: float = 1.0, auto_replay: bool = True,
+                 writer_timeout_s: float = 2.0) -> None:
         self._engine = engine
         self._spool = spool
+        # SQLite has one writer at a time; threads that meet its lock back off in sleeps of up
+        # to 100 ms (its busy handler). Queueing them on a Python lock instead wakes the next
+        # writer as soon as the previous commit ends (PostgreSQL needs no such lock).
+        self._writer: AbstractContextManager[Any] = (
+            _WriterLock(self, writer_timeout_s) if engine.dialect.name == "sqlite"
+            else nullcontext())
         self._migrate = migrate
         self._schema_ready = not migrate
         self._schema_lock = threading.Lock()
@@ -101,7 +130,8 @@ class AuditStore:
                                      statement_timeout_s=statement_timeout_s)
         try:
             store = cls(engine, Spool(spool_dir), migrate=migrate,
-                        retry_interval_s=retry_interval_s, auto_replay=auto_replay)
+                        retry_interval_s=retry_interval_s, auto_replay=auto_replay,
+                        writer_timeout_s=timeout_s)
             try:
                 store._ensure_schema()
             except TRANSIENT_ERRORS as exc:
@@ -172,7 +202,7 @@ class AuditStore:
         for attempt in range(2):
             try:
                 self._ensure_schema()
-                with self._engine.begin() as conn:
+                with self._writer, self._engine.begin() as conn:
                     return work(conn), attempt > 0
             except DBAPIError as exc:
                 if attempt == 0 and exc.connection_invalidated:
@@ -229,6 +259,10 @@ class AuditStore:
         if time.monotonic() < self._down_until or not self._probe.acquire(blocking=False):
             return None
         return "probe"
+
+    def tripped(self) -> bool:
+        """True while writes go to the spool after a database failure."""
+        return time.monotonic() < self._down_until
 
     def _trip(self) -> None:
         self._down_until = time.monotonic() + self._retry_interval_s
