@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,9 @@ import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "patient-view.json"
+#: The day the example was written for; the server assesses as of today, so the HTTP runs send
+#: the example with its dates moved by the days since (the in-process runs use this day).
+EXAMPLE_AS_OF = date(2026, 11, 24)
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -54,7 +57,7 @@ def in_process(repeats: int) -> dict[str, Any]:
 
     engine = Engine.load(Settings(auth_mode="demo", onnx_threads=1))
     raw = EXAMPLE.read_bytes()
-    today = date(2026, 11, 24)
+    today = EXAMPLE_AS_OF
     fv, _ = features_from_fhir(orjson.loads(raw)["prefetch"], today)
     opts = valid_options(fv.regimen)
     before, after = dose_matrices(opts)
@@ -164,11 +167,21 @@ def over_http(workers: int, n: int) -> dict[str, Any]:
                 raise RuntimeError("service did not become ready in 60 s")
             time.sleep(0.05)
         start_s = time.perf_counter() - t0
-        body = json.loads(EXAMPLE.read_text())
+        from fhir_mappings.dates import shift_dates
+
+        days = (datetime.now(UTC).date() - EXAMPLE_AS_OF).days
+        body = shift_dates(json.loads(EXAMPLE.read_text()), days)
+        request_file = Path(tmp) / "patient-view.json"
+        request_file.write_text(json.dumps(body))
         asyncio.run(load(base, body, 30, 1))  # warm-up
+        check = httpx.post(base + "/cds-services/hypertension-treatment", json=body, timeout=30)
+        summary = check.json()["cards"][0]["summary"]
+        if check.status_code != 200 or "not assessed" in summary:  # measure the real path
+            raise RuntimeError(f"the example was not assessed: {check.status_code} {summary}")
         lat1, _, err1 = asyncio.run(load(base, body, n, 1))
         lat8, wall8, err8 = asyncio.run(load(base, body, n, 8))
-        wrk = {f"wrk_c{c}": _wrk(base, c) for c in (1, 8)} if shutil.which("wrk") else {
+        wrk = {f"wrk_c{c}": _wrk(base, c, request_file) for c in (1, 8)} if shutil.which(
+            "wrk") else {
             "wrk": "not installed (apt-get install wrk)"}
         rss = _rss_mb(proc.pid)
     finally:
@@ -182,11 +195,11 @@ def over_http(workers: int, n: int) -> dict[str, Any]:
             "rss_mb_per_process": rss, **wrk}
 
 
-def _wrk(base: str, connections: int, seconds: int = 10) -> Any:
+def _wrk(base: str, connections: int, request_file: Path, seconds: int = 10) -> Any:
     """wrk (C load generator, no Python client overhead) with bench/patient_view.lua."""
     out = subprocess.run(
         ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "-s",
-         str(ROOT / "bench" / "patient_view.lua"), base, "--", str(EXAMPLE)],
+         str(ROOT / "bench" / "patient_view.lua"), base, "--", str(request_file)],
         capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
     line = next(x for x in out.splitlines() if x.startswith("WRK "))
     result: dict[str, Any] = json.loads(line[4:])

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import UTC, date, datetime, time
-from typing import NamedTuple
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, NamedTuple
 
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 _MIDNIGHT_UTC = time(tzinfo=UTC)
@@ -68,3 +68,24 @@ def months_before(day: date, months: int) -> date:
 def age_in_years(born: date, on: date) -> int:
     """Completed years from ``born`` to ``on``."""
     return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+_FULL_DATE_PREFIX = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?=$|T)")
+
+
+def shift_dates(value: Any, days: int) -> Any:
+    """A copy of a FHIR JSON value with every full date, dateTime and instant string moved by
+    ``days`` (the time of day and offset kept; partial dates such as ``2026`` or ``2026-11``
+    kept as written). Date shifting keeps intervals, ages and order intact: it is how an
+    example or a de-identified record is brought up to the present."""
+    if isinstance(value, dict):
+        return {k: shift_dates(v, days) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shift_dates(v, days) for v in value]
+    if isinstance(value, str) and (m := _FULL_DATE_PREFIX.match(value)):
+        try:
+            day = date(int(m[1]), int(m[2]), int(m[3]))
+        except ValueError:
+            return value
+        return (day + timedelta(days=days)).isoformat() + value[10:]
+    return value

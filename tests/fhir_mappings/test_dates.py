@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fhir_mappings.dates import When, parse_when
+from fhir_mappings.dates import When, parse_when, shift_dates
 
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 
@@ -90,3 +90,23 @@ def test_in_time_order_is_the_full_key_order(items: list[tuple[int, str, float]]
         ms.append(Measurement(value, when, res, True))
     expected = sorted(ms, key=lambda m: m.sort_key, reverse=reverse)
     assert [id(m) for m in in_time_order(ms, reverse)] == [id(m) for m in expected]
+
+
+def test_shift_dates_moves_full_dates_and_keeps_the_rest() -> None:
+    """Dates, dateTimes and instants move (time and offset kept); partial dates, ids, codes
+    and impossible dates stay as written; the input is not changed."""
+    doc = {"birthDate": "1959-03-01", "effectiveDateTime": "2026-11-09T10:30:00+01:00",
+           "issued": "2026-11-09T09:31:02.5Z", "recordedDate": "2026-11", "onset": "2019",
+           "id": "bp-2026-11-09", "code": {"coding": [{"code": "85354-9"}]},
+           "valueQuantity": {"value": 158}, "odd": "2026-02-30", "component": [
+               {"valueDateTime": "2024-02-29"}]}
+
+    out = shift_dates(doc, 365)
+
+    assert out == {"birthDate": "1960-02-29", "effectiveDateTime": "2027-11-09T10:30:00+01:00",
+                   "issued": "2027-11-09T09:31:02.5Z", "recordedDate": "2026-11",
+                   "onset": "2019", "id": "bp-2026-11-09",
+                   "code": {"coding": [{"code": "85354-9"}]}, "valueQuantity": {"value": 158},
+                   "odd": "2026-02-30", "component": [{"valueDateTime": "2025-02-28"}]}
+    assert doc["birthDate"] == "1959-03-01"
+    assert shift_dates(out, -365)["effectiveDateTime"] == doc["effectiveDateTime"]

@@ -6,21 +6,33 @@ import copy
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from fhir_mappings.dates import shift_dates
 from service.app import create_app
 from service.settings import Settings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "patient-view.json"
 
 
+#: The day the example's record was written for (its latest BP is 8 days older).
+EXAMPLE_AS_OF = date(2026, 11, 24)
+
+
+def example_shift_days() -> int:
+    """Days the example's dates move so that the service, assessing as of today, sees the
+    record as it was on EXAMPLE_AS_OF (0 on that day; keeps these tests true in later years)."""
+    return (datetime.now(UTC).date() - EXAMPLE_AS_OF).days
+
+
 def example_request(**changes: Any) -> dict[str, Any]:
-    """The README's patient-view request with a fresh hookInstance."""
-    req: dict[str, Any] = json.loads(EXAMPLE.read_text())
+    """The README's patient-view request with a fresh hookInstance, its dates moved to today."""
+    req: dict[str, Any] = shift_dates(json.loads(EXAMPLE.read_text()), example_shift_days())
     req = copy.deepcopy(req)
     req["hookInstance"] = str(uuid.uuid4())
     req.update(changes)

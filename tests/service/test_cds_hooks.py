@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.audit.store import AuditUnavailable
 from service.schemas.cds_hooks import Card
-from tests.service.conftest import example_request, local_settings
+from tests.service.conftest import example_request, example_shift_days, local_settings
 
 URL = "/cds-services/hypertension-treatment"
 
@@ -137,7 +138,8 @@ def test_the_bp_a_call_shows_is_kept_once_as_an_observed_outcome(client: TestCli
     ref = client.app.state.hm.patient_ref(req["context"]["patientId"])  # type: ignore[attr-defined]
     seen = [(o.setting, o.sbp, o.observed_at.date().isoformat())
             for o in store.outcomes() if o.patient_ref == ref]
-    assert seen == [("clinic", 158.0, "2026-11-09")]
+    reading_day = date(2026, 11, 9) + timedelta(days=example_shift_days())
+    assert seen == [("clinic", 158.0, reading_day.isoformat())]
 
 
 def test_feedback_is_idempotent(client: TestClient) -> None:
