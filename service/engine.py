@@ -52,10 +52,13 @@ class Engine:
         explainer = Explainer.load(scorer.manifest)
         return cls(scorer, explainer, PROFILES[settings.guideline], settings.explain_top)
 
-    def assess_fhir(self, data: Mapping[str, Any], as_of: date | None = None) -> EngineResult:
-        """Map a prefetch object or Bundle to features and assess; raises InputError."""
+    def assess_fhir(self, data: Mapping[str, Any], as_of: date | None = None,
+                    profile: GuidelineProfile | None = None) -> EngineResult:
+        """Map a prefetch object or Bundle to features and assess under ``profile`` (default:
+        the configured guideline); raises InputError."""
         fv, report = features_from_fhir(data, as_of=as_of)
-        a = assess(fv, self.scorer, self.explainer, self.profile, explain_top=self.explain_top)
+        a = assess(fv, self.scorer, self.explainer, profile or self.profile,
+                   explain_top=self.explain_top)
         return EngineResult(fv, report, a, a.to_document())
 
     def warm_up(self) -> None:

@@ -15,7 +15,6 @@ from fastapi import APIRouter, Request
 from starlette.background import BackgroundTask
 
 from fhir_mappings.errors import InputError
-from models.assessment import assess
 from models.guideline.profiles import PROFILES
 from service.api.deps import StateDep, authenticate, read_json
 from service.errors import BadRequest
@@ -71,13 +70,11 @@ async def hypertension_options(request: Request, state: StateDep
     await authenticate(request, state)
     data, guideline = _unwrap(await read_json(request, state.settings.max_body_bytes))
     try:
-        result = state.engine.assess_fhir(data, received.date())
+        result = state.engine.assess_fhir(data, received.date(),
+                                          PROFILES[guideline] if guideline else None)
     except InputError as e:
         raise BadRequest(e.reason, e.path or None) from e
     doc = result.document
-    if guideline and guideline != state.engine.profile.name:
-        doc = assess(result.features, state.engine.scorer, state.engine.explainer,
-                     PROFILES[guideline]).to_document()
     patient_id = next((e["resource"].get("id") for e in data.get("entry") or []
                        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
                        and e["resource"].get("resourceType") == "Patient"), None)
