@@ -1,7 +1,8 @@
 """One audit record per answered assessment, whichever route answered it.
 
-Both the CDS Hooks route and ``$hypertension-options`` build their record here and write it
-with :func:`record_assessment` before the response leaves: durable in the database, or in the
+Both the CDS Hooks route and ``$hypertension-options`` build their record here and write it,
+with the BP readings its data showed (:func:`observed_outcomes`), in one transaction by
+:func:`record_assessment` before the response leaves: durable in the database, or in the
 fsync'ed spool when the database is down (see :mod:`service.audit.store`).
 
 ``request_id`` is ours, new for every call and returned in the ``X-Request-ID`` header: a CDS
@@ -16,7 +17,6 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from typing import Any, Final
 
-import structlog
 from fastapi.concurrency import run_in_threadpool
 
 from service.audit.records import AssessmentRecord, BPSetting, OutcomeRecord, feature_hash
@@ -26,7 +26,6 @@ from service.errors import ServiceUnavailable
 from service.state import AppState
 
 REQUEST_ID_HEADER: Final = "X-Request-ID"
-log = structlog.get_logger("hypermarker.service")
 
 
 def new_request_id() -> str:
@@ -98,21 +97,14 @@ def observed_outcomes(result: EngineResult, patient_ref: str) -> list[OutcomeRec
     return out
 
 
-def record_outcomes(state: AppState, records: list[OutcomeRecord]) -> None:
-    """Store observed outcomes (run after the response: they are re-read from the EHR at the
-    next call, so they never hold a card back); a failure is logged, never raised."""
-    for rec in records:
-        try:
-            state.store.record_outcome(rec)
-        except Exception as e:
-            log.warning("audit.outcome_not_recorded", error=type(e).__name__)
-
-
-async def record_assessment(state: AppState, record: AssessmentRecord) -> str:
-    """Write ``record`` (in a worker thread: it waits on fsync) and count where it went:
-    ``"database"`` or ``"spool"``; raises AuditUnavailable when neither could keep it."""
+async def record_assessment(state: AppState, record: AssessmentRecord,
+                            observed: list[OutcomeRecord]) -> str:
+    """Write ``record`` with the outcomes its data showed (in a worker thread: it waits on
+    fsync) and count where it went: ``"database"`` or ``"spool"``; 503 when neither could
+    keep it."""
     try:
-        destination: str = await run_in_threadpool(state.store.record_assessment, record)
+        destination: str = await run_in_threadpool(state.store.record_assessment, record,
+                                                    observed)
     except AuditUnavailable as e:  # no card without its audit record: a retryable 503
         raise ServiceUnavailable("the audit store cannot record this assessment; retry") from e
     state.metrics.audit_writes.labels("assessment", destination).inc()

@@ -12,7 +12,6 @@ from typing import Any
 
 import structlog
 from fastapi import APIRouter, Request
-from starlette.background import BackgroundTask
 
 from fhir_mappings.errors import InputError
 from models.guideline.profiles import PROFILES
@@ -25,7 +24,6 @@ from service.recording import (
     new_request_id,
     observed_outcomes,
     record_assessment,
-    record_outcomes,
 )
 from service.responses import FhirJSON, JSONBody
 
@@ -85,10 +83,9 @@ async def hypertension_options(request: Request, state: StateDep
         service_id=OPERATION, received=received,
         patient_ref=state.patient_ref(str(patient_id or "")), cards=[],
         latency_ms=(time.perf_counter() - t0) * 1e3, prefetch_fetched=[])
-    destination = await record_assessment(state, record)
+    destination = await record_assessment(state, record,
+                                          observed_outcomes(result, record.patient_ref))
     state.metrics.latency.labels(OPERATION, doc["status"]).observe(time.perf_counter() - t0)
     log.info("fhir_operation", request_id=request_id, status=doc["status"],
              latency_ms=round((time.perf_counter() - t0) * 1e3, 2), audit=destination)
-    outcomes = BackgroundTask(record_outcomes, state,
-                              observed_outcomes(result, record.patient_ref))
-    return FhirJSON(bundle, headers={REQUEST_ID_HEADER: request_id}, background=outcomes)
+    return FhirJSON(bundle, headers={REQUEST_ID_HEADER: request_id})

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 import orjson
 import structlog
 from fastapi import APIRouter, Request
-from starlette.background import BackgroundTask
 
 from fhir_mappings.errors import InputError
 from fhir_mappings.features import feature_vector_to_document
@@ -23,7 +22,6 @@ from service.recording import (
     new_request_id,
     observed_outcomes,
     record_assessment,
-    record_outcomes,
 )
 from service.responses import JSONBody
 from service.schemas.cds_hooks import CdsResponse, HookRequest
@@ -80,7 +78,7 @@ async def call_service(service_id: str, request: Request,
         service_id=service_id, received=received, patient_ref=patient, cards=card_docs,
         latency_ms=(time.perf_counter() - t0) * 1e3, prefetch_fetched=list(resolved.fetched),
         suggestion_options=suggestion_options(cards))
-    destination = await record_assessment(state, record)
+    destination = await record_assessment(state, record, observed_outcomes(result, patient))
     for c in card_docs:
         state.metrics.cards.labels(c["indicator"]).inc()
     total = time.perf_counter() - t0
@@ -90,6 +88,4 @@ async def call_service(service_id: str, request: Request,
              status=doc["status"], cards=len(card_docs), fetched=resolved.fetched,
              latency_ms=round(total * 1e3, 2), client=getattr(identity, "iss", None),
              audit=destination)
-    outcomes = BackgroundTask(record_outcomes, state, observed_outcomes(result, patient))
-    return JSONBody({"cards": card_docs}, headers={REQUEST_ID_HEADER: request_id},
-                    background=outcomes)
+    return JSONBody({"cards": card_docs}, headers={REQUEST_ID_HEADER: request_id})

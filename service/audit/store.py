@@ -149,9 +149,23 @@ class AuditStore:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def record_assessment(self, rec: AssessmentRecord) -> Destination:
-        """Record ``rec``; returns where it is now durable: ``"database"`` or ``"spool"``."""
-        destination, _ = self._record(rec, self._insert_assessment)
+    def record_assessment(self, rec: AssessmentRecord,
+                          observed: Sequence[OutcomeRecord] = ()) -> Destination:
+        """Record ``rec``, and in the same transaction the outcomes (BP readings) its data
+        showed; returns where it is now durable: ``"database"`` or ``"spool"``."""
+        def insert(conn: Connection, r: AssessmentRecord, via: Via) -> bool:
+            new = self._insert_assessment(conn, r, via)
+            for o in observed:  # a reading seen by an earlier call is kept once (unique key)
+                self._insert_outcome(conn, o, via)
+            return new
+
+        destination, _ = self._record(rec, insert)
+        if destination == "spool":
+            for o in observed:
+                try:
+                    self._spool.append(o)
+                except Exception as exc:  # re-read from the EHR at the next call
+                    log.warning("audit.outcome_not_spooled", error=type(exc).__name__)
         return destination
 
     def record_feedback(self, rec: FeedbackRecord) -> bool:

@@ -112,7 +112,7 @@ def test_no_card_is_sent_when_its_audit_record_cannot_be_kept(
     """Neither the database nor the spool can keep the record: a retryable 503
     OperationOutcome, never a 500 and never an unaudited card."""
     with TestClient(create_app(local_settings(tmp_path)), raise_server_exceptions=False) as c:
-        def refuse(_rec: object) -> str:
+        def refuse(*_args: object) -> str:
             raise AuditUnavailable("database and spool both failed")
 
         monkeypatch.setattr(c.app.state.hm.store, "record_assessment", refuse)  # type: ignore[attr-defined]

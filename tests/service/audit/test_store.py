@@ -64,6 +64,17 @@ def test_outcome_round_trip(store: AuditStore) -> None:
         assert conn.execute(select(func.count()).select_from(outcomes)).scalar() == 4
 
 
+def test_an_assessment_and_the_readings_it_showed_are_one_write(store: AuditStore) -> None:
+    """The outcomes passed with an assessment are stored with it; a reading that a later
+    call shows again is kept once."""
+    reading = factories.outcome(0)
+    assert store.record_assessment(factories.assessment(0), [reading]) == "database"
+    assert store.record_assessment(factories.assessment(1), [reading,
+                                                             factories.outcome(1)]) == "database"
+    assert [a.request_id for a in store.assessments()] == ["req-000000", "req-000001"]
+    assert list(store.outcomes()) == [reading, factories.outcome(1)]
+
+
 def test_reads_filter_by_time(store: AuditStore) -> None:
     for i in range(10):
         store.record_assessment(factories.assessment(i))
@@ -158,6 +169,26 @@ def test_unreachable_database_at_open_spools_then_catches_up(pg_url: URL,
         store.close()  # waits for the background replay
         assert [a.request_id for a in store.assessments()] == ["req-000000", "req-000001"]
         assert list(store.feedback()) == [factories.feedback(0)]
+    finally:
+        store.close()
+        proxy.kill()
+
+
+def test_readings_shown_while_the_database_is_down_are_spooled_too(pg_url: URL,
+                                                                    tmp_path: Path) -> None:
+    proxy = TcpProxy((pg_url.host or "127.0.0.1", pg_url.port or 5432))
+    proxy.start()
+    proxy.kill()
+    via_proxy = render(pg_url.set(host="127.0.0.1", port=proxy.port))
+    store = AuditStore.open(via_proxy, tmp_path / "spool", retry_interval_s=0.05)
+    try:
+        assert store.record_assessment(factories.assessment(0), [factories.outcome(0)]) == "spool"
+        assert store.spool_depth() == 2
+        proxy.start()
+        time.sleep(0.1)
+        assert store.replay_spool() == 2
+        assert [a.request_id for a in store.assessments()] == ["req-000000"]
+        assert list(store.outcomes()) == [factories.outcome(0)]
     finally:
         store.close()
         proxy.kill()
