@@ -582,20 +582,7 @@ def _walk(shape: _Shape, obj: Any) -> None:
                 if key == "resourceType" and value in (None, shape.resource_type):
                     continue  # the models take their own resource type
                 raise _Invalid(f"'{key}' is not an element of {shape.name} in FHIR R4")
-            if value is None:
-                continue
-            # _check inlined (most elements of data types are primitives)
-            check = node.check
-            if check is not None:
-                try:
-                    check(value)
-                except _PRIMITIVE_ERRORS as e:
-                    raise _primitive_error(e) from None
-            elif node.model is not None:
-                _walk(_SHAPES.get(node.model) or _model_shape(node.model), value)
-            else:
-                assert node.item is not None
-                _check_items(node.item, node.nullable, value)
+            _check(node, value)
     except _Invalid as e:
         e.loc.append(key)
         raise
