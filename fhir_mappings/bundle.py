@@ -34,8 +34,6 @@ _OTHER_RELEASE_PROFILE = re.compile(
 _R4_VERSIONS = re.compile(r"^4\.(0|3)(\.\d+)?(-.*)?$")
 
 Hint = Callable[[JsonObject], bool]
-#: RawResource from all its fields, without its Python-level __new__ (one per resource).
-_new_resource = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +187,7 @@ class _Reader:
         rid = doc.get("id")
         if rid is not None and not isinstance(rid, str):
             raise InvalidResource("'id' must be a string", f"{path}.id", rtype)
-        res = _new_resource(RawResource, (rtype, rid, doc, path, full_url))
+        res = RawResource(rtype, rid, doc, path, full_url)
         if doc.get("meta") is not None or rtype in _RELEASE_CHECKED or _hinted(doc, rtype):
             _check_release(res)  # (nothing to check otherwise)
         if rtype == "Bundle":
@@ -243,8 +241,7 @@ class _Reader:
                     or (rid is not None and type(rid) is not str)):
                 self.resource(resource, f"{base}.entry[{i}].resource", full_url, depth + 1)
                 continue
-            item = _new_resource(RawResource, (rtype, rid, resource,
-                                               f"{base}.entry[{i}].resource", full_url))
+            item = RawResource(rtype, rid, resource, f"{base}.entry[{i}].resource", full_url)
             hints = _HINT_KEYS.get(rtype)
             if (resource.get("meta") is not None or rtype in _RELEASE_CHECKED or (
                     hints is not None and (not resource.keys().isdisjoint(hints[0]) or (

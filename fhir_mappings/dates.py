@@ -29,8 +29,6 @@ class When(NamedTuple):
     hour: int | None = None
 
 
-#: Builds a NamedTuple from all its fields without its Python-level __new__ (hot paths).
-_new = tuple.__new__
 
 
 def parse_when(text: str) -> When | None:
@@ -41,14 +39,14 @@ def parse_when(text: str) -> When | None:
         except ValueError:
             pass
         else:
-            return _new(When, (datetime.combine(day, _MIDNIGHT_UTC), day, None))
+            return When(datetime.combine(day, _MIDNIGHT_UTC), day, None)
     try:
         if len(text) >= 16 and text[10] == "T":  # a dateTime or instant (never a _DATE)
             dt = datetime.fromisoformat(text)
             day = dt.date()
             if dt.tzinfo is None:
                 dt = dt.replace(tzinfo=UTC)
-            return _new(When, (dt.astimezone(UTC), day, dt.hour))
+            return When(dt.astimezone(UTC), day, dt.hour)
         m = _DATE.match(text)
         if m:
             day = date(int(m[1]), int(m[2] or 1), int(m[3] or 1))

@@ -25,14 +25,12 @@ class Fact(NamedTuple):
         return self.value is not None
 
 
-#: A Fact from all its fields, without the Python-level __new__ of a NamedTuple.
-_new = tuple.__new__
 
 
 def unknown(note: str) -> Fact:
-    return _new(Fact, (None, None, None, note))
+    return Fact(None, None, None, note)
 
 
 def present(source: str, when: date | None, note: str | None = None) -> Fact:
     """A binary fact that is recorded (1.0)."""
-    return _new(Fact, (1.0, source, when, note))
+    return Fact(1.0, source, when, note)

@@ -39,8 +39,6 @@ class Measurement(NamedTuple):
         return (self.when.instant, self.res.ref, self.value)
 
 
-#: Builds a NamedTuple from all its fields without its Python-level __new__ (hot path).
-_new = tuple.__new__
 #: Integers below this convert to float exactly (and finitely).
 _EXACT_INT = 2**53
 
@@ -107,7 +105,7 @@ def read_quantity(ctx: MappingContext, res: RawResource, obj: JsonObject, subpat
             IssueKind.IMPLAUSIBLE_VALUE, res.ref,
             f"{label} {_fmt(canonical)} {quantity.value} is outside the plausible range "
             f"{_fmt(low)}-{_fmt(high)}: not used")
-    return _new(Measurement, (canonical, when, res, plausible, note))
+    return Measurement(canonical, when, res, plausible, note)
 
 
 def latest(ctx: MappingContext, items: Iterable[Measurement], label: str, start: date | None,
