@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         MalformedJson,
         MissingPatient,
         MultiplePatients,
+        PatientMismatch,
     )
     from fhir_mappings.facts import Fact
     from fhir_mappings.features import FeatureVector, Provenance
@@ -40,7 +41,7 @@ _SOURCES = {
     "ParsedInput": "bundle", "parse_input": "bundle",
     "FhirInputError": "errors", "FhirVersionError": "errors", "InputError": "errors",
     "InvalidResource": "errors", "MalformedJson": "errors", "MissingPatient": "errors",
-    "MultiplePatients": "errors",
+    "MultiplePatients": "errors", "PatientMismatch": "errors",
     "Fact": "facts", "FeatureVector": "features", "Provenance": "features",
     "features_from_fhir": "mapping", "record_to_features": "mapping",
     "DEFAULT_POLICY": "policy", "MappingPolicy": "policy",
@@ -72,6 +73,7 @@ __all__ = [
     "MissingPatient",
     "MultiplePatients",
     "ParsedInput",
+    "PatientMismatch",
     "PatientRecord",
     "Provenance",
     "build_record",

@@ -12,8 +12,12 @@ MeasurementSetting extension says home/ambulatory, or its performer is the patie
 (:mod:`fhir_mappings.codes`). Individual ambulatory readings taken 22:00-07:00 (local) are
 night-time and not used.
 
-Summaries (NICE NG136): ``sbp_clinic`` is the lower of the last two clinic systolic readings
-within 12 months (1.2.2; if only one, that one) and ``dbp_clinic`` its pair; ``sbp_home`` is
+Summaries (NICE NG136): ``sbp_clinic`` comes from the latest consultation (the latest day
+with a plausible clinic reading within 12 months): the lower of its last two systolic readings
+(1.2.2; if it has only one, that one; readings of earlier visits are never combined with it)
+and ``dbp_clinic`` is the diastolic of the same reading. Two different readings at the same
+instant, and implausible readings newer than the one used, are data-quality warnings that the
+card shows (``BloodPressure.data_quality``). ``sbp_home`` is
 the mean of home and daytime-ambulatory systolic readings of the last 90 days (1.2.6-1.2.7;
 24-hour and night means are not used); ``days_since_bp`` is the age in days of the latest
 clinic reading. Units: mm[Hg]; kPa x 7.50062. Entered-in-error and cancelled readings are
@@ -99,6 +103,7 @@ class BpReading(NamedTuple):
 class BloodPressure:
     facts: dict[str, Fact]
     days_since_bp: int | None
+    data_quality: tuple[str, ...] = ()
 
 
 def read_bp(ctx: MappingContext, res: RawResource, kind: ObsKind, when: When) -> (
@@ -263,6 +268,7 @@ def summarise(ctx: MappingContext, readings: list[BpReading],
     implausible = [r for r in clinic if r.sbp is not None and not r.sbp.plausible]
     clinic = [r for r in clinic if r.sbp is not None and r.sbp.plausible]
     days_since: int | None = None
+    quality: list[str] = []
     if not clinic:
         note = f"no clinic blood pressure in the {window}"
         before = [r.when.day for r in clinic_all if r.when.day < start]
@@ -271,23 +277,31 @@ def summarise(ctx: MappingContext, readings: list[BpReading],
             note += f" (latest reading: {latest_before})"
         if implausible:
             note += f"; implausible readings not used: {_texts(implausible)}"
+            quality.append(f"Clinic BP {_texts(implausible)} rejected as implausible.")
         facts["sbp_clinic"] = unknown(note)
         facts["dbp_clinic"] = unknown(note)
     else:
-        last_two = clinic[-2:]
+        latest_day = clinic[-1].when.day
+        visit = [r for r in clinic if r.when.day == latest_day]
+        last_two = visit[-2:]
         chosen = min(reversed(last_two), key=lambda r: r.sbp.value if r.sbp else 0.0)
         for r in last_two:
             ctx.use(r.res)
             if r.dbp is not None:
                 ctx.use(r.dbp.res)
         if len(last_two) == 2:
-            note = ("lower of the last two clinic readings (NICE NG136 1.2.2): "
-                    + "; ".join(r.text() for r in last_two))
+            note = (f"lower of the last two clinic readings of the latest consultation "
+                    f"({latest_day}; NICE NG136 1.2.2): " + "; ".join(r.text() for r in last_two))
         else:
-            note = f"the only clinic reading in the {window}"
+            note = f"the only clinic reading of the latest consultation ({latest_day})"
+        if len(clinic) > len(visit):
+            note += "; readings of earlier visits are not combined with it"
         later_bad = [r for r in implausible if r.sort_key > last_two[0].sort_key]
         if later_bad:
             note += f"; implausible readings not used: {_texts(later_bad)}"
+            quality.append(f"Clinic BP {_texts(later_bad)} rejected as implausible; the "
+                           f"assessment uses {chosen.text()}.")
+        quality.extend(_conflicts(visit))
         assert chosen.sbp is not None
         facts["sbp_clinic"] = Fact(chosen.sbp.value, chosen.sbp.res.ref, chosen.when.day,
                                    _join(note, chosen.sbp.note))
@@ -298,12 +312,29 @@ def summarise(ctx: MappingContext, readings: list[BpReading],
         elif chosen.dbp is not None:
             facts["dbp_clinic"] = unknown(
                 f"the diastolic value of {chosen.res.ref} is implausible: not used")
+            quality.append(f"Diastolic BP of {chosen.text()} rejected as implausible.")
         else:
             facts["dbp_clinic"] = unknown(
                 f"the reading chosen for sbp_clinic ({chosen.res.ref}) has no diastolic value")
         days_since = (as_of - clinic[-1].when.day).days
     facts["sbp_home"] = _home(ctx, readings)
-    return BloodPressure(facts, days_since)
+    return BloodPressure(facts, days_since, tuple(quality))
+
+
+def _conflicts(visit: list[BpReading]) -> list[str]:
+    """Readings of one consultation taken at the same instant that disagree (the same
+    reading sent twice is not a conflict)."""
+    by_instant: dict[object, list[BpReading]] = defaultdict(list)
+    for r in visit:
+        by_instant[r.when.instant].append(r)
+    out = []
+    for group in by_instant.values():
+        values = {(r.sbp.value if r.sbp else None,
+                   r.dbp.value if r.dbp and r.dbp.plausible else None) for r in group}
+        if len(values) > 1:
+            out.append("Conflicting clinic BP readings at the same time: "
+                       f"{_texts(group)}; the lower is used: check which is right.")
+    return out
 
 
 def _home(ctx: MappingContext, readings: list[BpReading]) -> Fact:

@@ -19,11 +19,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import orjson
 
+from fhir_mappings.availability import (
+    PREFETCH_KEY_DOMAINS,
+    REQUIRED_DOMAINS,
+    Domain,
+    error_outcome,
+    search_domain,
+)
 from fhir_mappings.errors import FhirVersionError, InvalidResource, MalformedJson
 from fhir_mappings.raw import JsonObject, RawResource
 from fhir_mappings.report import Issue, IssueKind
@@ -106,10 +113,17 @@ _OTHER_RELEASE_TYPES: Final = {"MedicationUsage": "R5 ballot", "BodySite": "STU3
 
 @dataclass(frozen=True, slots=True)
 class ParsedInput:
-    """The resources found in the input, in input order, and input-level issues."""
+    """The resources found in the input, in input order, and input-level issues.
+
+    ``unavailable``: the parts of the record (:class:`~fhir_mappings.availability.Domain`
+    values) the input says could not be obtained, with the reason; ``context_patient_id``:
+    the ``context.patientId`` of a whole CDS Hooks request (the patient the call is about).
+    """
 
     resources: tuple[RawResource, ...]
     issues: tuple[Issue, ...] = ()
+    unavailable: Mapping[str, str] = field(default_factory=dict)
+    context_patient_id: str | None = None
 
 
 def parse_input(data: bytes | bytearray | str | Mapping[str, Any] | Sequence[Any]) -> (
@@ -126,6 +140,7 @@ def parse_input(data: bytes | bytearray | str | Mapping[str, Any] | Sequence[Any
     else:
         doc = data
     reader = _Reader()
+    context_patient: str | None = None
     if isinstance(doc, Mapping):
         _check_fhir_version(doc, "$")
         if "resourceType" in doc:
@@ -134,6 +149,13 @@ def parse_input(data: bytes | bytearray | str | Mapping[str, Any] | Sequence[Any
             prefetch = doc["prefetch"]
             if prefetch is not None and not isinstance(prefetch, Mapping):
                 raise MalformedJson("prefetch must be an object", "$.prefetch")
+            context = doc.get("context")
+            if isinstance(context, Mapping):
+                pid = context.get("patientId")
+                if pid is not None and not isinstance(pid, str):
+                    raise MalformedJson("context.patientId must be a string",
+                                        "$.context.patientId")
+                context_patient = pid
             reader.prefetch(prefetch or {}, "$.prefetch")
         else:
             reader.prefetch(doc, "$")
@@ -146,7 +168,8 @@ def parse_input(data: bytes | bytearray | str | Mapping[str, Any] | Sequence[Any
         raise MalformedJson(
             "expected a Bundle, a CDS Hooks prefetch object, a resource or an array of "
             "resources", "$")
-    return ParsedInput(tuple(reader.resources), tuple(sorted(reader.issues)))
+    return ParsedInput(tuple(reader.resources), tuple(sorted(reader.issues)),
+                       dict(sorted(reader.unavailable.items())), context_patient)
 
 
 def _check_fhir_version(doc: JsonObject, path: str) -> None:
@@ -162,6 +185,13 @@ class _Reader:
     def __init__(self) -> None:
         self.resources: list[RawResource] = []
         self.issues: list[Issue] = []
+        #: Domain value -> why it could not be obtained (the first reason found)
+        self.unavailable: dict[str, str] = {}
+
+    def lacks(self, domain: Domain | None, reason: str) -> None:
+        """Mark ``domain`` (every required one and the labs, when None) unavailable."""
+        for d in (domain,) if domain is not None else (*REQUIRED_DOMAINS, Domain.LABS):
+            self.unavailable.setdefault(d.value, reason)
 
     def prefetch(self, doc: Mapping[str, Any], path: str) -> None:
         for key, value in doc.items():
@@ -176,11 +206,18 @@ class _Reader:
                     IssueKind.PREFETCH_ERROR, f"prefetch.{key}",
                     f"the client could not prefetch {key!r} (OperationOutcome"
                     f"{_outcome_text(value)}); its data is missing"))
+                domain = PREFETCH_KEY_DOMAINS.get(key)
+                if domain is not None:
+                    self.lacks(domain, f"the EHR could not prefetch {key!r} "
+                               f"(OperationOutcome{_outcome_text(value)})")
                 continue
-            self.resource(value, kpath, None, 0)
+            self.resource(value, kpath, None, 0, PREFETCH_KEY_DOMAINS.get(key))
+        for key, domain in PREFETCH_KEY_DOMAINS.items():
+            if key not in doc:
+                self.lacks(domain, f"prefetch key {key!r} was not sent")
 
     def resource(self, doc: Mapping[str, Any], path: str, full_url: str | None,
-                 depth: int) -> None:
+                 depth: int, domain: Domain | None = None) -> None:
         rtype = doc.get("resourceType")
         if not isinstance(rtype, str) or not rtype:
             raise MalformedJson("a resource needs a resourceType string", f"{path}.resourceType")
@@ -191,11 +228,14 @@ class _Reader:
         if doc.get("meta") is not None or rtype in _RELEASE_CHECKED or _hinted(doc, rtype):
             _check_release(res)  # (nothing to check otherwise)
         if rtype == "Bundle":
-            self.bundle(res, depth)
+            self.bundle(res, depth, domain)
         else:
+            if rtype == "OperationOutcome" and (error := error_outcome(doc)) is not None:
+                self.lacks(domain, f"the input carries an error OperationOutcome ({error}): "
+                           "the record may be incomplete")
             self.resources.append(res)
 
-    def bundle(self, res: RawResource, depth: int) -> None:
+    def bundle(self, res: RawResource, depth: int, domain: Domain | None = None) -> None:
         if depth >= _MAX_BUNDLE_DEPTH:
             raise res.error(f"Bundles nested more than {_MAX_BUNDLE_DEPTH} deep")
         doc = res.data
@@ -205,6 +245,10 @@ class _Reader:
                     self.issues.append(Issue(
                         IssueKind.INCOMPLETE_SEARCH, res.ref,
                         "the searchset has further pages (link 'next') that were not sent"))
+                    self.lacks(domain or search_domain(doc),
+                               "a search result has further pages that were not sent")
+        if domain is None and doc.get("type") == "searchset":
+            domain = search_domain(doc)
         entries = doc.get("entry")
         if entries is None:
             return
@@ -217,6 +261,9 @@ class _Reader:
         for i, entry in enumerate(entries):
             if type(entry) is not dict and not isinstance(entry, Mapping):
                 raise res.error("must be an object", f".entry[{i}]")
+            response = entry.get("response")
+            if response is not None:
+                self.entry_response(res, i, response, domain)
             search = entry.get("search")
             mode = None
             if search is not None:
@@ -231,15 +278,19 @@ class _Reader:
             if type(resource) is not dict and not isinstance(resource, Mapping):
                 raise res.error("'resource' must be an object", f".entry[{i}].resource")
             if mode == "outcome":
+                if (error := error_outcome(resource)) is not None:
+                    self.lacks(domain, "a search answered with an error OperationOutcome "
+                               f"({error}): the record may be incomplete")
                 continue
             full_url = entry.get("fullUrl")
             if full_url is not None and not isinstance(full_url, str):
                 raise res.error("'fullUrl' must be a string", f".entry[{i}].fullUrl")
             rtype = resource.get("resourceType")
             rid = resource.get("id")
-            if (type(rtype) is not str or not rtype or rtype == "Bundle"
+            if (type(rtype) is not str or not rtype or rtype in ("Bundle", "OperationOutcome")
                     or (rid is not None and type(rid) is not str)):
-                self.resource(resource, f"{base}.entry[{i}].resource", full_url, depth + 1)
+                self.resource(resource, f"{base}.entry[{i}].resource", full_url, depth + 1,
+                              domain)
                 continue
             item = RawResource(rtype, rid, resource, f"{base}.entry[{i}].resource", full_url)
             hints = _HINT_KEYS.get(rtype)
@@ -248,6 +299,21 @@ class _Reader:
                         hints[1] and _hinted(resource, rtype))))):
                 _check_release(item)  # (nothing to check otherwise)
             resources.append(item)
+
+
+    def entry_response(self, res: RawResource, i: int, response: Any,
+                       domain: Domain | None) -> None:
+        """A batch/transaction-response entry whose request failed: its part of the record
+        is missing (the part is told by the entry's outcome, else unknown: all parts)."""
+        if not isinstance(response, Mapping):
+            raise res.error("'response' must be an object", f".entry[{i}].response")
+        status = response.get("status")
+        if not isinstance(status, str) or status.strip()[:1] in ("2", "3"):
+            return
+        outcome = response.get("outcome")
+        found = search_domain(outcome) if isinstance(outcome, Mapping) else None
+        self.lacks(domain or found, f"a request in the input Bundle failed (HTTP "
+                   f"{status.strip()[:40]}): the record may be incomplete")
 
 
 def _outcome_text(outcome: Mapping[str, Any]) -> str:

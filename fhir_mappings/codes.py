@@ -10,14 +10,19 @@ ICD-10-CM, matched by prefix), UK Core R4 1.x, US Core 3.1-7.0, CDC Race & Ethni
 
 There is no terminology server here, so "descendants" of a SNOMED concept are the descendants
 listed explicitly (those seen in Synthea output and UK code sets); ICD-10 codes match by
-prefix, with or without the dot (``E11.9``, ``E119``).
+prefix, with or without the dot (``E11.9``, ``E119``). The condition concepts and the pregnancy
+Observation codes are data: curated value sets with their sources and dates in
+``fhir_mappings/valuesets/*.toml``, loaded and validated by :mod:`fhir_mappings.valuesets`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
+
+# ConditionConcept lives in fhir_mappings.valuesets (with its loader); re-exported here.
+from fhir_mappings.valuesets import ConditionConcept as ConditionConcept
+from fhir_mappings.valuesets import load_conditions, load_pregnancy_observations
 
 LOINC: Final = "http://loinc.org"
 SNOMED: Final = "http://snomed.info/sct"
@@ -147,83 +152,24 @@ HOME_SETTING_CODES: Final = frozenset({(SNOMED, "264362003")})
 HOME_WORDS: Final = ("home", "self-measured", "self measured", "hbpm", "smbp")
 AMBULATORY_WORDS: Final = ("ambulatory", "abpm")
 
-#: Pregnancy status value meaning "pregnant" (US Core pregnancy-status example).
-PREGNANT_VALUES: Final = frozenset({(SNOMED, "77386006")})
+#: Pregnancy Observation codes (``fhir_mappings/valuesets/pregnancy_observations.toml``):
+#: status codes (LOINC 82810-3, 11449-6), their "pregnant" values (SNOMED 77386006, LOINC
+#: LA15173-0), hCG tests and expected delivery date codes.
+PREGNANCY_OBSERVATIONS: Final = load_pregnancy_observations()
+for _system, _obs_code in PREGNANCY_OBSERVATIONS.status_codes:
+    OBSERVATION_CODES.setdefault((_system, _obs_code), ObsKind.PREGNANCY_STATUS)
+
+#: Pregnancy status values meaning "pregnant" (US Core pregnancy-status example; GECCO).
+PREGNANT_VALUES: Final = PREGNANCY_OBSERVATIONS.pregnant_values
 
 
 # --------------------------------------------------------------------------- conditions
 
 
-@dataclass(frozen=True, slots=True)
-class ConditionConcept:
-    """A rule or model fact recorded as a Condition: SNOMED codes and ICD-10 prefixes."""
-
-    fact: str
-    snomed: frozenset[str]
-    icd10: tuple[str, ...]
-    source: str
-    history: bool = False
-
-
-def _cc(fact: str, snomed: str, icd10: str, source: str,
-        history: bool = False) -> ConditionConcept:
-    """``history``: a resolved or inactive record still counts (a past MI is CVD)."""
-    return ConditionConcept(fact, frozenset(snomed.split()),
-                            tuple(normalise_icd10(c) for c in icd10.split()), source, history)
-
-
-CONDITIONS: Final[tuple[ConditionConcept, ...]] = (
-    _cc("diabetes_t2",
-        "44054006 368581000119106 422034002 1501000119109 1551000119108 97331000119101 "
-        "157141000119108 90781000119102 60951000119105",
-        "E11",
-        "clinical.md 6.2 (44054006 [V]); descendants 'due to type 2 diabetes' seen in Synthea "
-        "output (368581000119106, 422034002) and Synthea diabetes module [M]"),
-    _cc("ckd",
-        "709044004 431855005 431856006 433144002 700378005 700379002 431857002 433146000 "
-        "714152005 46177005 127013003 90781000119102 157141000119108",
-        "N18 I12 I13 E112 E102 E122 E132 E142",
-        "clinical.md 6.2 (CKD and stages, GECCO/GM-SDE [V]); ESRD 46177005, diabetic kidney "
-        "disease 127013003 and albuminuria/proteinuria due to T2DM [M]"),
-    _cc("heart_failure",
-        "84114007 88805009 42343007 703272007 85232009 417996009 418304008 446221000",
-        "I50 I110 I130 I132",
-        "clinical.md 6.2 (84114007, 88805009, 703272007 [V]); CHF/left/systolic/diastolic "
-        "HF and HFpEF descendants [M]"),
-    _cc("hfref", "703272007 417996009", "I502",
-        "clinical.md 6.2 (703272007 [V]); systolic heart failure 417996009 [M]; ICD-10-CM "
-        "I50.2x systolic (congestive) heart failure"),
-    _cc("cvd",
-        "22298006 401303003 401314000 399211009 1755008 57054005 194828000 4557003 "
-        "53741008 414545008 230690007 422504002 266257000 399957001",
-        "I20 I21 I22 I23 I24 I25 I63 I64 G45 I70 I739",
-        "task brief and clinical.md 6.2 (MI, angina, stroke [V]); coronary heart disease "
-        "53741008 (Synthea output); old MI, IHD, ischaemic stroke, TIA, PAD [M]",
-        history=True),
-    _cc("asthma", "195967001 233678006 389145006", "J45 J46",
-        "clinical.md 6.2 (195967001 [V]); childhood and allergic asthma [M]"),
-    _cc("copd", "13645005 185086009 87433001", "J44 J43",
-        "clinical.md 6.2 (13645005 [V]; 185086009 Synthea-2021); emphysema 87433001 "
-        "(Synthea output)"),
-    _cc("gout", "90560007", "M10 M1A", "clinical.md 6.2 (Synthea gout.json, LEGEND-HTN) [V]"),
-    _cc("pregnancy", "77386006 72892002 47200007 413712001", "Z33 Z34 Z391",
-        "clinical.md 6.2 (77386006 [V]); normal pregnancy 72892002 (Synthea output); "
-        "high-risk pregnancy [M]; breastfeeding (mother) 413712001 (ISiK, German core)"),
-    _cc("angioedema_history", "41291007 82966003 371627004", "T783 D841",
-        "clinical.md 6.2 (41291007, 82966003, 371627004 ACEi-aggravated angioedema [V])",
-        history=True),
-    _cc("ace_inhibitor_intolerance", "293500009 407564000 609537003", "",
-        "clinical.md 6.2 (eCQM Intolerance to ACE Inhibitor VS 2.16.840.1.113883.3.526.3.1212)",
-        history=True),
-    _cc("heart_block", "195042002 27885002 28189009", "I441 I442",
-        "clinical.md 6.2 (eCQM Atrioventricular Block VS [V]); Mobitz type II [M]"),
-    _cc("orthostatic_hypotension", "28651003", "I951", "clinical.md 6.2 (GM-SDE) [V]"),
-    _cc("aortic_stenosis", "60573004", "I350 I352 I060 I062",
-        "task brief (60573004, I35.0); rheumatic and mixed aortic stenosis ICD-10 [M]"),
-    _cc("frailty", "248279007 404904002 925831000000107 925861000000102", "",
-        "UK eFI codes (moderate 925831000000107, severe 925861000000102; frailty 248279007, "
-        "frail elderly 404904002; public UK code sets). Mild frailty is not counted."),
-)
+#: Condition concepts, loaded from the curated value sets shipped as data
+#: (``fhir_mappings/valuesets/<fact>.toml``, :mod:`fhir_mappings.valuesets`): SNOMED CT codes,
+#: ICD-10 include/exclude prefixes, sources and curation date per concept.
+CONDITIONS: Final[tuple[ConditionConcept, ...]] = load_conditions()
 
 CONDITIONS_BY_SNOMED: Final[dict[str, tuple[ConditionConcept, ...]]] = {}
 for _concept in CONDITIONS:

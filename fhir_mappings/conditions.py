@@ -1,7 +1,9 @@
 """Conditions -> problem-list facts (diabetes, CKD and stage, heart failure, CVD ...).
 
 FHIR release: R4 (4.0.1), https://hl7.org/fhir/R4/condition.html. Codes: SNOMED CT and
-ICD-10 (:data:`fhir_mappings.codes.CONDITIONS`, shared/research/clinical.md 6.2).
+ICD-10 (:data:`fhir_mappings.codes.CONDITIONS`, the curated value sets of
+``fhir_mappings/valuesets/*.toml``; ICD-10 by include/exclude prefix, the longest matching
+prefix deciding).
 
 A Condition counts when it is about this patient, its verificationStatus is not ``refuted``
 or ``entered-in-error`` (unconfirmed, provisional and differential diagnoses count: the
@@ -97,7 +99,8 @@ def _concepts(system: str, code: str) -> tuple[ConditionConcept, ...]:
         return codes.CONDITIONS_BY_SNOMED.get(code, ())
     if system in codes.ICD10_SYSTEMS:
         norm = codes.normalise_icd10(code)
-        return tuple(c for c in codes.CONDITIONS if any(norm.startswith(p) for p in c.icd10))
+        # include prefixes minus exclude prefixes (the longest matching prefix decides)
+        return tuple(c for c in codes.CONDITIONS if c.matches_icd10(norm))
     return ()
 
 

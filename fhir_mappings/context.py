@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
 from fhir_mappings.dates import When, months_before, parse_when
+from fhir_mappings.errors import PatientMismatch
 from fhir_mappings.policy import MappingPolicy
 from fhir_mappings.raw import JsonObject, RawResource
-from fhir_mappings.report import IssueKind, ReportBuilder
+from fhir_mappings.report import ReportBuilder
 
 #: "Not parsed yet" in the per-run memo of dates.
 _UNPARSED = When(datetime.min.replace(tzinfo=UTC), date.min)
@@ -87,7 +88,10 @@ class MappingContext:
         return hit
 
     def about_patient(self, res: RawResource, key: str = "subject") -> bool:
-        """False when the resource's subject is clearly another Patient (then reported)."""
+        """True when the resource is about this patient (or says nothing about whom); raises
+        :class:`~fhir_mappings.errors.PatientMismatch` when its subject is another Patient:
+        one input is one patient's record, so a resource of another patient means the input
+        was put together wrongly and none of it can be trusted."""
         subject = res.data.get(key)
         if subject is None:
             return True
@@ -101,9 +105,11 @@ class MappingContext:
             other = self._is_other_patient(ref, res)
             self.other_patient[ref] = other
         if other:
-            self.report.issue(IssueKind.OTHER_PATIENT, res.ref,
-                              "its subject is another patient: not used")
-        return not other
+            raise PatientMismatch(
+                f"{res.ref} is about another patient ({key} {ref!r}, not "
+                f"Patient/{self.patient_id}): one request is one patient's record",
+                f"{res.path}.{key}", res.ref)
+        return True
 
     def _is_other_patient(self, ref: str, res: RawResource) -> bool:
         if ref == self._own_ref:

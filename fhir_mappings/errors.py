@@ -69,3 +69,10 @@ class MissingPatient(FhirInputError):
 
 class MultiplePatients(FhirInputError):
     """The input holds more than one Patient; one assessment is for one patient."""
+
+
+class PatientMismatch(FhirInputError):
+    """The input cannot be tied to exactly one patient: the Patient has no id, its id is not
+    the patient in context (``context.patientId``), or a resource's subject/patient points at
+    another Patient. Never assessed: an answer built from another patient's record is worse
+    than none."""

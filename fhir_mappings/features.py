@@ -10,8 +10,15 @@ reads it from a features document::
       "deceased": false,
       "days_since_bp": 21,
       "provenance": [{"feature": "potassium", "source": null, "date": null,
-                      "note": "no result in the last 15 months"}]
+                      "note": "no result in the last 15 months"}],
+      "unavailable": {"labs": "FHIR server answered 500"},
+      "data_quality": ["Clinic BP 2000/80 mmHg on ... rejected as implausible ..."]
     }
+
+``unavailable`` names the parts of the record that could not be obtained
+(:class:`fhir_mappings.availability.Domain` values: medications, conditions, allergies,
+labs) with the reason; a features document without it claims that everything was obtained.
+``data_quality`` holds warnings about the data that a clinician must see.
 
 Every feature of :data:`fhir_mappings.feature_table.PATIENT_FEATURES` has a value or is
 unknown (``null`` or absent). Binary facts whose policy is ``absent_as_zero`` default to 0 and
@@ -29,6 +36,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from fhir_mappings.availability import Domain
 from fhir_mappings.errors import FeatureDocumentError
 from fhir_mappings.feature_table import (
     FEATURES_BY_NAME,
@@ -60,6 +68,10 @@ class FeatureVector:
     deceased: bool = False
     days_since_bp: int | None = None
     provenance: tuple[Provenance, ...] = field(default_factory=tuple)
+    #: parts of the record that could not be obtained (Domain value -> reason)
+    unavailable: Mapping[str, str] = field(default_factory=dict)
+    #: data-quality warnings a clinician must see
+    data_quality: tuple[str, ...] = ()
 
     def get(self, name: str) -> float | None:
         if name not in FEATURES_BY_NAME:
@@ -110,7 +122,8 @@ def feature_vector_from_document(doc: Any) -> FeatureVector:
     """Parse and validate a features document; raises FeatureDocumentError naming the path."""
     if not isinstance(doc, Mapping):
         raise FeatureDocumentError("a features document must be a JSON object", "$")
-    allowed = {"as_of", "features", "current_regimen", "deceased", "days_since_bp", "provenance"}
+    allowed = {"as_of", "features", "current_regimen", "deceased", "days_since_bp", "provenance",
+               "unavailable", "data_quality"}
     extra = set(doc) - allowed
     if extra:
         raise FeatureDocumentError(f"unknown keys {sorted(extra)}", "$")
@@ -165,7 +178,18 @@ def feature_vector_from_document(doc: Any) -> FeatureVector:
             raise FeatureDocumentError("each entry needs a 'feature'", f"$.provenance[{i}]")
         provenance.append(Provenance(str(p["feature"]), _opt_str(p.get("source")),
                                      _opt_str(p.get("date")), _opt_str(p.get("note"))))
-    return FeatureVector(as_of, values, regimen, deceased, days, tuple(provenance))
+    unavailable = doc.get("unavailable", {})
+    domains = {d.value for d in Domain}
+    if not isinstance(unavailable, Mapping) or not all(
+            isinstance(k, str) and k in domains and isinstance(v, str)
+            for k, v in unavailable.items()):
+        raise FeatureDocumentError(f"must be an object of part of the record ({sorted(domains)})"
+                                   " -> reason", "$.unavailable")
+    quality = doc.get("data_quality", [])
+    if not isinstance(quality, list) or not all(isinstance(q, str) for q in quality):
+        raise FeatureDocumentError("must be a list of strings", "$.data_quality")
+    return FeatureVector(as_of, values, regimen, deceased, days, tuple(provenance),
+                         dict(unavailable), tuple(quality))
 
 
 def _opt_str(v: Any) -> str | None:
@@ -184,4 +208,6 @@ def feature_vector_to_document(fv: FeatureVector) -> dict[str, Any]:
             {"feature": p.feature, "source": p.source, "date": p.date, "note": p.note}
             for p in fv.provenance
         ],
+        "unavailable": dict(fv.unavailable),
+        "data_quality": list(fv.data_quality),
     }

@@ -11,6 +11,7 @@ entry per class.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 from fhir_mappings.facts import Fact
@@ -43,6 +44,8 @@ def record_to_features(record: PatientRecord) -> FeatureVector:
         deceased=record.deceased.value == 1.0,
         days_since_bp=record.days_since_bp,
         provenance=tuple(provenance),
+        unavailable=dict(record.unavailable),
+        data_quality=record.data_quality,
     )
 
 
@@ -84,13 +87,18 @@ def _iso(d: date | None) -> str | None:
 
 
 def features_from_fhir(data: Input, as_of: date | None = None,
-                       policy: MappingPolicy = DEFAULT_POLICY) -> tuple[
+                       policy: MappingPolicy = DEFAULT_POLICY, *,
+                       patient_id: str | None = None,
+                       unavailable: Mapping[str, str] | None = None) -> tuple[
                            FeatureVector, MappingReport]:
     """FHIR R4 input -> (FeatureVector, MappingReport); ``as_of`` defaults to today.
 
     ``data``: JSON bytes/str or parsed JSON of a Bundle (any type), a CDS Hooks prefetch
-    object or request, a resource or an array of resources. Raises an
-    :class:`~fhir_mappings.errors.InputError` subclass for bad input, never anything else.
+    object or request, a resource or an array of resources. ``patient_id`` and
+    ``unavailable``: see :func:`~fhir_mappings.record.build_record`. Raises an
+    :class:`~fhir_mappings.errors.InputError` subclass for bad input (PatientMismatch when the
+    input is not exactly one patient's record), never anything else.
     """
-    record = build_record(data, as_of or date.today(), policy)
+    record = build_record(data, as_of or date.today(), policy, patient_id=patient_id,
+                          unavailable=unavailable)
     return record_to_features(record), record.report

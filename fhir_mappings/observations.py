@@ -95,6 +95,7 @@ class ObservationFacts:
     days_since_bp: int | None
     egfr_series: tuple[Measurement, ...]
     ckd_stage: str | None
+    data_quality: tuple[str, ...] = ()
 
 
 def classify(res: RawResource, ctx: MappingContext) -> tuple[ObsKind, When] | None:
@@ -211,8 +212,10 @@ def map_observations(ctx: MappingContext, observations: Iterable[RawResource],
     for kind in (ObsKind.POTASSIUM, ObsKind.SODIUM, ObsKind.URINE_ACR, ObsKind.HBA1C,
                  ObsKind.CREATININE):
         lab = LABS[kind]
-        facts[lab.feature], _ = latest(ctx, values[kind], lab.label, lab_start, lab_window,
-                                       lab.quantity.value)
+        facts[lab.feature], used = latest(ctx, values[kind], lab.label, lab_start, lab_window,
+                                          lab.quantity.value)
+        if kind is ObsKind.POTASSIUM and used is not None:
+            facts["potassium_previous"] = _previous(ctx, values[kind], used, lab_start)
     facts["heart_rate"], _ = latest(
         ctx, values[ObsKind.HEART_RATE], "heart rate",
         ctx.months_before(policy.heart_rate_months),
@@ -229,7 +232,20 @@ def map_observations(ctx: MappingContext, observations: Iterable[RawResource],
     ckd, stage = _ckd_from_labs(ctx, egfr_series, values[ObsKind.URINE_ACR], lab_start)
     facts["ckd_labs"] = ckd
     facts["pregnancy_status"] = _pregnancy_status(ctx, pregnancy)
-    return ObservationFacts(facts, bp.days_since_bp, tuple(egfr_series), stage)
+    return ObservationFacts(facts, bp.days_since_bp, tuple(egfr_series), stage,
+                            bp.data_quality)
+
+
+def _previous(ctx: MappingContext, items: list[Measurement], used: Measurement,
+              start: date) -> Fact:
+    """The plausible result before ``used`` in the window (for a rising trend), or unknown."""
+    earlier = [m for m in items if m.plausible and start <= m.when.day
+               and m.when.instant < used.when.instant]
+    if not earlier:
+        return unknown("no earlier result in the window")
+    m = in_time_order(earlier)[-1]
+    ctx.use(m.res)
+    return Fact(m.value, m.res.ref, m.when.day, "the result before the latest")
 
 
 def _window_starts(ctx: MappingContext) -> Mapping[ObsKind, date]:

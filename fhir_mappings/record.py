@@ -31,7 +31,7 @@ from fhir_mappings.allergies import map_allergies
 from fhir_mappings.bundle import ParsedInput, parse_input
 from fhir_mappings.conditions import map_conditions
 from fhir_mappings.context import MappingContext
-from fhir_mappings.errors import MissingPatient, MultiplePatients
+from fhir_mappings.errors import MissingPatient, MultiplePatients, PatientMismatch
 from fhir_mappings.facts import Fact, present
 from fhir_mappings.medications import map_medications
 from fhir_mappings.observations import HFREF_LVEF_MAX, map_observations
@@ -69,6 +69,10 @@ class PatientRecord:
     days_since_bp: int | None = None
     ckd_stage: str | None = None
     report: MappingReport = field(default_factory=MappingReport, compare=False)
+    #: parts of the record that could not be obtained (Domain value -> reason)
+    unavailable: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: data-quality warnings a clinician must see (conflicting or rejected readings ...)
+    data_quality: tuple[str, ...] = ()
 
     def fact(self, name: str) -> Fact | None:
         return self.facts.get(name)
@@ -77,16 +81,26 @@ class PatientRecord:
 Input = ParsedInput | bytes | bytearray | str | Mapping[str, Any] | Sequence[Any]
 
 
-def build_record(data: Input, as_of: date,
-                 policy: MappingPolicy = DEFAULT_POLICY) -> PatientRecord:
-    """Map FHIR input to a PatientRecord at ``as_of`` (raises InputError subclasses)."""
+def build_record(data: Input, as_of: date, policy: MappingPolicy = DEFAULT_POLICY, *,
+                 patient_id: str | None = None,
+                 unavailable: Mapping[str, str] | None = None) -> PatientRecord:
+    """Map FHIR input to a PatientRecord at ``as_of`` (raises InputError subclasses).
+
+    ``patient_id``: the patient the request is about (CDS Hooks ``context.patientId``; a
+    whole CDS Hooks request carries its own); the Patient of the input must have exactly this
+    id, and no resource may be about another patient (else PatientMismatch).
+    ``unavailable``: parts of the record the caller could not obtain (Domain value ->
+    reason), added to those the input itself shows (:mod:`fhir_mappings.availability`).
+    """
     parsed = data if isinstance(data, ParsedInput) else parse_input(data)
     report = ReportBuilder()
     for issue in parsed.issues:
         report.issues.add(issue)
     resources, by_type, totals = _deduplicate(parsed.resources, report)
-    patient = _the_patient(by_type["Patient"])
+    patient = _the_patient(by_type["Patient"],
+                           patient_id if patient_id is not None else parsed.context_patient_id)
     ctx = MappingContext(as_of, policy, patient, resources, report)
+    _check_subjects(ctx, resources)
 
     facts, deceased, demo = map_patient(ctx)
     obs = map_observations(ctx, by_type["Observation"], demo)
@@ -115,9 +129,23 @@ def build_record(data: Input, as_of: date,
     if contained:
         report.used["Medication (contained)"] += contained
 
+    missing = {**parsed.unavailable, **(unavailable or {})}
     return PatientRecord(as_of, patient.ref, _frozen(facts),
                          MappingProxyType(dict(sorted(meds.regimen.items()))), deceased,
-                         obs.days_since_bp, ckd_stage, report.freeze())
+                         obs.days_since_bp, ckd_stage, report.freeze(),
+                         MappingProxyType(dict(sorted(missing.items()))),
+                         _data_quality(obs.data_quality, report))
+
+
+#: Report issues a clinician must see on the card (a value the mapping could not use).
+_SHOWN_ISSUES = frozenset({IssueKind.IMPLAUSIBLE_VALUE, IssueKind.UNKNOWN_UNIT})
+
+
+def _data_quality(bp: tuple[str, ...], report: ReportBuilder) -> tuple[str, ...]:
+    """The BP warnings, then each value the mapping rejected, named with its resource."""
+    rejected = sorted(f"{i.resource}: {i.detail}." for i in report.issues
+                      if i.kind in _SHOWN_ISSUES and "BP" not in i.detail)
+    return (*bp, *rejected)
 
 
 def _combine(facts: dict[str, Fact], coded_stage: str | None, lab_stage: str | None) -> (
@@ -202,7 +230,22 @@ def _version_key(res: RawResource) -> tuple[str, str, bytes]:
             version if isinstance(version, str) else "", content)
 
 
-def _the_patient(resources: Sequence[RawResource]) -> RawResource:
+#: Where each resource type names its patient (R4 compartment definition, the types read).
+_SUBJECT_KEYS = {"Observation": "subject", "Condition": "subject",
+                 "MedicationRequest": "subject", "MedicationStatement": "subject",
+                 "AllergyIntolerance": "patient"}
+
+
+def _check_subjects(ctx: MappingContext, resources: Sequence[RawResource]) -> None:
+    """Every resource the mapping could read must be about the one Patient (else raises
+    PatientMismatch), whether or not its codes are understood."""
+    for res in resources:
+        key = _SUBJECT_KEYS.get(res.resource_type)
+        if key is not None and res.data.get(key) is not None:
+            ctx.about_patient(res, key)
+
+
+def _the_patient(resources: Sequence[RawResource], expected: str | None) -> RawResource:
     patients = [r for r in resources if r.resource_type == "Patient"]
     if not patients:
         raise MissingPatient(
@@ -212,4 +255,13 @@ def _the_patient(resources: Sequence[RawResource]) -> RawResource:
         refs = ", ".join(sorted(p.ref for p in patients))
         raise MultiplePatients(f"the input holds {len(patients)} Patients ({refs}); one "
                                "assessment is for one patient", patients[1].path)
-    return patients[0]
+    patient = patients[0]
+    if not patient.id:
+        raise PatientMismatch("the Patient resource has no id, so the record cannot be tied "
+                              "to the patient the request is about", f"{patient.path}.id",
+                              "Patient")
+    if expected is not None and patient.id != expected:
+        raise PatientMismatch(f"the request is about patient {expected!r} but the Patient "
+                              f"resource is {patient.ref!r}: not assessed",
+                              f"{patient.path}.id", patient.ref)
+    return patient

@@ -1,10 +1,17 @@
 """Assessment: model scores + SHAP drivers + guideline findings -> ranked, cited options.
 
-:func:`assess` is the decision pipeline's centre (DESIGN.md section 3): it scores every valid
-option, applies the safety rules, ranks the options that are not contraindicated by predicted
-benefit, and puts the guideline's own preferred step beside the ranking. A contraindicated
-(BLOCK) option gets no rank and is never the first option. Too little data gives an honest
-``cannot_assess`` with the reasons.
+:func:`assess` is the decision pipeline's centre (DESIGN.md section 3). Safety comes before
+ranking, in this order:
+
+1. ``cannot_assess`` for a deceased patient, a child, or an unknown age;
+2. ``pathway`` when a stop condition holds (:mod:`models.guideline.stops`: severe
+   hypertension, hyperkalaemia, kidney failure, pregnancy, low BP, postural hypotension,
+   over-treatment): the stops say what to do, and no option is ranked;
+3. ``cannot_assess`` when the clinic BP is missing or old, or the medication, condition or
+   allergy list could not be obtained (unknown is never "none");
+4. ``assessed``: every valid option is scored, the safety rules applied, the options that are
+   not contraindicated ranked by predicted benefit, and the guideline's own preferred step put
+   beside the ranking. A contraindicated (BLOCK) option gets no rank and is never first.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from fhir_mappings.availability import REQUIRED_DOMAINS, Domain
 from fhir_mappings.feature_table import (
     CHG_SLICE,
     CUR_SLICE,
@@ -26,11 +34,12 @@ from fhir_mappings.feature_table import (
 from fhir_mappings.features import FeatureVector, Provenance
 from fhir_mappings.vocabulary import CLASS_ORDER
 from models.explainer import Explainer
-from models.guideline.citations import nice, nice_ng106, nice_ng133
+from models.guideline.citations import nice, nice_ng106, nice_ng133, policy
 from models.guideline.findings import Finding, Severity, max_severity
 from models.guideline.nice import preferred_options, treatment_indication
 from models.guideline.profiles import NICE, GuidelineProfile
 from models.guideline.safety import catalogue_findings
+from models.guideline.stops import Stop, stop_conditions
 from models.guideline.targets import Setting, Target
 from models.options import TreatmentOption, dose_matrices, valid_options
 from models.rows import assemble
@@ -90,6 +99,11 @@ class Assessment:
     provenance: tuple[Provenance, ...]
     model: ModelInfo
     drivers_base_value: float | None = None
+    stops: tuple[Stop, ...] = ()
+    """Stop conditions (status ``pathway``): what to do instead of a ranked list."""
+    unavailable: tuple[tuple[str, str], ...] = ()
+    """Parts of the record that could not be obtained: (domain, reason)."""
+    data_quality: tuple[str, ...] = ()
 
     @property
     def first(self) -> OptionAssessment | None:
@@ -100,7 +114,8 @@ class Assessment:
         return assessment_document(self)
 
 
-def _cannot_assess_reasons(p: FeatureVector) -> list[str]:
+def _patient_reasons(p: FeatureVector) -> list[str]:
+    """Reasons no assessment at all is possible: not a living adult of known age."""
     reasons = []
     if p.deceased:
         reasons.append("patient is recorded as deceased")
@@ -109,6 +124,17 @@ def _cannot_assess_reasons(p: FeatureVector) -> list[str]:
         reasons.append("age unknown")
     elif age < MIN_AGE:
         reasons.append(f"age {age:.0f}: this service is for adults (18 or over)")
+    return reasons
+
+
+def _cannot_assess_reasons(p: FeatureVector) -> list[str]:
+    """Reasons the options cannot be ranked: missing BP, a part of the record unavailable."""
+    reasons = _patient_reasons(p)
+    for domain in REQUIRED_DOMAINS:
+        why = p.unavailable.get(domain.value)
+        if why is not None:
+            reasons.append(f"{domain.label} could not be obtained ({why}): options are not "
+                           "ranked without it")
     if p.get("sbp_clinic") is None:
         why = next((pr.note for pr in p.provenance if pr.feature == "sbp_clinic" and pr.note),
                    None)
@@ -147,19 +173,39 @@ def _drivers(o: TreatmentOption, row: np.ndarray, phi: np.ndarray, k: int
     return tuple(out)
 
 
-def _patient_findings(p: FeatureVector, target: Target) -> list[Finding]:
+def _data_findings(p: FeatureVector) -> list[Finding]:
+    """What the clinician must know about the data: unavailable labs (named with what stays
+    unknown) and each data-quality warning (conflicting or rejected values)."""
     out = []
-    if p.flag("pregnancy"):
-        out.append(Finding(Severity.WARN, "pregnancy", "Pregnancy, planned pregnancy or "
-                           "breastfeeding: manage hypertension under NICE NG133.",
-                           nice_ng133("1.1")))
+    why = p.unavailable.get(Domain.LABS.value)
+    if why is not None:
+        unknown = [n for n in ("potassium", "sodium", "egfr", "urine_acr", "hba1c")
+                   if p.get(n) is None]
+        out.append(Finding(Severity.WARN, "labs-unavailable",
+                           f"Laboratory results could not be obtained ({why}): "
+                           f"{', '.join(unknown) or 'none'} unknown; check before prescribing.",
+                           policy("unknown is never 'none'")))
+    for text in p.data_quality:
+        out.append(Finding(Severity.WARN, "data-quality", text,
+                           policy("data quality: values not used are named")))
+    return out
+
+
+def _patient_findings(p: FeatureVector, target: Target) -> list[Finding]:
+    out = _data_findings(p)
+    if p.flag("breastfeeding"):
+        out.append(Finding(Severity.INFO, "breastfeeding", "Breastfeeding: NICE NG133 names "
+                           "enalapril, and nifedipine or amlodipine (Black African or Caribbean "
+                           "family origin), and advises avoiding diuretics and ARBs.",
+                           nice_ng133("section 'Antihypertensive treatment during the postnatal "
+                                      "period, including during breastfeeding'")))
     if p.flag("hfref") and p.flag("non_dhp_ccb"):
         out.append(Finding(Severity.WARN, "hfref-non-dhp-ccb", "HFrEF with verapamil or "
                            "diltiazem: avoid non-dihydropyridine CCBs.", nice_ng106("1.4")))
     if p.days_since_bp is None:
         out.append(Finding(Severity.WARN, "bp-date-unknown", "Date of the clinic BP reading "
                            "unknown.", nice("1.4.15")))
-    if (ind := treatment_indication(p, target.systolic)) is not None:
+    if (ind := treatment_indication(p, target)) is not None:
         out.append(ind)
     return out
 
@@ -174,10 +220,25 @@ def assess(p: FeatureVector, scorer: Scorer, explainer: Explainer,
     """
     model = ModelInfo(scorer.manifest.model_id, scorer.manifest.version, scorer.provider)
     regimen = {c.value: d for c, d in p.regimen.items()}
-    reasons = _cannot_assess_reasons(p)
+    unavailable = tuple(sorted(p.unavailable.items()))
+    reasons = _patient_reasons(p)
     if reasons:
         return Assessment("cannot_assess", tuple(reasons), profile.name, None, regimen, None,
-                          (), (), (), p.provenance, model)
+                          (), (), (), p.provenance, model, unavailable=unavailable,
+                          data_quality=p.data_quality)
+    target = profile.target(p, Setting.CLINIC)
+    stops = stop_conditions(p, target)
+    reasons = _cannot_assess_reasons(p)
+    if stops:
+        notes = [Finding(Severity.WARN, "not-ranked", r, policy("unknown is never 'none'"))
+                 for r in reasons] + _data_findings(p)
+        return Assessment("pathway", tuple(s.summary for s in stops), profile.name, target,
+                          regimen, None, (), tuple(notes), (), p.provenance, model,
+                          stops=stops, unavailable=unavailable, data_quality=p.data_quality)
+    if reasons:
+        return Assessment("cannot_assess", tuple(reasons), profile.name, None, regimen, None,
+                          (), tuple(_data_findings(p)), (), p.provenance, model,
+                          unavailable=unavailable, data_quality=p.data_quality)
 
     options = valid_options(p.regimen)
     before, after = dose_matrices(options)
@@ -241,7 +302,9 @@ def rank_options(p: FeatureVector, options: tuple[TreatmentOption, ...],
     default = tuple(a.option.id for a in assessed if a.guideline_preferred)
     base = round(explanation.base_value, 2) if explanation else None
     return Assessment("assessed", (), profile.name, target, regimen, pref.step, default,
-                      tuple(patient_findings), tuple(assessed), p.provenance, model, base)
+                      tuple(patient_findings), tuple(assessed), p.provenance, model, base,
+                      unavailable=tuple(sorted(p.unavailable.items())),
+                      data_quality=p.data_quality)
 
 
 def _finding_doc(f: Finding) -> dict[str, Any]:
@@ -284,5 +347,12 @@ def assessment_document(a: Assessment) -> dict[str, Any]:
         "provenance": [{"feature": p.feature, "source": p.source, "date": p.date,
                         "note": p.note} for p in a.provenance],
         "drivers_base_value": a.drivers_base_value,
+        "stops": [{"code": s.code, "indicator": s.urgency.value, "summary": s.summary,
+                   "action": s.action, "citation": str(s.citation),
+                   "avoid": [c.value for c in CLASS_ORDER if c in s.avoid],
+                   "withdraw": [c.value for c in CLASS_ORDER if c in s.withdraw]}
+                  for s in a.stops],
+        "unavailable": dict(a.unavailable),
+        "data_quality": list(a.data_quality),
         "model": {"id": a.model.id, "version": a.model.version, "provider": a.model.provider},
     }

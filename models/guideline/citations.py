@@ -66,3 +66,16 @@ def nice_ng106(rec: str) -> Citation:
 def nice_ng133(rec: str) -> Citation:
     """NICE NG133 hypertension in pregnancy (2019)."""
     return Citation("NICE NG133", "2019 (updated 2023)", rec)
+
+
+@cache
+def ukka(topic: str) -> Citation:
+    """UK Kidney Association clinical practice guideline (cited by its title and section)."""
+    return Citation("UK Kidney Association", "2023", topic)
+
+
+@cache
+def policy(topic: str) -> Citation:
+    """A rule of this project where no guideline gives one (named as such, never passed off
+    as a guideline's recommendation)."""
+    return Citation("Hypermarker clinical-safety policy", "2026", topic)

@@ -14,6 +14,7 @@ from fhir_mappings.features import FeatureVector
 from fhir_mappings.vocabulary import RAS_BLOCKERS, DrugClass
 from models.guideline.citations import Citation, nice, nice_ng203
 from models.guideline.findings import Finding, Severity
+from models.guideline.targets import Target
 from models.options import Action, TreatmentOption
 
 ACEI, ARB, CCB = DrugClass.ACE_INHIBITOR, DrugClass.ARB, DrugClass.CCB
@@ -143,30 +144,47 @@ def preferred_options(pref: Preference, options: Sequence[TreatmentOption]
     return tuple(out)
 
 
-def treatment_indication(p: FeatureVector, sbp_target: float) -> Finding | None:
-    """When to start drugs for an untreated patient (1.4.9-1.4.13), from clinic systolic BP.
+def above_target(p: FeatureVector, target: Target) -> bool | None:
+    """Whether clinic BP is at or above the target, systolic or diastolic (None: unknown)."""
+    sbp, dbp = p.get("sbp_clinic"), p.get("dbp_clinic")
+    if sbp is None:
+        return None
+    return sbp >= target.systolic or (dbp is not None and dbp >= target.diastolic)
 
-    Stage 2 (>= 160): offer. Stage 1 (140-159) under 80 with target-organ damage, CVD, renal
-    disease or diabetes: discuss; stage 1 under 60 without them: consider; 80 or over: consider
-    if clinic BP is above 150/90. Treated patients above target: step up (1.4.40).
+
+def _bp(p: FeatureVector) -> str:
+    sbp, dbp = p.get("sbp_clinic"), p.get("dbp_clinic")
+    return f"{sbp:.0f}/{'?' if dbp is None else f'{dbp:.0f}'}"
+
+
+def treatment_indication(p: FeatureVector, target: Target) -> Finding | None:
+    """When to start drugs for an untreated patient (1.4.9-1.4.13), from clinic BP, systolic
+    and diastolic.
+
+    Stage 2 (>= 160/100): offer. Stage 1 (140/90-159/99) under 80 with target-organ damage,
+    CVD, renal disease or diabetes: discuss; stage 1 under 60 without them: consider; 80 or
+    over: consider if clinic BP is above 150/90. Treated patients at or above target (systolic
+    or diastolic): step up (1.4.40-1.4.45); below it on both: at target.
     """
     sbp = p.get("sbp_clinic")
+    dbp = p.get("dbp_clinic")
     age = p.get("age")
     if sbp is None or age is None:
         return None
+    goal = f"{target.systolic:.0f}/{target.diastolic:.0f}"
     if p.regimen:
-        if sbp >= sbp_target:
-            return Finding(Severity.INFO, "step-up", f"Clinic systolic {sbp:.0f} mmHg is not "
-                           f"below the target of {sbp_target:.0f}: step up treatment.",
-                           nice("1.4.40"))
-        return Finding(Severity.INFO, "at-target", f"Clinic systolic {sbp:.0f} mmHg is below "
-                       f"the target of {sbp_target:.0f}: no step-up indicated.", nice("1.4.20"))
-    if sbp >= 160:
+        if above_target(p, target):
+            return Finding(Severity.INFO, "step-up", f"Clinic BP {_bp(p)} mmHg is not below "
+                           f"the target of {goal}: step up treatment.", nice("1.4.40-1.4.45"))
+        return Finding(Severity.INFO, "at-target", f"Clinic BP {_bp(p)} mmHg is below the "
+                       f"target of {goal}: no step-up indicated.", target.citation)
+    d = -1.0 if dbp is None else dbp
+    if sbp >= 160 or d >= 100:
         return Finding(Severity.INFO, "offer-treatment", "Stage 2 hypertension: offer drug "
                        "treatment.", nice("1.4.9"))
-    if sbp >= 140:
+    if sbp >= 140 or d >= 90:
         if age >= 80:
-            if sbp > 150:
+            if sbp > 150 or d > 90:
                 return Finding(Severity.INFO, "consider-treatment", "Age 80 or over with clinic "
                                "BP above 150/90: consider drug treatment.", nice("1.4.13"))
             return Finding(Severity.INFO, "treatment-not-indicated", "Age 80 or over with clinic "
@@ -184,5 +202,5 @@ def treatment_indication(p: FeatureVector, sbp_target: float) -> Finding | None:
         return Finding(Severity.INFO, "discuss-treatment", "Stage 1 hypertension: discuss drug "
                        "treatment if 10-year CVD risk is 10% or more (QRISK not computed here).",
                        nice("1.4.10"))
-    return Finding(Severity.INFO, "treatment-not-indicated", "Clinic systolic below 140 mmHg: "
+    return Finding(Severity.INFO, "treatment-not-indicated", "Clinic BP below 140/90 mmHg: "
                    "drug treatment not indicated by NICE.", nice("1.4.9-1.4.13"))

@@ -57,21 +57,52 @@ def _names(classes: frozenset[DrugClass]) -> str:
     return " and ".join(CLASS_INFO[c].short for c in CLASS_ORDER if c in classes)
 
 
+NG133_CHRONIC = nice_ng133("section 'Management of chronic hypertension'")
+NG133_POSTNATAL = nice_ng133("section 'Antihypertensive treatment during the postnatal period, "
+                             "including during breastfeeding'")
+
+
 def ras_in_pregnancy(p: FeatureVector, options: Options) -> Iterator[Hit]:
-    """ACE inhibitors and ARBs must not be used in pregnancy, when planning pregnancy or when
-    breastfeeding; hypertension in pregnancy is managed under NICE NG133."""
+    """ACE inhibitors and ARBs must not be used in pregnancy; thiazide-like diuretics are not
+    used either (NICE NG133, chronic hypertension). Pregnancy is a stop condition
+    (:mod:`models.guideline.stops`), so these findings are a second line of defence for any
+    caller that ranks options directly."""
     if not p.flag("pregnancy"):
         return
     for i, o in enumerate(options):
         if hit := o.after_set & RAS_BLOCKERS:
             yield i, Finding(BLOCK, "ras-pregnancy",
-                             f"Pregnancy or planned pregnancy: {_names(hit)} contraindicated "
-                             "(stop if taken); manage under NICE NG133.",
-                             nice("1.4.29 (MHRA advice on ACEi/ARB in pregnancy)"))
-        if o.started_set & DIURETICS:
-            yield i, Finding(WARN, "diuretic-pregnancy",
-                             "Pregnancy: diuretics are generally avoided; NG133 suggests "
-                             "labetalol, nifedipine or methyldopa.", nice_ng133("1.1.1"))
+                             f"Pregnancy: {_names(hit)} contraindicated (stop if taken); "
+                             "manage under NICE NG133.", mhra("ACE inhibitors and ARBs in "
+                                                              "pregnancy"))
+        if o.increased_set & DIURETICS:
+            yield i, Finding(BLOCK, "diuretic-pregnancy",
+                             "Pregnancy: diuretics are not used; NG133 offers labetalol, "
+                             "nifedipine or methyldopa.", NG133_CHRONIC)
+
+
+def breastfeeding(p: FeatureVector, options: Options) -> Iterator[Hit]:
+    """Breastfeeding follows NICE NG133's postnatal section, not the pregnancy rule: avoid
+    diuretics and ARBs; ACE inhibitors are named there (enalapril); doxazosin's SmPC lists
+    lactation as a contraindication."""
+    if not p.flag("breastfeeding") or p.flag("pregnancy"):
+        return
+    for i, o in enumerate(options):
+        up = o.increased_set
+        if ARB in up:
+            yield i, Finding(BLOCK, "arb-breastfeeding", "Breastfeeding: avoid ARBs (NG133).",
+                             NG133_POSTNATAL)
+        if up & DIURETICS:
+            yield i, Finding(BLOCK, "diuretic-breastfeeding", "Breastfeeding: avoid diuretics "
+                             "(NG133).", NG133_POSTNATAL)
+        if ALPHA in up:
+            yield i, Finding(BLOCK, "alpha-blocker-breastfeeding", "Breastfeeding: doxazosin "
+                             "is contraindicated in lactation.", smpc("doxazosin"))
+        if ACEI in o.started_set:
+            yield i, Finding(INFO, "acei-breastfeeding", "Breastfeeding: NG133 names enalapril "
+                             "(or captopril) among ACE inhibitors; monitor the baby's weight "
+                             "and the mother's renal function and electrolytes.",
+                             NG133_POSTNATAL)
 
 
 def ras_childbearing_potential(p: FeatureVector, options: Options) -> Iterator[Hit]:
@@ -143,7 +174,7 @@ def potassium(p: FeatureVector, options: Options) -> Iterator[Hit]:
         if SPIRO in o.started_set and 4.5 < k <= 5.0:
             yield i, Finding(WARN, "spironolactone-potassium-over-4.5",
                              f"K+ {k:.1f} mmol/L (> 4.5): NICE step 4 suggests an alpha- or "
-                             "beta-blocker rather than spironolactone.", nice("1.4.48"),
+                             "beta-blocker rather than spironolactone.", nice("1.4.49-1.4.51"),
                              "Na+, K+ and renal function within 1 month.")
         if THZ in o.started_set and k < 3.5:
             yield i, Finding(WARN, "thiazide-hypokalaemia",
@@ -186,7 +217,7 @@ def renal_function(p: FeatureVector, options: Options) -> Iterator[Hit]:
             if SPIRO in o.started_set:
                 yield i, Finding(WARN, "spironolactone-reduced-egfr",
                                  f"eGFR {egfr:.0f} (< 45): particular caution with "
-                                 "spironolactone (hyperkalaemia).", nice("1.4.48"),
+                                 "spironolactone (hyperkalaemia).", nice("1.4.49-1.4.50"),
                                  "Na+, K+ and renal function within 1 month, then as needed.")
 
 
@@ -367,8 +398,8 @@ def heart_failure_stops(p: FeatureVector, options: Options) -> Iterator[Hit]:
 
 
 SAFETY_RULES: tuple[Rule, ...] = (
-    ras_in_pregnancy, ras_childbearing_potential, angioedema, dual_ras_blockade, potassium,
-    renal_function, sodium, gout, lithium, beta_blocker, alpha_blocker, calcium_channel_blocker,
+    ras_in_pregnancy, breastfeeding, ras_childbearing_potential, angioedema, dual_ras_blockade,
+    potassium, renal_function, sodium, gout, lithium, beta_blocker, alpha_blocker, calcium_channel_blocker,
     potassium_sparing, triple_whammy, ace_inhibitor_intolerance, ethnicity_ras,
     heart_failure_stops,
 )

@@ -133,7 +133,7 @@ SIMULATED_FEATURES: Final[tuple[str, ...]] = (
     "diabetes_t2", "ckd", "heart_failure", "cvd", "heart_rate", "hfref", "asthma", "gout",
     "pregnancy", "angioedema_history", "heart_block", "orthostatic_hypotension",
     "ace_inhibitor_intolerance", "frailty", "nsaid", "potassium_supplement", "lithium",
-    "copd", "aortic_stenosis", "non_dhp_ccb",
+    "copd", "aortic_stenosis", "non_dhp_ccb", "breastfeeding", "dialysis", "potassium_previous",
 )
 
 #: NICE NG136 1.4.18: ABPM/HBPM run about 5 mmHg below clinic readings [V].
@@ -765,6 +765,12 @@ def _simulate_cohort(
         "nsaid": nsaid.astype(np.float64),
         "potassium_supplement": k_supp.astype(np.float64),
         "lithium": lithium.astype(np.float64),
+        # Stop-condition facts the cohort does not contain [design]: nobody breastfeeding or on
+        # dialysis, one potassium result each (no trend). Set without random draws, so the
+        # cohort and the trained model are unchanged by them.
+        "breastfeeding": np.zeros(n),
+        "dialysis": np.zeros(n),
+        "potassium_previous": np.full(n, np.nan),
     }
     assert set(values) == set(SIMULATED_FEATURES)
     features = np.empty((n, len(PATIENT_FEATURES)))

@@ -18,19 +18,58 @@ def test_kpa_panel_is_converted_to_mmhg() -> None:
     assert "converted from 20 kPa" in prov(fv, "sbp_clinic").note
 
 
-def test_85354_panel_lower_of_last_two_within_twelve_months() -> None:
-    """Of the last two clinic readings (148/88, 152/84) the lower systolic is used with its
-    own diastolic; a reading older than 12 months is ignored; days_since_bp counts from the
-    latest reading."""
+def test_85354_panel_latest_consultation_not_combined_with_an_earlier_visit() -> None:
+    """Readings of two visits (148/88 on 15 Sep, 152/84 on 10 Nov) are not two readings of one
+    consultation: the latest consultation's reading is used, never the lower of the two visits
+    (NICE NG136 1.2.2 is about the readings of one consultation); a reading older than 12
+    months is ignored; days_since_bp counts from the latest reading."""
     fv, _ = features(fixture("bp_panel_85354.json"))
-    assert fv.values["sbp_clinic"] == 148.0
-    assert fv.values["dbp_clinic"] == 88.0
+    assert fv.values["sbp_clinic"] == 152.0
+    assert fv.values["dbp_clinic"] == 84.0
     p = prov(fv, "sbp_clinic")
-    assert p.source == "Observation/bp-a"
-    assert p.date == "2026-09-15"
-    assert "NICE NG136 1.2.2" in p.note
+    assert p.source == "Observation/bp-b"
+    assert p.date == "2026-11-10"
+    assert "latest consultation" in p.note and "earlier visits are not combined" in p.note
     assert fv.days_since_bp == (AS_OF - date(2026, 11, 10)).days
     assert fv.values["heart_rate"] == 64.0
+
+
+def test_lower_of_the_last_two_readings_of_one_consultation() -> None:
+    """Three readings at one visit: the lower of the last two (NICE NG136 1.2.2), with its own
+    diastolic; an older visit's lower reading does not win."""
+    doc = bundle(patient(), bp("v1", 150, 80, "2026-10-01T09:00:00Z"),
+                 bp("a", 184, 97, "2026-11-20T09:00:00Z"),
+                 bp("b", 193, 111, "2026-11-20T09:05:00Z"),
+                 bp("c", 188, 104, "2026-11-20T09:10:00Z"))
+    fv, _ = features(doc)
+    assert (fv.values["sbp_clinic"], fv.values["dbp_clinic"]) == (188.0, 104.0)
+    assert "NICE NG136 1.2.2" in prov(fv, "sbp_clinic").note
+    assert fv.data_quality == ()
+
+
+def test_an_older_visit_never_beats_the_latest() -> None:
+    """The review's case: 184/97 weeks ago, 193/111 now: 193/111 is the clinic BP."""
+    doc = bundle(patient(), bp("old", 184, 97, "2026-10-20T09:00:00Z"),
+                 bp("new", 193, 111, "2026-11-20T09:00:00Z"))
+    fv, _ = features(doc)
+    assert (fv.values["sbp_clinic"], fv.values["dbp_clinic"]) == (193.0, 111.0)
+
+
+def test_conflicting_readings_at_the_same_time_are_a_data_quality_warning() -> None:
+    doc = bundle(patient(), bp("x", 150, 90, "2026-11-20T09:00:00Z"),
+                 bp("y", 172, 96, "2026-11-20T09:00:00Z"))
+    fv, _ = features(doc)
+    assert fv.values["sbp_clinic"] == 150.0
+    assert len(fv.data_quality) == 1
+    warning = fv.data_quality[0]
+    assert "Conflicting" in warning and "172/96" in warning and "150/90" in warning
+
+
+def test_the_same_reading_sent_twice_is_no_conflict() -> None:
+    doc = bundle(patient(), bp("x", 150, 90, "2026-11-20T09:00:00Z"),
+                 bp("y", 150, 90, "2026-11-20T09:00:00Z"))
+    fv, _ = features(doc)
+    assert fv.data_quality == ()
 
 
 def test_separate_systolic_and_diastolic_observations_are_paired() -> None:

@@ -16,6 +16,7 @@ from fhir_mappings import (
     MalformedJson,
     MissingPatient,
     MultiplePatients,
+    PatientMismatch,
     build_record,
     features_from_fhir,
     parse_input,
@@ -88,11 +89,12 @@ def test_nested_bundles_are_opened() -> None:
     assert features(doc)[0].values["sbp_clinic"] == 144.0
 
 
-def test_resources_about_another_patient_are_not_used() -> None:
+def test_a_resource_about_another_patient_refuses_the_whole_input() -> None:
+    """One input is one patient's record: a resource of another patient means it was put
+    together wrongly, so nothing of it is assessed (hazard H-01)."""
     other = obs("k", "2823-3", 6.5, "mmol/L", "2026-10-01", pid="someone-else")
-    fv, report = features(bundle(patient(), other))
-    assert fv.values["potassium"] is None
-    assert report.count(IssueKind.OTHER_PATIENT) == 1
+    with pytest.raises(PatientMismatch, match="someone-else"):
+        features(bundle(patient(), other))
 
 
 def test_the_same_resource_under_two_prefetch_keys_counts_once() -> None:

@@ -26,7 +26,7 @@ def test_typical_record() -> None:
     assert {c.value: d for c, d in fv.regimen.items()} == {"ace_inhibitor": 0.5, "ccb": 1.0}
     assert fv.days_since_bp == 23
     assert report.resources_used == {"Condition": 2, "MedicationRequest": 2,
-                                      "Observation": 9, "Patient": 1}
+                                      "Observation": 8, "Patient": 1}
 
 
 def test_every_feature_has_one_provenance_entry() -> None:

@@ -85,16 +85,20 @@ INDICATION = [
     ({"sbp_clinic": 165}, "offer-treatment"),
     ({"sbp_clinic": 150, "diabetes_t2": 1}, "discuss-treatment"),
     ({"sbp_clinic": 150, "age": 50}, "consider-treatment"),
-    ({"sbp_clinic": 148, "age": 82}, "treatment-not-indicated"),
+    ({"sbp_clinic": 148, "dbp_clinic": 85, "age": 82}, "treatment-not-indicated"),
+    ({"sbp_clinic": 148, "dbp_clinic": 95, "age": 82}, "consider-treatment"),
     ({"sbp_clinic": 155, "age": 82}, "consider-treatment"),
-    ({"sbp_clinic": 135}, "treatment-not-indicated"),
+    ({"sbp_clinic": 135, "dbp_clinic": 85}, "treatment-not-indicated"),
+    ({"sbp_clinic": 135, "dbp_clinic": 102}, "offer-treatment"),
+    ({"sbp_clinic": 135, "dbp_clinic": 94, "diabetes_t2": 1}, "discuss-treatment"),
 ]
 
 
 @pytest.mark.parametrize(("overrides", "code"), INDICATION)
 def test_when_to_start_treatment(overrides: dict[str, float], code: str) -> None:
     """NG136 1.4.9-1.4.13 for untreated patients."""
-    finding = treatment_indication(patient(**overrides), 140.0)
+    p = patient(**overrides)
+    finding = treatment_indication(p, NICE.target(p, Setting.CLINIC))
 
     assert finding is not None
     assert finding.code == code
@@ -142,3 +146,15 @@ def test_esc_resistant_hypertension_is_spironolactone_whatever_the_potassium() -
 
     assert esc_preference(p).classes == {S}
     assert nice_preference(p).classes == {AL, BB}
+
+
+@pytest.mark.parametrize(("sbp", "dbp", "code"), [
+    (132, 82, "at-target"), (146, 114, "step-up"), (132, 95, "step-up"), (151, 70, "step-up"),
+    (141, 70, "at-target")])
+def test_treated_patients_count_diastolic_too(sbp: float, dbp: float, code: str) -> None:
+    """Hazard H-08: a diastolic above target is above target (146/114 on three drugs is not
+    'at target')."""
+    p = patient({D.CCB: 1.0}, sbp_clinic=sbp, dbp_clinic=dbp, age=83)
+    finding = treatment_indication(p, NICE.target(p, Setting.CLINIC))
+    assert finding is not None
+    assert finding.code == code

@@ -267,6 +267,8 @@ def test_features_follow_the_table(site: str, internal: Cohort, external: Cohort
         if spec.missing is not Missing.UNKNOWN_AS_NAN:
             assert not nan.any(), spec.name
         vals = col[~nan]
+        if not vals.size:  # never known in the cohort (potassium_previous: one result each)
+            continue
         assert vals.min() >= spec.low, spec.name
         assert vals.max() <= spec.high, spec.name
         if spec.kind is Kind.BINARY:
