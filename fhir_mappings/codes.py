@@ -74,6 +74,9 @@ class ObsKind(StrEnum):
     BMI = "bmi"
     LVEF = "lvef"
     PREGNANCY_STATUS = "pregnancy_status"
+    HCG_QUALITATIVE = "hcg_qualitative"
+    HCG_QUANTITATIVE = "hcg_quantitative"
+    DELIVERY_DATE = "delivery_date"
 
 
 #: (system, code) -> kind. Sources: clinical.md 6.1 (LOINC, [V] unless noted) and 6.6.
@@ -156,8 +159,15 @@ AMBULATORY_WORDS: Final = ("ambulatory", "abpm")
 #: status codes (LOINC 82810-3, 11449-6), their "pregnant" values (SNOMED 77386006, LOINC
 #: LA15173-0), hCG tests and expected delivery date codes.
 PREGNANCY_OBSERVATIONS: Final = load_pregnancy_observations()
-for _system, _obs_code in PREGNANCY_OBSERVATIONS.status_codes:
-    OBSERVATION_CODES.setdefault((_system, _obs_code), ObsKind.PREGNANCY_STATUS)
+for _codes, _kind in ((PREGNANCY_OBSERVATIONS.status_codes, ObsKind.PREGNANCY_STATUS),
+                      (PREGNANCY_OBSERVATIONS.hcg_qualitative_codes, ObsKind.HCG_QUALITATIVE),
+                      (PREGNANCY_OBSERVATIONS.hcg_quantitative_codes, ObsKind.HCG_QUANTITATIVE),
+                      (PREGNANCY_OBSERVATIONS.delivery_date_codes, ObsKind.DELIVERY_DATE)):
+    for _system, _obs_code in _codes:
+        OBSERVATION_CODES.setdefault((_system, _obs_code), _kind)
+#: The kinds that are evidence of (or against) a current pregnancy.
+PREGNANCY_KINDS: Final = frozenset({ObsKind.PREGNANCY_STATUS, ObsKind.HCG_QUALITATIVE,
+                                    ObsKind.HCG_QUANTITATIVE, ObsKind.DELIVERY_DATE})
 
 #: Pregnancy status values meaning "pregnant" (US Core pregnancy-status example; GECCO).
 PREGNANT_VALUES: Final = PREGNANCY_OBSERVATIONS.pregnant_values

@@ -176,7 +176,7 @@ def map_observations(ctx: MappingContext, observations: Iterable[RawResource],
     bp_parts: list[tuple[Setting, bool | None, Measurement | None, Measurement | None,
                          When]] = []
     values: dict[ObsKind, list[Measurement]] = defaultdict(list)
-    pregnancy: list[tuple[When, RawResource, bool]] = []
+    pregnancy: list[tuple[When, RawResource, bool, str]] = []
     starts = _window_starts(ctx)
     older_bp: date | None = None
     for res in observations:
@@ -193,10 +193,10 @@ def map_observations(ctx: MappingContext, observations: Iterable[RawResource],
         if kind in BP_KINDS:
             for setting, single, sbp, dbp in read_bp(ctx, res, kind, when):
                 bp_parts.append((setting, single, sbp, dbp, when))
-        elif kind is _PREGNANCY_STATUS:
-            codings, _ = res.concept(res.data, "valueCodeableConcept")
-            pregnant = any((s, c) in codes.PREGNANT_VALUES for s, c, _ in codings)
-            pregnancy.append((when, res, pregnant))
+        elif kind in codes.PREGNANCY_KINDS:
+            evidence = _pregnancy_evidence(ctx, res, kind, when)
+            if evidence is not None:
+                pregnancy.append((when, res, *evidence))
         else:
             lab = LABS[kind]
             m = read_quantity(ctx, res, res.data, "", lab.quantity, lab.label, lab.low,
@@ -383,16 +383,71 @@ def _abnormal_run(series: list[Measurement], test: Callable[[float], bool]) -> (
     return run
 
 
+_PREG = codes.PREGNANCY_OBSERVATIONS
+_POSITIVE_WORDS = ("positive", "detected", "pregnant")
+_NEGATIVE_WORDS = ("negative", "not detected", "not pregnant")
+
+
+def _pregnancy_evidence(ctx: MappingContext, res: RawResource, kind: ObsKind,
+                        when: When) -> tuple[bool, str] | None:
+    """(pregnant, how it says so) of one pregnancy Observation, or None when it says
+    neither (an "unknown" status, an hCG between the thresholds, no value): an unknown never
+    counts as "not pregnant"."""
+    d = res.data
+    if kind is ObsKind.DELIVERY_DATE:
+        due = ctx.when(res, d, "valueDateTime")
+        if due is None:
+            return None
+        if ctx.as_of <= due.day <= ctx.as_of + timedelta(days=300):
+            return True, f"expected delivery date {due.day}"
+        return None  # delivered or not plausible: says nothing about now
+    if kind is ObsKind.HCG_QUANTITATIVE:
+        vq = res.obj(d, "valueQuantity")
+        if vq is None:
+            return None
+        value = res.number(vq, "value", ".valueQuantity")
+        if value is None:
+            return None
+        unit = (res.string(vq, "code", ".valueQuantity") or res.string(vq, "unit",
+                                                                        ".valueQuantity") or "")
+        if unit.replace(" ", "") not in ("[iU]/L", "m[iU]/mL", "IU/L", "mIU/mL", "U/L", ""):
+            return None
+        if value > _PREG.hcg_positive_above:
+            return True, f"hCG {value:g} IU/L (> {_PREG.hcg_positive_above:g})"
+        if value < _PREG.hcg_negative_below:
+            return False, f"hCG {value:g} IU/L (< {_PREG.hcg_negative_below:g})"
+        return None
+    codings, text = (res.concept(d, "valueCodeableConcept")
+                     if d.get("valueCodeableConcept") is not None else ([], ""))
+    coded = {(s, c) for s, c, _ in codings}
+    label = "pregnancy status" if kind is _PREGNANCY_STATUS else "hCG test"
+    yes = _PREG.pregnant_values if kind is _PREGNANCY_STATUS else _PREG.hcg_positive_values
+    no = (_PREG.not_pregnant_values if kind is _PREGNANCY_STATUS
+          else _PREG.hcg_negative_values)
+    if coded & yes:
+        return True, f"{label}: {'pregnant' if kind is _PREGNANCY_STATUS else 'positive'}"
+    if coded & no:
+        return False, f"{label}: {'not pregnant' if kind is _PREGNANCY_STATUS else 'negative'}"
+    words = (text or (res.string(d, "valueString") or "")).strip().lower()
+    if kind is not _PREGNANCY_STATUS and words:
+        if any(words.startswith(w) for w in _NEGATIVE_WORDS):
+            return False, f"{label}: {words}"
+        if any(words.startswith(w) for w in _POSITIVE_WORDS):
+            return True, f"{label}: {words}"
+    return None
+
+
 def _pregnancy_status(ctx: MappingContext,
-                      items: list[tuple[When, RawResource, bool]]) -> Fact:
+                      items: list[tuple[When, RawResource, bool, str]]) -> Fact:
+    """The latest pregnancy evidence of the window (status, hCG, expected delivery date)."""
     days = ctx.policy.pregnancy_status_days
     start = ctx.as_of - timedelta(days=days)
-    recent = sorted(((w, r, p) for w, r, p in items if start <= w.day <= ctx.as_of),
+    recent = sorted(((w, r, p, how) for w, r, p, how in items if start <= w.day <= ctx.as_of),
                     key=lambda t: (t[0].instant, t[1].ref))
     if not recent:
-        return unknown(f"no pregnancy status in the last {days} days")
-    when, res, pregnant = recent[-1]
+        return unknown(f"no pregnancy status or test in the last {days} days")
+    when, res, pregnant, how = recent[-1]
     ctx.use(res)
     if pregnant:
-        return present(res.ref, when.day, "pregnancy status (LOINC 82810-3): pregnant")
-    return Fact(0.0, res.ref, when.day, "pregnancy status (LOINC 82810-3): not pregnant")
+        return present(res.ref, when.day, how)
+    return Fact(0.0, res.ref, when.day, how)

@@ -17,7 +17,7 @@ ranking, in this order:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -104,6 +104,8 @@ class Assessment:
     unavailable: tuple[tuple[str, str], ...] = ()
     """Parts of the record that could not be obtained: (domain, reason)."""
     data_quality: tuple[str, ...] = ()
+    clinic_bp: tuple[float | None, float | None] = (None, None)
+    """The clinic BP the assessment read (systolic, diastolic)."""
 
     @property
     def first(self) -> OptionAssessment | None:
@@ -213,11 +215,18 @@ def _patient_findings(p: FeatureVector, target: Target) -> list[Finding]:
 def assess(p: FeatureVector, scorer: Scorer, explainer: Explainer,
            profile: GuidelineProfile = NICE, n_drivers: int = 3,
            explain_top: int | None = None) -> Assessment:
-    """Assess one patient: rank the options that are not contraindicated by predicted benefit.
+    """Assess one patient (see the module docstring for the order of the checks).
 
     ``explain_top`` limits SHAP to the first ranked options (what a card shows); ``None``
     explains every option that is not contraindicated (what the panel shows).
     """
+    return replace(_assess(p, scorer, explainer, profile, n_drivers, explain_top),
+                   clinic_bp=(p.get("sbp_clinic"), p.get("dbp_clinic")))
+
+
+def _assess(p: FeatureVector, scorer: Scorer, explainer: Explainer,
+            profile: GuidelineProfile, n_drivers: int,
+            explain_top: int | None) -> Assessment:
     model = ModelInfo(scorer.manifest.model_id, scorer.manifest.version, scorer.provider)
     regimen = {c.value: d for c, d in p.regimen.items()}
     unavailable = tuple(sorted(p.unavailable.items()))
@@ -304,7 +313,8 @@ def rank_options(p: FeatureVector, options: tuple[TreatmentOption, ...],
     return Assessment("assessed", (), profile.name, target, regimen, pref.step, default,
                       tuple(patient_findings), tuple(assessed), p.provenance, model, base,
                       unavailable=tuple(sorted(p.unavailable.items())),
-                      data_quality=p.data_quality)
+                      data_quality=p.data_quality,
+                      clinic_bp=(p.get("sbp_clinic"), p.get("dbp_clinic")))
 
 
 def _finding_doc(f: Finding) -> dict[str, Any]:
@@ -352,6 +362,7 @@ def assessment_document(a: Assessment) -> dict[str, Any]:
                    "avoid": [c.value for c in CLASS_ORDER if c in s.avoid],
                    "withdraw": [c.value for c in CLASS_ORDER if c in s.withdraw]}
                   for s in a.stops],
+        "clinic_bp": {"systolic": a.clinic_bp[0], "diastolic": a.clinic_bp[1]},
         "unavailable": dict(a.unavailable),
         "data_quality": list(a.data_quality),
         "model": {"id": a.model.id, "version": a.model.version, "provider": a.model.provider},

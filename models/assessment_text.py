@@ -31,6 +31,20 @@ def render_text(doc: dict[str, Any]) -> str:
     if doc["status"] == "cannot_assess":
         lines.append("CANNOT ASSESS:")
         lines.extend(f"  - {r}" for r in doc["reasons"])
+        lines.extend(f"  [{f['severity'].upper()}] {f['message']} ({f['citation']})"
+                     for f in doc["findings"])
+        return "\n".join(lines) + "\n"
+    if doc["status"] == "pathway":
+        bp = doc.get("clinic_bp") or {}
+        s, d = bp.get("systolic"), bp.get("diastolic")
+        lines.append(f"Clinic BP: {'?' if s is None else f'{s:.0f}'}/"
+                     f"{'?' if d is None else f'{d:.0f}'} mmHg")
+        lines.append("NO RANKED OPTIONS: this patient needs something other than a next step:")
+        for stop in doc["stops"]:
+            lines.append(f"  [{stop['indicator'].upper()}] {stop['summary']}")
+            lines.append(f"      {stop['action']} ({stop['citation']})")
+        lines.extend(f"  [{f['severity'].upper()}] {f['message']} ({f['citation']})"
+                     for f in doc["findings"])
         return "\n".join(lines) + "\n"
     t = doc["target"]
     current = ", ".join(f"{c} x{d:g}" for c, d in doc["current_regimen"].items()) or "none"

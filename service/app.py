@@ -54,8 +54,9 @@ def _verifier(settings: Settings, http: httpx.Client) -> ClientVerifier:
     return CdsJwtVerifier(issuers, JwksCache(client=http), replay)
 
 
-def _error(status: int, body: dict[str, Any]) -> JSONBody:
-    return FhirJSON(body, status_code=status)
+def _error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+           ) -> JSONBody:
+    return FhirJSON(body, status_code=status, headers=headers)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -118,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONBody:
-        return _error(exc.status_code, exc.outcome())
+        return _error(exc.status_code, exc.outcome(), exc.headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONBody:

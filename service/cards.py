@@ -1,10 +1,21 @@
 """Assessment -> CDS Hooks cards.
 
-At most one card per call in normal cases (DESIGN.md section 6), summary under 140 characters,
-``info`` by default; ``critical`` only when the drug being ordered is contraindicated for this
-patient, ``warning`` when it needs a caution. Each card carries a uuid, the source label with
-the model id and version, override reasons, a SMART link to the panel and, on order hooks,
-suggestions that create or replace the MedicationRequest for the top safe option.
+At most one card per call in normal cases (DESIGN.md section 6), summary under 140 characters.
+What the card says follows the assessment's status:
+
+* ``pathway`` (a stop condition): the stop's own indicator (critical: act today; warning:
+  review first), what the guideline asks for, and no suggestion; an order for a class the stop
+  says to avoid is named in the summary and is always critical;
+* ``cannot_assess``: the reasons; on order hooks a ``warning`` (the order was not checked);
+* ``assessed``: the headline says "above target" only when clinic BP (systolic or diastolic)
+  is at or above the target, and names the stage when an untreated patient is considered for
+  treatment; at or below target, order hooks get no intensification suggestion and an order
+  for an antihypertensive is named as over-treatment (``warning``); ``critical`` when the drug
+  being ordered is contraindicated, ``warning`` when it needs a caution.
+
+Each card carries a uuid, the source label with the model id and version, override reasons, a
+SMART link to the panel and, on order hooks above target, suggestions that create or replace
+the MedicationRequest for the top safe option.
 """
 
 from __future__ import annotations
@@ -77,9 +88,53 @@ def _caution(f: dict[str, Any]) -> str:
     return f"{f['message']} ({f['citation']}{monitor})"
 
 
+#: Indication codes (models.guideline.nice.treatment_indication) that call for treatment.
+_TREAT = {"step-up", "offer-treatment", "consider-treatment", "discuss-treatment"}
+
+
+def _bp(doc: dict[str, Any]) -> str:
+    bp = doc.get("clinic_bp") or {}
+    s, d = bp.get("systolic"), bp.get("diastolic")
+    return f"{'?' if s is None else f'{s:.0f}'}/{'?' if d is None else f'{d:.0f}'}"
+
+
+def _goal(doc: dict[str, Any]) -> str:
+    t = doc["target"]
+    return f"{t['systolic']:.0f}/{t['diastolic']:.0f}"
+
+
+def _indication(doc: dict[str, Any]) -> str | None:
+    return next((f["code"] for f in doc["findings"]
+                 if f["code"] in _TREAT | {"at-target", "treatment-not-indicated"}), None)
+
+
+def _notes(doc: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    notes = [f for f in doc["findings"] if f["severity"] != "info"]
+    if notes:
+        lines += ["", "**Notes:** " + "; ".join(f"{f['message']} ({f['citation']})"
+                                                for f in notes)]
+    unknown = [p["feature"] for p in doc["provenance"] if p["source"] is None and p["note"]
+               and not p["note"].startswith("not recorded")]
+    if unknown:
+        lines += ["", "**Unknown data:** " + ", ".join(sorted(set(unknown)))]
+    return lines
+
+
+def _pathway_detail(doc: dict[str, Any]) -> str:
+    lines = [f"**Clinic BP** {_bp(doc)} mmHg. **No ranked options:** this patient needs "
+             "something other than a next-step list."]
+    for s in doc["stops"]:
+        lines += ["", f"**{s['summary']}** ({s['indicator']}). {s['action']} ({s['citation']})"]
+    lines += _notes(doc)
+    lines += ["", DISCLAIMER]
+    return "\n".join(lines)
+
+
 def _detail(doc: dict[str, Any], max_options: int = 6) -> str:
     t = doc["target"]
-    lines = [f"**Target** below {t['systolic']:.0f}/{t['diastolic']:.0f} mmHg "
+    lines = [f"**Clinic BP** {_bp(doc)} mmHg. "
+             f"**Target** below {t['systolic']:.0f}/{t['diastolic']:.0f} mmHg "
              f"({t['setting']}; {t['citation']}). **Guideline step:** {doc['guideline_step']}.",
              "",
              "| # | option | predicted 12-wk SBP change (interval) | P(target) | status |",
@@ -103,14 +158,7 @@ def _detail(doc: dict[str, Any], max_options: int = 6) -> str:
     cautions = [f for o in ranked[:3] for f in o["findings"] if f["severity"] == "warn"]
     if cautions:
         lines += ["", "**Cautions:** " + "; ".join(_caution(f) for f in cautions[:4])]
-    notes = [f for f in doc["findings"] if f["severity"] != "info"]
-    if notes:
-        lines += ["", "**Notes:** " + "; ".join(f"{f['message']} ({f['citation']})"
-                                                for f in notes)]
-    unknown = [p["feature"] for p in doc["provenance"] if p["source"] is None and p["note"]
-               and not p["note"].startswith("not recorded")]
-    if unknown:
-        lines += ["", "**Unknown data:** " + ", ".join(sorted(set(unknown)))]
+    lines += _notes(doc)
     lines += ["", DISCLAIMER]
     return "\n".join(lines)
 
@@ -164,33 +212,49 @@ def suggestion_options(cards: list[Card]) -> dict[str, str]:
 
 
 def build_cards(doc: dict[str, Any], ctx: CardContext, app_context: str) -> list[Card]:
-    """The cards for one call (empty when there is nothing to say, e.g. BP at target)."""
+    """The cards for one call (empty when there is nothing to say, e.g. BP at target on
+    patient-view)."""
     source = _source(doc)
     link = Link(label="Open the hypertension options panel", url=ctx.panel_url, type="smart",
                 appContext=app_context)
+    order_hook = ctx.hook != "patient-view"
     if doc["status"] == "cannot_assess":
         reasons = "; ".join(doc["reasons"])
-        return [Card(uuid=_uuid(), summary=_clip(f"Hypertension options not assessed: {reasons}"),
-                     detail="Cannot assess: " + reasons + "\n\n" + DISCLAIMER,
-                     indicator="info", source=source)]
+        if order_hook and ctx.ordered:
+            drug = CLASS_INFO[ctx.ordered[0]].short
+            summary = f"{drug} order not checked: {reasons}"
+        else:
+            summary = f"Hypertension options not assessed: {reasons}"
+        return [Card(uuid=_uuid(), summary=_clip(summary),
+                     detail="\n".join(["Cannot assess: " + reasons, *_notes(doc), "",
+                                       DISCLAIMER]),
+                     indicator="warning" if order_hook and ctx.ordered else "info",
+                     source=source)]
+    if doc["status"] == "pathway":
+        return [_pathway_card(doc, ctx, source, link)]
     ranked = [o for o in doc["options"] if o["rank"] is not None]
-    at_target = any(f["code"] in ("at-target", "treatment-not-indicated")
-                    for f in doc["findings"])
+    indication = _indication(doc)
+    treat = indication in _TREAT
     ordered_opts = _ordered_options(doc, ctx.ordered)
     if not ranked:
         return [Card(uuid=_uuid(), summary="No antihypertensive option is free of "
                      "contraindications for this patient: review", detail=_detail(doc),
                      indicator="warning", source=source, links=[link])]
     top = ranked[0]
+    suggestions = _suggestions(doc, ctx) if order_hook and treat else []
+    indicator: Literal["info", "warning", "critical"]
     if ordered_opts:
         worst = max(ordered_opts, key=_severity)
         sev = _severity(worst)
-        indicator: Literal["info", "warning", "critical"]
         drug = CLASS_INFO[DrugClass(ctx.ordered[0])].short
         if sev == 2:
             reason = next(f["message"] for f in worst["findings"] if f["severity"] == "block")
             summary = _clip(f"{drug} contraindicated: {reason}")
             indicator = "critical"
+        elif not treat:
+            summary = _clip(f"{drug} ordered while clinic BP {_bp(doc)} is below the target of "
+                            f"{_goal(doc)}: no intensification indicated (over-treatment)")
+            indicator = "warning"
         elif sev == 1:
             reason = next(f["message"] for f in worst["findings"] if f["severity"] == "warn")
             summary = _clip(f"{drug}: caution ({reason})")
@@ -199,20 +263,47 @@ def build_cards(doc: dict[str, Any], ctx: CardContext, app_context: str) -> list
             summary = _clip(f"{drug} ordered; model's top option: {top['label']} "
                             f"({_fmt(top['predicted_sbp_change'])} mmHg)")
             indicator = "info"
-        suggestions = _suggestions(doc, ctx) if ctx.hook != "patient-view" else []
         return [Card(uuid=_uuid(), summary=summary, detail=_detail(doc), indicator=indicator,
                      source=source, suggestions=suggestions or None,
                      selectionBehavior="at-most-one" if suggestions else None,
                      overrideReasons=list(OVERRIDE_REASONS), links=[link])]
-    if at_target and ctx.hook == "patient-view":
-        return []
-    summary = _clip(f"BP above target: top option {top['label']} "
+    if not treat:
+        return []  # at target, or treatment not indicated: nothing to intensify
+    summary = _clip(f"{_headline(doc, indication)}: top option {top['label']} "
                     f"({_fmt(top['predicted_sbp_change'])} mmHg predicted)")
-    suggestions = _suggestions(doc, ctx) if ctx.hook != "patient-view" else []
     return [Card(uuid=_uuid(), summary=summary, detail=_detail(doc), indicator="info",
                  source=source, suggestions=suggestions or None,
                  selectionBehavior="at-most-one" if suggestions else None,
                  overrideReasons=list(OVERRIDE_REASONS), links=[link])]
+
+
+def _headline(doc: dict[str, Any], indication: str | None) -> str:
+    """What the BP is, truthfully: above target (treated), or the stage (untreated)."""
+    bp = _bp(doc)
+    if indication == "step-up":
+        return f"BP {bp} above target {_goal(doc)}"
+    if indication == "offer-treatment":
+        return f"Stage 2 hypertension ({bp})"
+    verb = "consider" if indication == "consider-treatment" else "discuss"
+    return f"Stage 1 hypertension ({bp}), {verb} treatment"
+
+
+def _pathway_card(doc: dict[str, Any], ctx: CardContext, source: Source, link: Link) -> Card:
+    """One card for the stop conditions: the most urgent first; an order against a stop is
+    named and critical; never a suggestion."""
+    stops = sorted(doc["stops"], key=lambda s: s["indicator"] != "critical")
+    first = stops[0]
+    indicator: Literal["info", "warning", "critical"] = (
+        "critical" if first["indicator"] == "critical" else "warning")
+    summary = first["summary"]
+    against = [(c, s) for c in ctx.ordered for s in stops if c.value in s["avoid"]]
+    if against:
+        cls, stop = against[0]
+        summary = f"{CLASS_INFO[cls].short} ordered: not now. {stop['summary']}"
+        indicator = "critical"
+    return Card(uuid=_uuid(), summary=_clip(summary), detail=_pathway_detail(doc),
+                indicator=indicator, source=source,
+                overrideReasons=list(OVERRIDE_REASONS), links=[link])
 
 
 def _severity(o: dict[str, Any]) -> int:

@@ -53,10 +53,14 @@ class Engine:
         return cls(scorer, explainer, PROFILES[settings.guideline], settings.explain_top)
 
     def assess_fhir(self, data: Mapping[str, Any], as_of: date | None = None,
-                    profile: GuidelineProfile | None = None) -> EngineResult:
+                    profile: GuidelineProfile | None = None, *, patient_id: str | None = None,
+                    unavailable: Mapping[str, str] | None = None) -> EngineResult:
         """Map a prefetch object or Bundle to features and assess under ``profile`` (default:
-        the configured guideline); raises InputError."""
-        fv, report = features_from_fhir(data, as_of=as_of)
+        the configured guideline). ``patient_id``: the patient the call is about (the input's
+        Patient must be this one); ``unavailable``: prefetch keys that could not be obtained,
+        with the reason. Raises InputError (PatientMismatch for another patient's data)."""
+        fv, report = features_from_fhir(data, as_of=as_of, patient_id=patient_id,
+                                        unavailable=unavailable)
         a = assess(fv, self.scorer, self.explainer, profile or self.profile,
                    explain_top=self.explain_top)
         return EngineResult(fv, report, a, a.to_document())

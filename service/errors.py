@@ -8,6 +8,7 @@
     ├── NotFound                 404 unknown service id
     ├── PayloadTooLarge          413
     ├── PreconditionFailed       412 required FHIR data could not be had
+    ├── PatientConflict          422 the data is not exactly the one patient of the call
     └── ServiceUnavailable       503 the model or the audit store is not ready
 """
 
@@ -20,10 +21,13 @@ class ServiceError(Exception):
     status_code = 500
     code = "exception"
 
-    def __init__(self, message: str = "internal error", expression: str | None = None) -> None:
+    def __init__(self, message: str = "internal error", expression: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.expression = expression
+        #: extra response headers (e.g. the X-Request-ID of an audited refusal)
+        self.headers = headers or {}
 
     def outcome(self) -> dict[str, Any]:
         return operation_outcome(self.code, self.message, self.expression)
@@ -55,6 +59,14 @@ class PayloadTooLarge(ServiceError):
 class PreconditionFailed(ServiceError):
     status_code = 412
     code = "processing"
+
+
+class PatientConflict(ServiceError):
+    """The request's data cannot be tied to exactly the patient the call is about (another
+    patient's Patient or resources, a Patient without an id, two Patients): never assessed."""
+
+    status_code = 422
+    code = "conflict"
 
 
 class ServiceUnavailable(ServiceError):

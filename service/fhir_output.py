@@ -55,6 +55,22 @@ def _issue(f: dict[str, Any], patient: dict[str, str], implicated: str | None, w
     return d
 
 
+def _stop_issue(stop: dict[str, Any], patient: dict[str, str], when: str) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "resourceType": "DetectedIssue", "status": "final",
+        "code": {"coding": [{"system": FINDING_SYSTEM, "code": stop["code"]}],
+                 "text": stop["summary"]},
+        "severity": "high" if stop["indicator"] == "critical" else "moderate",
+        "patient": patient, "identifiedDateTime": when,
+        "detail": f"{stop['summary']} ({stop['citation']})",
+        "mitigation": [{"action": {"text": stop["action"]}}],
+    }
+    url = next((u for g, u in GUIDELINE_URLS.items() if stop["citation"].startswith(g)), None)
+    if url:
+        d["reference"] = url
+    return d
+
+
 def assessment_bundle(doc: dict[str, Any], patient_id: str | None, module_uri: str,
                       request_id: str) -> dict[str, Any]:
     """Build and validate the Bundle for one assessment document."""
@@ -71,6 +87,20 @@ def assessment_bundle(doc: dict[str, Any], patient_id: str | None, module_uri: s
         guidance["status"] = "data-required"
         guidance["note"] = [{"text": "Cannot assess: " + "; ".join(doc["reasons"])}]
         entries.append({"fullUrl": gr_url, "resource": guidance})
+        entries += [{"fullUrl": _urn(), "resource": _issue(f, patient, None, now)}
+                    for f in doc["findings"]]
+    elif doc["status"] == "pathway":
+        # A stop condition: what to do instead of a ranked list, one DetectedIssue each.
+        guidance["status"] = "success"
+        guidance["note"] = [
+            {"text": "No ranked options: " + "; ".join(s["summary"] for s in doc["stops"])},
+            {"text": "Decision support only: simulated training data, not clinically "
+                     "validated."}]
+        entries.append({"fullUrl": gr_url, "resource": guidance})
+        entries += [{"fullUrl": _urn(), "resource": _stop_issue(s, patient, now)}
+                    for s in doc["stops"]]
+        entries += [{"fullUrl": _urn(), "resource": _issue(f, patient, None, now)}
+                    for f in doc["findings"]]
     else:
         guidance["status"] = "success"
         t = doc["target"]

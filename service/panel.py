@@ -68,7 +68,16 @@ def render_panel(doc: dict[str, Any]) -> str:
             f"{_e(m['version'])} · {_e(m['provider'])}</small>")
     if doc["status"] == "cannot_assess":
         reasons = "".join(f"<li>{_e(r)}</li>" for r in doc["reasons"])
-        return head + f"<h2>Cannot assess</h2><ul id='reasons'>{reasons}</ul></body></html>"
+        return (head + f"<h2>Cannot assess</h2><ul id='reasons'>{reasons}</ul>"
+                + _findings(doc["findings"]) + "</body></html>")
+    if doc["status"] == "pathway":
+        stops = "".join(
+            f"<li class='stop {_e(s['indicator'])}' data-stop='{_e(s['code'])}'>"
+            f"<b>{_e(s['summary'])}</b><br>{_e(s['action'])} <small>({_e(s['citation'])})"
+            f"</small></li>" for s in doc["stops"])
+        return (head + "<h2>No ranked options: this patient needs another pathway</h2>"
+                f"<ul id='stops'>{stops}</ul>" + _findings(doc["findings"])
+                + "</body></html>")
     t = doc["target"]
     regimen = ", ".join(f"{_e(c)} ×{d:g}" for c, d in doc["current_regimen"].items()) or "none"
     parts = [head,

@@ -97,6 +97,24 @@ def observed_outcomes(result: EngineResult, patient_ref: str) -> list[OutcomeRec
     return out
 
 
+def refusal_record(state: AppState, *, request_id: str, hook: str, hook_instance: str,
+                   service_id: str, received: datetime, patient_id: str, code: str,
+                   latency_ms: float) -> AssessmentRecord:
+    """The record of a call refused because its data was not exactly one patient's (status
+    ``refused``, no card): what was refused and why (a finding code), never the data."""
+    model = state.engine.scorer.manifest
+    return AssessmentRecord(
+        request_id=request_id, hook=hook, hook_instance=hook_instance, service_id=service_id,
+        received_at=received, patient_ref=state.patient_ref(patient_id),
+        model_id=model.model_id, model_version=model.version,
+        provider=state.engine.scorer.provider, guideline=state.engine.profile.name,
+        status="refused", feature_hash=feature_hash({}, {}), features={}, regimen={},
+        options=[], findings=[{"code": code, "severity": "block",
+                               "citation": "Hypermarker clinical-safety policy: one patient "
+                                           "per call"}],
+        cards=[], latency_ms=latency_ms, prefetch_fetched=[])
+
+
 async def record_assessment(state: AppState, record: AssessmentRecord,
                             observed: list[OutcomeRecord]) -> str:
     """Write ``record`` with the outcomes its data showed (in a worker thread: it waits on

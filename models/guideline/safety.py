@@ -399,9 +399,9 @@ def heart_failure_stops(p: FeatureVector, options: Options) -> Iterator[Hit]:
 
 SAFETY_RULES: tuple[Rule, ...] = (
     ras_in_pregnancy, breastfeeding, ras_childbearing_potential, angioedema, dual_ras_blockade,
-    potassium, renal_function, sodium, gout, lithium, beta_blocker, alpha_blocker, calcium_channel_blocker,
-    potassium_sparing, triple_whammy, ace_inhibitor_intolerance, ethnicity_ras,
-    heart_failure_stops,
+    potassium, renal_function, sodium, gout, lithium, beta_blocker, alpha_blocker,
+    calcium_channel_blocker, potassium_sparing, triple_whammy, ace_inhibitor_intolerance,
+    ethnicity_ras, heart_failure_stops,
 )
 
 

@@ -13,10 +13,10 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, Request
 
-from fhir_mappings.errors import InputError
+from fhir_mappings.errors import InputError, MultiplePatients, PatientMismatch
 from models.guideline.profiles import PROFILES
 from service.api.deps import StateDep, authenticate, read_json
-from service.errors import BadRequest
+from service.errors import BadRequest, PatientConflict
 from service.fhir_output import assessment_bundle
 from service.recording import (
     REQUEST_ID_HEADER,
@@ -24,6 +24,7 @@ from service.recording import (
     new_request_id,
     observed_outcomes,
     record_assessment,
+    refusal_record,
 )
 from service.responses import FhirJSON, JSONBody
 
@@ -56,6 +57,17 @@ def _unwrap(body: Any) -> tuple[Any, str | None]:
     return data, guideline
 
 
+def _patient_id(data: Any) -> str | None:
+    """The id of the (first) Patient entry of a Bundle, if any."""
+    entries = data.get("entry") if isinstance(data, dict) else None
+    for e in entries if isinstance(entries, list) else []:
+        res = e.get("resource") if isinstance(e, dict) else None
+        if isinstance(res, dict) and res.get("resourceType") == "Patient":
+            pid = res.get("id")
+            return pid if isinstance(pid, str) else None
+    return None
+
+
 @router.post("/fhir/$hypertension-options",
              responses={400: {"description": "Invalid FHIR input (OperationOutcome)"}})
 async def hypertension_options(request: Request, state: StateDep
@@ -70,12 +82,21 @@ async def hypertension_options(request: Request, state: StateDep
     try:
         result = state.engine.assess_fhir(data, received.date(),
                                           PROFILES[guideline] if guideline else None)
+    except (PatientMismatch, MultiplePatients) as e:
+        # Not exactly one patient's record: never assessed, and the refusal is audited.
+        request_id = new_request_id()
+        await record_assessment(state, refusal_record(
+            state, request_id=request_id, hook=OPERATION, hook_instance=request_id,
+            service_id=OPERATION, received=received, patient_id=_patient_id(data) or "",
+            code="patient-mismatch", latency_ms=(time.perf_counter() - t0) * 1e3), [])
+        state.metrics.latency.labels(OPERATION, "refused").observe(time.perf_counter() - t0)
+        log.warning("fhir_operation_refused", request_id=request_id, reason="patient-mismatch")
+        raise PatientConflict(f"not assessed: {e.reason}", e.path or None,
+                              headers={REQUEST_ID_HEADER: request_id}) from e
     except InputError as e:
         raise BadRequest(e.reason, e.path or None) from e
     doc = result.document
-    patient_id = next((e["resource"].get("id") for e in data.get("entry") or []
-                       if isinstance(e, dict) and isinstance(e.get("resource"), dict)
-                       and e["resource"].get("resourceType") == "Patient"), None)
+    patient_id = _patient_id(data)
     request_id = new_request_id()
     bundle = assessment_bundle(doc, patient_id, str(request.url), request_id)
     record = assessment_record(

@@ -9,12 +9,13 @@ import orjson
 import structlog
 from fastapi import APIRouter, Request
 
-from fhir_mappings.errors import InputError
+from fhir_mappings.availability import PREFETCH_KEY_DOMAINS
+from fhir_mappings.errors import InputError, MultiplePatients, PatientMismatch
 from fhir_mappings.features import feature_vector_to_document
 from service.api.deps import StateDep, authenticate, parse, read_json
 from service.cards import CardContext, build_cards, suggestion_options
 from service.discovery import REQUIRED_PREFETCH, SERVICES_BY_ID
-from service.errors import BadRequest, NotFound
+from service.errors import BadRequest, NotFound, PatientConflict
 from service.orders import ordered_medication
 from service.recording import (
     REQUEST_ID_HEADER,
@@ -22,6 +23,7 @@ from service.recording import (
     new_request_id,
     observed_outcomes,
     record_assessment,
+    refusal_record,
 )
 from service.responses import JSONBody
 from service.schemas.cds_hooks import CdsResponse, HookRequest
@@ -29,6 +31,16 @@ from service.state import AppState
 
 router = APIRouter(tags=["CDS Hooks"])
 log = structlog.get_logger("hypermarker.service")
+
+
+def _unavailable(keys: dict[str, str]) -> dict[str, str]:
+    """Prefetch keys that could not be had -> the part of the record each one is, with why."""
+    out: dict[str, str] = {}
+    for key, why in keys.items():
+        domain = PREFETCH_KEY_DOMAINS.get(key)
+        if domain is not None:
+            out.setdefault(domain.value, f"{key}: {why}")
+    return out
 
 
 def _panel_url(request: Request, state: AppState) -> str:
@@ -59,8 +71,22 @@ async def call_service(service_id: str, request: Request,
     for key in resolved.unavailable:
         state.metrics.prefetch_misses.labels(key, "unavailable").inc()
     try:
-        result = state.engine.assess_fhir(resolved.data, received.date())
+        result = state.engine.assess_fhir(resolved.data, received.date(),
+                                          patient_id=hook.context.patientId,
+                                          unavailable=_unavailable(resolved.unavailable))
         ordered, draft = ordered_medication(hook)
+    except (PatientMismatch, MultiplePatients) as e:
+        # Another patient's data: never a card, and the refusal is audited (hazard H-01).
+        request_id = new_request_id()
+        await record_assessment(state, refusal_record(
+            state, request_id=request_id, hook=hook.hook, hook_instance=hook.hookInstance,
+            service_id=service_id, received=received, patient_id=hook.context.patientId,
+            code="patient-mismatch", latency_ms=(time.perf_counter() - t0) * 1e3), [])
+        state.metrics.latency.labels(hook.hook, "refused").observe(time.perf_counter() - t0)
+        log.warning("cds_call_refused", service_id=service_id, request_id=request_id,
+                    hook_instance=hook.hookInstance, reason="patient-mismatch")
+        raise PatientConflict(f"not assessed: {e.reason}", f"prefetch.{e.path}" if e.path
+                              else "prefetch", headers={REQUEST_ID_HEADER: request_id}) from e
     except InputError as e:
         raise BadRequest(f"prefetch: {e.reason}", f"prefetch.{e.path}" if e.path else
                          "prefetch") from e

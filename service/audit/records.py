@@ -28,7 +28,9 @@ from typing import Any, Final, Literal, TypeVar, cast, get_args
 #: Version of the record layout written to the spool and the database.
 SCHEMA_VERSION: Final = 1
 
-AssessmentStatus = Literal["assessed", "cannot_assess"]
+#: assessed: options ranked; cannot_assess: not possible (reasons); pathway: a stop condition
+#: answered instead of a ranking; refused: the call's data was not one patient's (no card).
+AssessmentStatus = Literal["assessed", "cannot_assess", "pathway", "refused"]
 FeedbackOutcome = Literal["accepted", "overridden"]
 BPSetting = Literal["clinic", "home"]
 

@@ -29,7 +29,8 @@ def test_85354_panel_latest_consultation_not_combined_with_an_earlier_visit() ->
     p = prov(fv, "sbp_clinic")
     assert p.source == "Observation/bp-b"
     assert p.date == "2026-11-10"
-    assert "latest consultation" in p.note and "earlier visits are not combined" in p.note
+    assert "latest consultation" in p.note
+    assert "earlier visits are not combined" in p.note
     assert fv.days_since_bp == (AS_OF - date(2026, 11, 10)).days
     assert fv.values["heart_rate"] == 64.0
 
@@ -62,7 +63,9 @@ def test_conflicting_readings_at_the_same_time_are_a_data_quality_warning() -> N
     assert fv.values["sbp_clinic"] == 150.0
     assert len(fv.data_quality) == 1
     warning = fv.data_quality[0]
-    assert "Conflicting" in warning and "172/96" in warning and "150/90" in warning
+    assert "Conflicting" in warning
+    assert "172/96" in warning
+    assert "150/90" in warning
 
 
 def test_the_same_reading_sent_twice_is_no_conflict() -> None:

@@ -40,13 +40,15 @@ def test_every_file_loads() -> None:
     assert {c.fact for c in concepts} == EXPECTED_FACTS
     assert len({c.fact for c in concepts}) == len(concepts)
     for c in concepts:
-        assert c.updated is not None and c.updated <= date.today()
-        assert c.source and c.title
+        assert c.updated is not None
+        assert c.updated <= date.today()
+        assert c.source
+        assert c.title
         assert c.snomed or c.icd10
     names = {p.name for p in folder().iterdir() if p.name.endswith(".toml")}
     assert names == {f"{f}.toml" for f in EXPECTED_FACTS} | {"pregnancy_observations.toml"}
     # codes.py reads the same data
-    assert codes.CONDITIONS == concepts
+    assert concepts == codes.CONDITIONS
     assert codes.CONDITIONS_BY_SNOMED["169560008"] == (_by_fact()["pregnancy"],)
 
 
@@ -131,7 +133,7 @@ def test_pregnancy_observation_codes() -> None:
     assert {(LOINC, "11778-8"), (LOINC, "11779-6"), (LOINC, "11780-4")} <= p.delivery_date_codes
     assert p.updated == date(2026, 12, 6)
     assert p.sources
-    assert codes.PREGNANT_VALUES == p.pregnant_values
+    assert p.pregnant_values == codes.PREGNANT_VALUES
 
 
 # --------------------------------------------------------------------------- malformed data
@@ -189,7 +191,7 @@ def test_a_second_file_for_a_fact_is_refused(tmp_path: Path) -> None:
         load_conditions(tmp_path)
     _write(tmp_path, GOOD)
     _write(tmp_path, GOOD, "gout_copy.toml")
-    with pytest.raises(ValueSetError, match="gout_copy.toml: file name must be gout.toml"):
+    with pytest.raises(ValueSetError, match=r"gout_copy\.toml: file name must be gout\.toml"):
         load_conditions(tmp_path)
 
 
