@@ -75,10 +75,15 @@ def assess(
     = OutputFormat.JSON,
     guideline: Annotated[Guideline, typer.Option(help="Guideline profile.")] = Guideline.NICE,
     artifacts: Annotated[Path, typer.Option(help="Artifacts directory.")] = DEFAULT_ARTIFACTS,
+    patient_id: Annotated[str | None, typer.Option(
+        "--patient-id", help="The patient the assessment is for: the input's Patient must have "
+        "this id (a whole CDS Hooks request is checked against its context.patientId).")]
+    = None,
 ) -> None:
     """Assess one patient offline and print the ranked options (JSON or text).
 
-    Exit status 2 with the reason on stderr when the input is malformed.
+    Exit status 2 with the reason on stderr when the input is malformed or is not exactly one
+    patient's record (another patient's Patient or resources, a Patient without an id).
     """
     from datetime import date
 
@@ -101,7 +106,8 @@ def assess(
         if features is not None:
             fv = feature_vector_from_document(json.loads(features.read_text(encoding="utf-8")))
         else:
-            fv, _report = features_from_fhir(source.read_bytes(), as_of=day)
+            fv, _report = features_from_fhir(source.read_bytes(), as_of=day,
+                                             patient_id=patient_id)
     except json.JSONDecodeError as e:
         typer.echo(f"error: {source} is not valid JSON: {e}", err=True)
         raise typer.Exit(2) from e

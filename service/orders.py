@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from fhir_mappings.errors import PatientMismatch
 from fhir_mappings.mapping import features_from_fhir
 from fhir_mappings.vocabulary import DrugClass
 from service.schemas.cds_hooks import HookRequest
@@ -30,6 +31,19 @@ def _drafts(hook: HookRequest) -> tuple[list[dict[str, Any]], list[dict[str, Any
     return requests, medications
 
 
+def _check_subject(order: dict[str, Any], patient_id: str) -> None:
+    """A draft order for another patient than the call's is refused (PatientMismatch)."""
+    subject = order.get("subject")
+    ref = subject.get("reference") if isinstance(subject, dict) else None
+    if isinstance(ref, str) and "Patient/" in ref:
+        pid = ref.rstrip("/").split("Patient/")[-1].split("/")[0]
+        if pid != patient_id:
+            raise PatientMismatch(
+                f"the draft order MedicationRequest/{order.get('id')} is for patient "
+                f"{pid!r}, not {patient_id!r}", "context.draftOrders",
+                f"MedicationRequest/{order.get('id')}")
+
+
 def ordered_medication(hook: HookRequest) -> tuple[tuple[DrugClass, ...], dict[str, Any] | None]:
     """Classes of the antihypertensive(s) being ordered, and the first such draft order."""
     if hook.hook == "patient-view":
@@ -38,6 +52,7 @@ def ordered_medication(hook: HookRequest) -> tuple[tuple[DrugClass, ...], dict[s
     classes: list[DrugClass] = []
     first: dict[str, Any] | None = None
     for mr in requests:
+        _check_subject(mr, hook.context.patientId)
         active = {**mr, "status": "active", "intent": "order",
                   "subject": {"reference": "Patient/draft-order-classification"}}
         entries = [{"resource": r} for r in (_STUB_PATIENT, active, *medications)]

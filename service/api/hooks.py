@@ -85,8 +85,9 @@ async def call_service(service_id: str, request: Request,
         state.metrics.latency.labels(hook.hook, "refused").observe(time.perf_counter() - t0)
         log.warning("cds_call_refused", service_id=service_id, request_id=request_id,
                     hook_instance=hook.hookInstance, reason="patient-mismatch")
-        raise PatientConflict(f"not assessed: {e.reason}", f"prefetch.{e.path}" if e.path
-                              else "prefetch", headers={REQUEST_ID_HEADER: request_id}) from e
+        raise PatientConflict(f"not assessed: {e.reason}",
+                              "prefetch" + e.path.removeprefix("$") if e.path else "prefetch",
+                              headers={REQUEST_ID_HEADER: request_id}) from e
     except InputError as e:
         raise BadRequest(f"prefetch: {e.reason}", f"prefetch.{e.path}" if e.path else
                          "prefetch") from e

@@ -126,9 +126,9 @@ def test_no_card_is_sent_when_its_audit_record_cannot_be_kept(
 
 
 def test_the_bp_a_call_shows_is_kept_once_as_an_observed_outcome(client: TestClient) -> None:
-    """The clinic SBP the model took as baseline (lower of the last two readings, its date)
-    is stored as an outcome for the monitor's realised calibration; seen again by a later call
-    it is not stored twice."""
+    """The clinic SBP the model took as baseline (the latest consultation's reading, its
+    date; the earlier visit's lower 158 is not combined with it) is stored as an outcome for
+    the monitor's realised calibration; seen again by a later call it is not stored twice."""
     req = example_request()
     store = client.app.state.hm.store  # type: ignore[attr-defined]
 
@@ -138,8 +138,8 @@ def test_the_bp_a_call_shows_is_kept_once_as_an_observed_outcome(client: TestCli
     ref = client.app.state.hm.patient_ref(req["context"]["patientId"])  # type: ignore[attr-defined]
     seen = [(o.setting, o.sbp, o.observed_at.date().isoformat())
             for o in store.outcomes() if o.patient_ref == ref]
-    reading_day = date(2026, 11, 9) + timedelta(days=example_shift_days())
-    assert seen == [("clinic", 158.0, reading_day.isoformat())]
+    reading_day = date(2026, 11, 16) + timedelta(days=example_shift_days())
+    assert seen == [("clinic", 162.0, reading_day.isoformat())]
 
 
 def test_feedback_is_idempotent(client: TestClient) -> None:
@@ -206,6 +206,7 @@ def test_prefetch_null_patient_is_412(client: TestClient) -> None:
     (lambda r: r.__setitem__("hook", "order-sign"), 400),
     (lambda r: r["context"].__setitem__("patientId", "../../etc"), 400),
     (lambda r: r["prefetch"].__setitem__("patient", {"resourceType": "Patient",
+                                                     "id": "example-patient-1",
                                                      "birthDate": 12}), 400),
     (lambda r: r["prefetch"].__setitem__("bp", "not a bundle"), 400),
 ])

@@ -80,7 +80,7 @@ def test_parameters_input_and_guideline_choice(client: TestClient) -> None:
     {"resourceType": "Patient"},
     {"resourceType": "Parameters", "parameter": [{"name": "other"}]},
     {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {
-        "resourceType": "Patient", "birthDate": "not-a-date"}}]},
+        "resourceType": "Patient", "id": "p", "birthDate": "not-a-date"}}]},
     [1, 2, 3],
 ])
 def test_bad_operation_input_is_a_400_outcome(client: TestClient, body: Any) -> None:

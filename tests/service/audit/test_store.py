@@ -97,7 +97,7 @@ def test_migrations_create_the_schema_and_rerun(db_url: str, tmp_path: Path) -> 
         assert not set(inspect(engine).get_table_names()) & TABLES
         AuditStore.open(db_url, tmp_path / "s1").close()
         assert set(inspect(engine).get_table_names()) >= TABLES
-        assert current_revision(engine) == head_revision() == "0001"
+        assert current_revision(engine) == head_revision() == "0002"
         AuditStore.open(db_url, tmp_path / "s2").close()  # re-running is a no-op
         downgrade(engine, "base")
         assert not set(inspect(engine).get_table_names()) & (TABLES - {VERSION_TABLE})
