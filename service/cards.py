@@ -299,7 +299,8 @@ def _pathway_card(doc: dict[str, Any], ctx: CardContext, source: Source, link: L
     against = [(c, s) for c in ctx.ordered for s in stops if c.value in s["avoid"]]
     if against:
         cls, stop = against[0]
-        summary = f"{CLASS_INFO[cls].short} ordered: not now. {stop['summary']}"
+        drug = CLASS_INFO[cls].short
+        summary = f"{drug[:1].upper()}{drug[1:]} ordered: not now. {stop['summary']}"
         indicator = "critical"
     return Card(uuid=_uuid(), summary=_clip(summary), detail=_pathway_detail(doc),
                 indicator=indicator, source=source,

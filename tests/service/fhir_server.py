@@ -74,10 +74,16 @@ def bundle_resources(bundle: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 @contextmanager
-def serve_fhir(resources: Iterable[dict[str, Any]], token: str = "test-token"
+def serve_fhir(resources: Iterable[dict[str, Any]], token: str = "test-token",
+               fail: Iterable[str] = (), reads: dict[str, dict[str, Any]] | None = None
                ) -> Iterator[tuple[str, list[str]]]:
-    """Run the server; yields (base URL, list of request paths received)."""
+    """Run the server; yields (base URL, list of request paths received). ``fail``: resource
+    types whose searches answer 500 (a broken EHR endpoint); ``reads``: ``Type/id`` -> the
+    resource a read answers with instead of the stored one (an EHR answering with another
+    record)."""
     store = FhirStore(resources)
+    failing = frozenset(fail)
+    replaced = dict(reads or {})
     seen: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -101,8 +107,12 @@ def serve_fhir(resources: Iterable[dict[str, Any]], token: str = "test-token"
             parts = urlsplit(self.path)
             segs = [s for s in parts.path.split("/") if s]
             params = parse_qs(parts.query)
+            if segs and segs[0] in failing:
+                self._send(500, {"resourceType": "OperationOutcome", "issue": [
+                    {"severity": "error", "code": "exception"}]})
+                return
             if len(segs) == 2:
-                r = store.by_id.get((segs[0], segs[1]))
+                r = replaced.get(f"{segs[0]}/{segs[1]}") or store.by_id.get((segs[0], segs[1]))
                 if r is None:
                     self._send(404, {"resourceType": "OperationOutcome", "issue": [
                         {"severity": "error", "code": "not-found"}]})
