@@ -441,10 +441,18 @@ def calibration(assessments: Sequence[AssessmentRecord], outcomes: Sequence[Outc
     return out
 
 
+#: Statuses whose records carry the patient's features: input drift is over every patient
+#: presented, whether ranked or answered by a stop condition's pathway (leaving out the
+#: pathway answers, e.g. BP >= 180/120, would itself shift the inputs); prediction and driver
+#: drift are over the ranked answers only (a pathway predicts nothing).
+FEATURED: Final = frozenset({"assessed", "pathway"})
+
+
 def drift_section(assessments: Sequence[AssessmentRecord], profile: D.ReferenceProfile,
                   driver_reference: Mapping[str, float]) -> dict[str, Any]:
     assessed = [a for a in assessments if a.status == "assessed"]
-    features = D.input_drift((a.features for a in assessed), profile)
+    presented = [a for a in assessments if a.status in FEATURED]
+    features = D.input_drift((a.features for a in presented), profile)
     firsts = [f for a in assessed if (f := first_option(a)) is not None]
     pred = D.prediction_drift(
         [float(o["predicted_sbp_change"]) for a in assessed for o in a.options],
@@ -453,7 +461,7 @@ def drift_section(assessments: Sequence[AssessmentRecord], profile: D.ReferenceP
                              driver_reference, len(firsts))
     return {
         "input": {
-            "n": len(assessed),
+            "n": len(presented),
             "alarms": sum(f.status == "alarm" for f in features),
             "warnings": sum(f.status == "warning" for f in features),
             "status": D.worst(f.status for f in features),
@@ -476,14 +484,16 @@ def drift_over_time(assessments: Sequence[AssessmentRecord], profile: D.Referenc
     lo = t0
     while lo < t1:
         hi = min(lo + window, t1)
-        chunk = [a for a in assessments if lo <= a.received_at < hi and a.status == "assessed"]
-        features = D.input_drift((a.features for a in chunk), profile)
+        presented = [a for a in assessments
+                     if lo <= a.received_at < hi and a.status in FEATURED]
+        chunk = [a for a in presented if a.status == "assessed"]
+        features = D.input_drift((a.features for a in presented), profile)
         pred = D.prediction_drift(
             [float(o["predicted_sbp_change"]) for a in chunk for o in a.options],
             [float(f["predicted_sbp_change"]) for a in chunk
              if (f := first_option(a)) is not None], profile.prediction_deciles)
         out.append({
-            "start": lo.isoformat(), "end": hi.isoformat(), "n": len(chunk),
+            "start": lo.isoformat(), "end": hi.isoformat(), "n": len(presented),
             "psi": {f.feature: D._clean(f.psi) for f in features},
             "alarms": sorted(f.feature for f in features if f.status == "alarm"),
             "status": D.worst(f.status for f in features),
