@@ -146,3 +146,33 @@ def test_children_and_the_deceased_are_not_assessed_even_with_a_stop(
     assert assess(patient(age=15, sbp_clinic=200), scorer, explainer).status == "cannot_assess"
     assert assess(patient(deceased=True, sbp_clinic=200), scorer,
                   explainer).status == "cannot_assess"
+
+
+def test_breastfeeding_blocks_arbs_diuretics_and_alpha_blockers(
+        scorer: Scorer, explainer: Explainer) -> None:
+    """NG133 postnatal section: ARBs and diuretics avoided, doxazosin contraindicated in
+    lactation; an ACE inhibitor or a CCB may come first."""
+    a = assess(patient(sex_female=1, age=34, breastfeeding=1), scorer, explainer)
+    assert a.status == "assessed"
+    blocked = {o.option.id for o in a.options if o.blocked}
+    for o in a.options:
+        if o.option.started_set & {ARB, THZ, D.SPIRONOLACTONE, D.ALPHA_BLOCKER}:
+            assert o.option.id in blocked, o.option.label
+    assert a.first is not None
+    assert not a.first.option.started_set & {ARB, THZ, D.SPIRONOLACTONE, D.ALPHA_BLOCKER}
+    assert any(f.code == "breastfeeding" for f in a.findings)
+
+
+def test_unavailable_labs_and_rejected_values_are_said(scorer: Scorer,
+                                                       explainer: Explainer) -> None:
+    p = patient(potassium=None, egfr=None)
+    p = type(p)(p.as_of, p.values, p.regimen, p.deceased, p.days_since_bp, p.provenance,
+                {"labs": "FHIR server answered 500"},
+                ("Observation/k9: potassium 60 mmol/L is outside the plausible range.",))
+    a = assess(p, scorer, explainer)
+    assert a.status == "assessed"
+    labs = next(f for f in a.findings if f.code == "labs-unavailable")
+    assert "potassium" in labs.message
+    assert "egfr" in labs.message
+    assert any(f.code == "data-quality" and "potassium 60" in f.message for f in a.findings)
+    assert a.to_document()["unavailable"] == {"labs": "FHIR server answered 500"}

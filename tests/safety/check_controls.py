@@ -1,0 +1,167 @@
+"""Remove each control of docs/safety/hazard-log.md in turn and check that its tests fail.
+
+Run from the repository root: ``uv run python tests/safety/check_controls.py [NAME ...]``.
+Each mutation replaces one exact piece of source (asserted to occur once), runs the tests
+named for the control, and restores the file (also on error). A control whose tests still pass
+without it is listed at the end and the script exits 1. Not collected by pytest: it edits the
+working tree, so run it on a clean checkout, not beside other work.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+ROOT = Path(__file__).resolve().parents[2]
+IDENTITY = "tests/fhir_mappings/test_identity_and_availability.py"
+SERVICE = "tests/service/test_patient_safety.py"
+BUNDLE = "tests/fhir_mappings/test_bundle.py"
+STOPS = "tests/models/test_stops.py"
+PREGNANCY = "tests/fhir_mappings/test_pregnancy_evidence.py"
+STEPS = "tests/models/test_guideline_steps.py"
+BP = "tests/fhir_mappings/test_blood_pressure.py"
+
+
+class Mutation(NamedTuple):
+    """Replace ``old`` by ``new`` in ``path``: the control of hazard ``name`` is gone."""
+
+    name: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+MUTATIONS = (
+    Mutation('H-01 subjects swept', 'fhir_mappings/record.py',
+             '    for res in resources:\n        key = _SUBJECT_KEYS.get(res.resource_type)',
+             '    for res in ():\n        key = _SUBJECT_KEYS.get(res.resource_type)',
+             (IDENTITY,)),
+    Mutation('H-01 about_patient raises', 'fhir_mappings/context.py',
+             '        if other:\n            raise PatientMismatch(',
+             '        if False:\n            raise PatientMismatch(',
+             (BUNDLE, SERVICE)),
+    Mutation('H-01 context patient', 'fhir_mappings/record.py',
+             '    if expected is not None and patient.id != expected:',
+             '    if False:',
+             (IDENTITY, SERVICE)),
+    Mutation('H-01 patient id required', 'fhir_mappings/record.py',
+             '    if not patient.id:\n        raise PatientMismatch',
+             '    if False:\n        raise PatientMismatch',
+             (IDENTITY, SERVICE)),
+    Mutation('H-01 draft order subject', 'service/orders.py',
+             '        _check_subject(mr, hook.context.patientId)\n',
+             '',
+             (SERVICE,)),
+    Mutation('H-01 refusal audited', 'service/api/hooks.py',
+             '        await record_assessment(state, refusal_record(',
+             '        None and await record_assessment(state, refusal_record(',
+             (SERVICE,)),
+    Mutation('H-02 absent key unavailable', 'fhir_mappings/bundle.py',
+             '            if key not in doc:\n                self.lacks',
+             '            if False:\n                self.lacks',
+             (IDENTITY,)),
+    Mutation('H-02 cannot assess when unavailable', 'models/assessment.py',
+             '        why = p.unavailable.get(domain.value)\n        if why is not None:',
+             '        why = p.unavailable.get(domain.value)\n        if False:',
+             (STOPS, SERVICE)),
+    Mutation('H-02 resolver reasons passed', 'service/api/hooks.py',
+             'unavailable=_unavailable(resolved.unavailable))',
+             'unavailable=None)',
+             (SERVICE,)),
+    Mutation('H-03 severe', 'models/guideline/stops.py',
+             '    return (*_potassium(p), *_severe(p),',
+             '    return (*_potassium(p),',
+             (STOPS, SERVICE)),
+    Mutation('H-04 potassium', 'models/guideline/stops.py',
+             '    return (*_potassium(p), *_severe(p),',
+             '    return (*_severe(p),',
+             (STOPS,)),
+    Mutation('H-04 rising', 'models/guideline/stops.py',
+             '    if k > K_RISING and taking and prev is not None and k > prev:',
+             '    if False:',
+             (STOPS,)),
+    Mutation('H-05 kidney', 'models/guideline/stops.py',
+             ' *_kidney_failure(p),',
+             '',
+             (STOPS,)),
+    Mutation('H-06 low', 'models/guideline/stops.py',
+             ' *_low(p, target))',
+             ')',
+             (STOPS, SERVICE)),
+    Mutation('H-07 pregnancy stop', 'models/guideline/stops.py',
+             ' *_pregnancy(p),',
+             '',
+             (STOPS,)),
+    Mutation('H-07 pregnancy observations', 'fhir_mappings/observations.py',
+             '            evidence = _pregnancy_evidence(ctx, res, kind, when)',
+             '            evidence = None',
+             (PREGNANCY,)),
+    Mutation('H-07 unknown never cancels', 'fhir_mappings/observations.py',
+             '    if coded & no:\n',
+             '    if coded & no or not coded & yes:\n',
+             (PREGNANCY,)),
+    Mutation('H-08 breastfeeding rule', 'models/guideline/safety.py',
+             '    ras_in_pregnancy, breastfeeding, ras_childbearing_potential,',
+             '    ras_in_pregnancy, ras_childbearing_potential,',
+             (STOPS,)),
+    Mutation('H-09 diastolic counts', 'models/guideline/nice.py',
+             '    return sbp >= target.systolic or (dbp is not None and dbp >= target.diastolic)',
+             '    return sbp >= target.systolic',
+             (STEPS, SERVICE)),
+    Mutation('H-09 no suggestions at target', 'service/cards.py',
+             '    suggestions = _suggestions(doc, ctx) if order_hook and treat else []',
+             '    suggestions = _suggestions(doc, ctx) if order_hook else []',
+             (SERVICE,)),
+    Mutation('H-09 over-treatment named', 'service/cards.py',
+             '        elif not treat:\n',
+             '        elif False:\n',
+             (SERVICE,)),
+    Mutation('H-10 latest consultation', 'fhir_mappings/blood_pressure.py',
+             '        visit = [r for r in clinic if r.when.day == latest_day]',
+             '        visit = clinic',
+             (BP,)),
+    Mutation('H-10 conflicts', 'fhir_mappings/blood_pressure.py',
+             '        quality.extend(_conflicts(visit))',
+             '        pass',
+             (BP,)),
+    Mutation('H-11 data findings', 'models/assessment.py',
+             '    out = _data_findings(p)\n',
+             '    out = []\n',
+             (STOPS,)),
+    Mutation('H-12 child/deceased first', 'models/assessment.py',
+             '    reasons = _patient_reasons(p)\n    if reasons:',
+             '    reasons = []\n    if reasons:',
+             (STOPS,)),
+)
+
+
+def main(only: list[str]) -> int:
+    bad = []
+    for m in MUTATIONS:
+        if only and not any(o in m.name for o in only):
+            continue
+        path = ROOT / m.path
+        src = path.read_text()
+        assert src.count(m.old) == 1, (m.name, src.count(m.old))
+        path.write_text(src.replace(m.old, m.new))
+        try:
+            r = subprocess.run(["uv", "run", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                                *m.tests], cwd=ROOT, capture_output=True, text=True,
+                               timeout=600, check=False)
+        finally:
+            path.write_text(src)
+        lines = r.stdout.strip().splitlines()
+        tail = lines[-1] if lines else r.stderr[-200:]
+        bites = r.returncode != 0
+        print(f"{'FAILS (good)' if bites else 'STILL PASSES'} | {m.name} | {tail}", flush=True)
+        if not bites:
+            bad.append(m.name)
+    print("controls whose tests do not bite:", bad)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
