@@ -7,6 +7,7 @@ The EHR's FHIR server is a real HTTP server on loopback (tests/service/fhir_serv
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -207,3 +208,44 @@ def test_severe_hypertension_is_critical_on_every_hook(client: TestClient) -> No
         card = client.post(url, json=req).json()["cards"][0]
         assert card["indicator"] == "critical", card
         assert "suggestions" not in card
+
+
+def test_the_panel_of_a_pathway_answer_shows_the_stop_not_a_ranking(client: TestClient) -> None:
+    card = client.post(URL, json=_bp_to(example_request(), 230, 130)).json()["cards"][0]
+    token = json.loads(card["links"][0]["appContext"])["assessment"]
+    page = client.get(f"/panel/view/{token}")
+    assert page.status_code == 200, page.text
+    assert "No ranked options" in page.text
+    assert "data-stop='severe-hypertension'" in page.text
+    assert "<table id='options'>" not in page.text
+
+
+def _as_bundle(req: dict[str, Any]) -> dict[str, Any]:
+    entries = [{"resource": req["prefetch"]["patient"]}]
+    for key, value in req["prefetch"].items():
+        if key != "patient":
+            entries += [{"resource": r} for r in bundle_resources(value)]
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+def test_the_operation_refuses_two_patients_and_audits_it(client: TestClient) -> None:
+    bundle = _as_bundle(example_request())
+    bundle["entry"].append({"resource": {"resourceType": "Patient", "id": "someone-else"}})
+    r = client.post("/fhir/$hypertension-options", json=bundle)
+    assert r.status_code == 422, r.text
+    assert r.json()["issue"][0]["code"] == "conflict"
+    record = _audited(client, r.headers["X-Request-ID"])
+    assert record.status == "refused"
+    assert record.hook == "$hypertension-options"
+
+
+def test_the_operation_answers_a_stop_with_detected_issues(client: TestClient) -> None:
+    r = client.post("/fhir/$hypertension-options",
+                    json=_as_bundle(_bp_to(example_request(), 230, 130)))
+    assert r.status_code == 200, r.text
+    resources = [e["resource"] for e in r.json()["entry"]]
+    assert not any(x["resourceType"] == "RiskAssessment" for x in resources)
+    stop = next(x for x in resources if x["resourceType"] == "DetectedIssue"
+                and x["code"]["coding"][0]["code"] == "severe-hypertension")
+    assert stop["severity"] == "high"
+    assert "7 days" in stop["mitigation"][0]["action"]["text"]
