@@ -93,6 +93,10 @@ OBSERVATION_CODES: Final[dict[tuple[str, str], ObsKind]] = {
     (SNOMED, "271649006"): ObsKind.SBP,
     (SNOMED, "72313002"): ObsKind.SBP,
     (SNOMED, "271650006"): ObsKind.DBP,
+    # UK GP "O/E - systolic/diastolic BP reading" (the readings under 163020007 "O/E - blood
+    # pressure reading") [M]
+    (SNOMED, "163030003"): ObsKind.SBP,
+    (SNOMED, "163031004"): ObsKind.DBP,
     # Self-measured (home) means (CardX AverageSMBP; Vitals IG), clinical.md 6.1
     (LOINC, "96607-7"): ObsKind.HOME_PANEL,
     (LOINC, "96608-5"): ObsKind.HOME_SBP,
@@ -141,6 +145,7 @@ BP_COMPONENTS: Final[dict[tuple[str, str], bool]] = {
     (LOINC, "96608-5"): True, (LOINC, "96609-3"): False,
     (LOINC, "8490-5"): True, (LOINC, "8472-3"): False,
     (SNOMED, "271649006"): True, (SNOMED, "72313002"): True, (SNOMED, "271650006"): False,
+    (SNOMED, "163030003"): True, (SNOMED, "163031004"): False,
     (SNOMED, "413606001"): True, (SNOMED, "413605002"): False,
     (SNOMED, "314446007"): True, (SNOMED, "314461008"): False,
 }

@@ -79,7 +79,8 @@ def _b(name: str, label: str, missing: Missing = Missing.ABSENT_AS_ZERO,
 
 
 PATIENT_FEATURES: Final[tuple[FeatureSpec, ...]] = (
-    _c("age", "years", "age", 18, 110, Missing.REQUIRED),
+    # (from 0: a child's age is known, and the assessment says it is for adults, not "unknown")
+    _c("age", "years", "age", 0, 115, Missing.REQUIRED),
     _b("sex_female", "female sex", Missing.UNKNOWN_AS_NAN),
     _b("ethnicity_black", "Black African or African-Caribbean family origin",
        Missing.UNKNOWN_AS_NAN),

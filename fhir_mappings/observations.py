@@ -135,6 +135,10 @@ def classify(res: RawResource, ctx: MappingContext) -> tuple[ObsKind, When] | No
     if kind is None:
         if first is not None:
             ctx.report.unknown_code("Observation", *first)
+            if _looks_like_bp(res, d):
+                ctx.report.issue(IssueKind.UNREAD_BP, res.ref,
+                                 f"a blood-pressure Observation coded {first[0]}|{first[1]} "
+                                 "is not understood: it was not read")
         return None
     # ctx.effective and ctx.about_patient, from the run's memos when they know the answer
     text = d.get("effectiveDateTime")
@@ -158,6 +162,19 @@ def classify(res: RawResource, ctx: MappingContext) -> tuple[ObsKind, When] | No
 
 _KIND_OF_CODE = codes.OBSERVATION_CODES.get
 _PREGNANCY_STATUS = ObsKind.PREGNANCY_STATUS  # (a module global: faster than the Enum's)
+
+
+def _looks_like_bp(res: RawResource, d: JsonObject) -> bool:
+    """An Observation the mapping cannot read that is plainly a BP reading: sent under the
+    ``bp`` prefetch key, or named "blood pressure" in its code."""
+    if res.path.startswith(("$.prefetch.bp", "$.bp")):
+        return True
+    cc = d.get("code")
+    words = [cc.get("text")] if type(cc) is dict else []
+    if type(cc) is dict and type(cc.get("coding")) is list:
+        words += [c.get("display") for c in cc["coding"] if type(c) is dict]
+    return any(type(w) is str and ("blood pressure" in w.lower() or " bp " in f" {w.lower()} ")
+               for w in words)
 
 
 def _code_kind(res: RawResource, d: JsonObject) -> tuple[ObsKind | None, tuple[str, str] | None]:
@@ -384,6 +401,11 @@ def _abnormal_run(series: list[Measurement], test: Callable[[float], bool]) -> (
 
 
 _PREG = codes.PREGNANCY_OBSERVATIONS
+
+
+def _bare_unit(unit: str) -> str:
+    """A unit without UCUM brackets, spaces or case: ``m[IU]/mL`` -> ``miu/ml``."""
+    return "".join(ch for ch in unit if ch not in "[] ").lower()
 _POSITIVE_WORDS = ("positive", "detected", "pregnant")
 _NEGATIVE_WORDS = ("negative", "not detected", "not pregnant")
 
@@ -410,7 +432,8 @@ def _pregnancy_evidence(ctx: MappingContext, res: RawResource, kind: ObsKind,
             return None
         unit = (res.string(vq, "code", ".valueQuantity") or res.string(vq, "unit",
                                                                         ".valueQuantity") or "")
-        if unit.replace(" ", "") not in ("[iU]/L", "m[iU]/mL", "IU/L", "mIU/mL", "U/L", ""):
+        # IU/L and mIU/mL are the same number (UCUM [IU]/L, [iU]/L, m[IU]/mL ...)
+        if _bare_unit(unit) not in ("iu/l", "miu/ml", "u/l", "mu/ml", ""):
             return None
         if value > _PREG.hcg_positive_above:
             return True, f"hCG {value:g} IU/L (> {_PREG.hcg_positive_above:g})"

@@ -138,13 +138,15 @@ def build_record(data: Input, as_of: date, policy: MappingPolicy = DEFAULT_POLIC
 
 
 #: Report issues a clinician must see on the card (a value the mapping could not use).
-_SHOWN_ISSUES = frozenset({IssueKind.IMPLAUSIBLE_VALUE, IssueKind.UNKNOWN_UNIT})
+_SHOWN_ISSUES = frozenset({IssueKind.IMPLAUSIBLE_VALUE, IssueKind.UNKNOWN_UNIT,
+                           IssueKind.UNREAD_BP})
 
 
 def _data_quality(bp: tuple[str, ...], report: ReportBuilder) -> tuple[str, ...]:
     """The BP warnings, then each value the mapping rejected, named with its resource."""
     rejected = sorted(f"{i.resource}: {i.detail}." for i in report.issues
-                      if i.kind in _SHOWN_ISSUES and "BP" not in i.detail)
+                      if i.kind in _SHOWN_ISSUES and (i.kind is IssueKind.UNREAD_BP
+                                                      or "BP" not in i.detail))
     return (*bp, *rejected)
 
 

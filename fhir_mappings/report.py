@@ -27,6 +27,7 @@ class IssueKind(StrEnum):
     PREFETCH_ERROR = "prefetch_error"
     INCOMPLETE_SEARCH = "incomplete_search"
     DUPLICATE = "duplicate"
+    UNREAD_BP = "unread_bp"
 
 
 @dataclass(frozen=True, slots=True, order=True)

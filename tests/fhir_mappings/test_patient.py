@@ -115,10 +115,11 @@ def test_age_at_the_assessment_date() -> None:
     assert features(doc, date(2026, 11, 25))[0].values["age"] == 66.0
 
 
-def test_under_18_and_missing_birth_date_are_unknown() -> None:
+def test_a_child_has_a_known_age_and_no_birth_date_is_unknown() -> None:
+    """A child's age is known (the assessment then says it is for adults, hazard H-12),
+    never turned into "age unknown"."""
     young, _ = features(bundle(patient(birth="2010-01-01")))
-    assert young.values["age"] is None
-    assert "outside the plausible range" in prov(young, "age").note
+    assert young.values["age"] == 16.0
     nobirth = patient()
     del nobirth["birthDate"]
     fv, _ = features(bundle(nobirth))
