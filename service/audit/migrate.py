@@ -67,8 +67,24 @@ def _sqlite_lock(engine: Engine) -> Iterator[None]:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the audit schema to ``revision`` (default head); a no-op when already there."""
     if engine.dialect.name == "sqlite":
-        with _sqlite_lock(engine), engine.begin() as conn:
-            command.upgrade(alembic_config(conn), revision)
+        with _sqlite_lock(engine), engine.connect() as conn:
+            # SQLite rebuilds a table to change a constraint (alembic batch mode), and with
+            # foreign keys on, dropping the old table would cascade-delete the rows that refer
+            # to it (assessment_cards): the audit trail. Foreign keys go off for the migration
+            # (a PRAGMA that only works outside a transaction), are checked before the commit,
+            # and come back on before the connection returns to the pool.
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+            try:
+                with conn.begin():
+                    command.upgrade(alembic_config(conn), revision)
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"audit migration broke {len(broken)} foreign "
+                                           "key(s); rolled back")
+            finally:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
         return
     with engine.begin() as conn:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})

@@ -177,3 +177,14 @@ def test_ambulatory_readings_with_the_same_category_split_by_hour() -> None:
     assert fv.values["sbp_home"] == pytest.approx((150 + 140) / 2)
     assert "ambulatory daytime" in prov(fv, "sbp_home").note
     assert fv.values["sbp_clinic"] is None
+
+
+def test_a_bp_observation_that_cannot_be_read_is_named() -> None:
+    """An Observation under the bp prefetch key with a code nobody maps is not silently
+    skipped (an older reading would stand in for it): it is a data-quality warning."""
+    odd = bp("x", 192, 116, "2026-11-20", code="99999-9")
+    doc = {"patient": patient(), "bp": bundle(odd, bp("old", 146, 86, "2026-09-01"),
+                                              kind="searchset")}
+    fv, _ = features(doc)
+    assert fv.values["sbp_clinic"] == 146.0
+    assert any("not understood" in w and "Observation/x" in w for w in fv.data_quality)

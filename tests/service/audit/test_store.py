@@ -17,7 +17,13 @@ from sqlalchemy.engine import URL
 
 from service.audit import AuditStore, AuditUnavailable
 from service.audit.engine import create_audit_engine
-from service.audit.migrate import VERSION_TABLE, current_revision, downgrade, head_revision
+from service.audit.migrate import (
+    VERSION_TABLE,
+    current_revision,
+    downgrade,
+    head_revision,
+    upgrade,
+)
 from service.audit.schema import assessment_cards, assessments, feedback, metadata, outcomes
 from tests.service.audit import factories
 from tests.service.audit.conftest import render
@@ -255,5 +261,33 @@ def test_bare_postgresql_url_uses_psycopg(pg_url: URL, tmp_path: Path) -> None:
         with engine.connect() as conn:
             assert conn.exec_driver_sql(
                 "SELECT count(*) FROM audit_alembic_version").scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def test_the_status_migration_keeps_every_audit_row(db_url: str, tmp_path: Path) -> None:
+    """0001 -> 0002 rebuilds the assessments table on SQLite (a CHECK constraint changes):
+    with foreign keys on, dropping the old table would cascade-delete the card rows of every
+    recorded assessment. Records written at 0001 are all there at 0002, and the new statuses
+    are accepted."""
+    engine = create_audit_engine(db_url)
+    try:
+        upgrade(engine, "0001")
+        with AuditStore.open(db_url, tmp_path / "s1", migrate=False) as store:
+            for i in range(3):
+                store.record_assessment(factories.assessment(i, cards=2))
+        upgrade(engine)
+        assert current_revision(engine) == "0002"
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(assessments)).scalar() == 3
+            assert conn.execute(
+                select(func.count()).select_from(assessment_cards)).scalar() == 6
+        with AuditStore.open(db_url, tmp_path / "s2") as store:
+            assert store.assessment_for_card("card-000001-1") is not None
+            for status in ("pathway", "refused"):
+                rec = factories.assessment(10 + len(status))
+                rec = type(rec)(**{**rec.to_dict(), "status": status,
+                                   "received_at": rec.received_at})
+                assert store.record_assessment(rec) == "database"
     finally:
         engine.dispose()
