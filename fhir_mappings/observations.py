@@ -452,7 +452,7 @@ def _pregnancy_evidence(ctx: MappingContext, res: RawResource, kind: ObsKind,
     if coded & no:
         return False, f"{label}: {'not pregnant' if kind is _PREGNANCY_STATUS else 'negative'}"
     words = (text or (res.string(d, "valueString") or "")).strip().lower()
-    if kind is not _PREGNANCY_STATUS and words:
+    if words:  # text only (no known code): "Positive", "Not pregnant" ...
         if any(words.startswith(w) for w in _NEGATIVE_WORDS):
             return False, f"{label}: {words}"
         if any(words.startswith(w) for w in _POSITIVE_WORDS):

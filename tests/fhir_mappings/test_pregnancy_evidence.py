@@ -77,3 +77,13 @@ def test_breastfeeding_is_not_pregnancy() -> None:
                             condition("b", "413712001", onset="2026-09-01")), AS_OF)
     assert fv.values["pregnancy"] == 0.0
     assert fv.values["breastfeeding"] == 1.0
+
+
+@pytest.mark.parametrize(("text", "expected"), [("Pregnant", 1.0), ("Not pregnant", 0.0),
+                                                ("Unknown", 0.0)])
+def test_a_status_in_words_only(text: str, expected: float) -> None:
+    obs = {"resourceType": "Observation", "id": "w", "status": "final",
+           "code": {"coding": [{"system": LOINC, "code": "11449-6"}]},
+           "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2026-11-01",
+           "valueCodeableConcept": {"text": text}}
+    assert pregnant(obs) == expected
