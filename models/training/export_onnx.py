@@ -147,10 +147,10 @@ def float32_floor(value: float) -> np.float32:
     """
     if np.isnan(value):
         raise ValueError("threshold is NaN")
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore"):  # below -FLT_MAX the floor is -inf, not a warning
         t32 = _F32(value)
-    if float(t32) > value:
-        t32 = np.nextafter(t32, _F32(-np.inf))
+        if float(t32) > value:
+            t32 = np.nextafter(t32, _F32(-np.inf))
     return _F32(t32)
 
 

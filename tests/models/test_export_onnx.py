@@ -268,6 +268,9 @@ def test_compare_threshold_reproduces_lightgbm_zero_band(x: float, t: float) -> 
 def test_float32_floor_saturates_outside_the_float32_range() -> None:
     assert float32_floor(1e300) == np.finfo(np.float32).max
     assert float32_floor(-1e300) == -np.inf
+    # just below -FLT_MAX in double: -inf without an overflow warning (hypothesis found it)
+    assert float32_floor(-3.402823466385289e38) == -np.inf
+    assert lightgbm_compare_threshold(-3.402823466385289e38) == -np.inf
     with pytest.raises(ValueError, match="NaN"):
         float32_floor(float("nan"))
 

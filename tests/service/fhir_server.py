@@ -73,6 +73,25 @@ def bundle_resources(bundle: dict[str, Any]) -> Iterator[dict[str, Any]]:
             yield e["resource"]
 
 
+def prefetch_resources(request: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every resource of a CDS Hooks request's prefetch (what its EHR's server holds)."""
+    out = [request["prefetch"]["patient"]]
+    for key, value in request["prefetch"].items():
+        if key != "patient":
+            out.extend(bundle_resources(value))
+    return out
+
+
+def with_fhir_server(request: dict[str, Any], base: str, token: str) -> dict[str, Any]:
+    """``request`` with ``fhirServer`` and a bearer ``fhirAuthorization`` for ``base``."""
+    request["fhirServer"] = base
+    request["fhirAuthorization"] = {"access_token": token, "token_type": "Bearer",
+                                    "expires_in": 30, "scope": "patient/*.read",
+                                    "subject": "hypermarker",
+                                    "patient": request["context"]["patientId"]}
+    return request
+
+
 @contextmanager
 def serve_fhir(resources: Iterable[dict[str, Any]], token: str = "test-token",
                fail: Iterable[str] = (), reads: dict[str, dict[str, Any]] | None = None

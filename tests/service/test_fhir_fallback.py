@@ -4,38 +4,27 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.service.conftest import example_request
-from tests.service.fhir_server import bundle_resources, serve_fhir
+from tests.service.fhir_server import (
+    prefetch_resources,
+    serve_fhir,
+    with_fhir_server,
+)
 
 URL = "/cds-services/hypertension-treatment"
 TOKEN = "short-lived-access-token-abc123"
 
 
-def _resources(req: dict[str, Any]) -> list[dict[str, Any]]:
-    out = [req["prefetch"]["patient"]]
-    for key, value in req["prefetch"].items():
-        if key != "patient":
-            out.extend(bundle_resources(value))
-    return out
-
 
 @pytest.fixture(scope="module")
 def fhir() -> Iterator[tuple[str, list[str]]]:
-    with serve_fhir(_resources(example_request()), token=TOKEN) as server:
+    with serve_fhir(prefetch_resources(example_request()), token=TOKEN) as server:
         yield server
 
-
-def _with_auth(req: dict[str, Any], base: str) -> dict[str, Any]:
-    req["fhirServer"] = base
-    req["fhirAuthorization"] = {"access_token": TOKEN, "token_type": "Bearer",
-                                "expires_in": 30, "scope": "patient/*.read",
-                                "subject": "hypermarker", "patient": "example-patient-1"}
-    return req
 
 
 def test_without_prefetch_everything_is_fetched_and_the_card_is_the_same(
@@ -44,7 +33,7 @@ def test_without_prefetch_everything_is_fetched_and_the_card_is_the_same(
     card matches the one from the full prefetch."""
     base, seen = fhir
     full = client.post(URL, json=example_request()).json()["cards"][0]
-    req = _with_auth(example_request(), base)
+    req = with_fhir_server(example_request(), base, TOKEN)
     del req["prefetch"]
     before = len(seen)
 
@@ -62,7 +51,7 @@ def test_without_prefetch_everything_is_fetched_and_the_card_is_the_same(
 def test_only_missing_keys_and_operation_outcomes_are_fetched(
         client: TestClient, fhir: tuple[str, list[str]]) -> None:
     base, seen = fhir
-    req = _with_auth(example_request(), base)
+    req = with_fhir_server(example_request(), base, TOKEN)
     del req["prefetch"]["labs"]
     req["prefetch"]["conditions"] = {"resourceType": "OperationOutcome", "issue": [
         {"severity": "error", "code": "timeout"}]}
@@ -78,7 +67,7 @@ def test_only_missing_keys_and_operation_outcomes_are_fetched(
 def test_paged_bundles_are_followed(client: TestClient, fhir: tuple[str, list[str]]) -> None:
     """A bp Bundle with a next link is paged through with the token."""
     base, seen = fhir
-    req = _with_auth(example_request(), base)
+    req = with_fhir_server(example_request(), base, TOKEN)
     full_bp = req["prefetch"]["bp"]
     first_page = copy.deepcopy(full_bp)
     first_page["entry"] = full_bp["entry"][:5]
@@ -97,7 +86,7 @@ def test_paged_bundles_are_followed(client: TestClient, fhir: tuple[str, list[st
 def test_a_wrong_token_or_dead_server_gives_412_not_500(client: TestClient,
                                                        fhir: tuple[str, list[str]]) -> None:
     base, _ = fhir
-    req = _with_auth(example_request(), base)
+    req = with_fhir_server(example_request(), base, TOKEN)
     req["fhirAuthorization"]["access_token"] = "wrong"
     del req["prefetch"]["bp"]
 
@@ -105,7 +94,7 @@ def test_a_wrong_token_or_dead_server_gives_412_not_500(client: TestClient,
     assert r.status_code == 412
     assert "401" in r.json()["issue"][0]["diagnostics"]
 
-    dead = _with_auth(example_request(), "http://127.0.0.1:9")
+    dead = with_fhir_server(example_request(), "http://127.0.0.1:9", TOKEN)
     del dead["prefetch"]["bp"]
     r = client.post(URL, json=dead)
     assert r.status_code == 412

@@ -15,33 +15,24 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.service.conftest import example_request
-from tests.service.fhir_server import bundle_resources, serve_fhir
+from tests.service.fhir_server import (
+    bundle_resources,
+    prefetch_resources,
+    serve_fhir,
+    with_fhir_server,
+)
 
 URL = "/cds-services/hypertension-treatment"
 SIGN = "/cds-services/hypertension-order-sign"
 TOKEN = "short-lived-access-token-xyz"
 
 
-def _resources(req: dict[str, Any]) -> list[dict[str, Any]]:
-    out = [req["prefetch"]["patient"]]
-    for key, value in req["prefetch"].items():
-        if key != "patient":
-            out.extend(bundle_resources(value))
-    return out
-
-
-def _with_server(req: dict[str, Any], base: str) -> dict[str, Any]:
-    req["fhirServer"] = base
-    req["fhirAuthorization"] = {"access_token": TOKEN, "token_type": "Bearer",
-                                "expires_in": 30, "scope": "patient/*.read",
-                                "subject": "hypermarker", "patient": "example-patient-1"}
-    return req
 
 
 @pytest.fixture(scope="module")
 def broken_meds() -> Iterator[str]:
     """An EHR whose MedicationRequest search fails with 500."""
-    with serve_fhir(_resources(example_request()), token=TOKEN,
+    with serve_fhir(prefetch_resources(example_request()), token=TOKEN,
                     fail={"MedicationRequest"}) as (base, _seen):
         yield base
 
@@ -51,7 +42,7 @@ def other_patient_server() -> Iterator[str]:
     """An EHR that answers the Patient read with another patient's record."""
     other = {"resourceType": "Patient", "id": "someone-else", "gender": "male",
              "birthDate": "1950-01-01"}
-    with serve_fhir(_resources(example_request()), token=TOKEN,
+    with serve_fhir(prefetch_resources(example_request()), token=TOKEN,
                     reads={"Patient/example-patient-1": other}) as (base, _seen):
         yield base
 
@@ -105,7 +96,7 @@ def test_a_resource_of_another_patient_is_refused(client: TestClient) -> None:
 
 def test_a_fhir_server_answering_with_another_patient_is_refused(
         client: TestClient, other_patient_server: str) -> None:
-    req = _with_server(example_request(), other_patient_server)
+    req = with_fhir_server(example_request(), other_patient_server, TOKEN)
     del req["prefetch"]["patient"]
     r = client.post(URL, json=req)
     assert r.status_code == 422, r.text
@@ -126,7 +117,7 @@ def test_a_medication_list_the_ehr_could_not_give_is_never_none(
         client: TestClient, broken_meds: str) -> None:
     """The example patient takes ramipril + amlodipine; with the medication search failing
     (500) she must not be assessed as untreated ("start ..."): cannot assess, audited."""
-    req = _with_server(example_request(), broken_meds)
+    req = with_fhir_server(example_request(), broken_meds, TOKEN)
     del req["prefetch"]["medications"]
 
     r = client.post(URL, json=req)
@@ -144,7 +135,7 @@ def test_a_medication_list_the_ehr_could_not_give_is_never_none(
 
 def test_an_order_without_its_medication_list_is_flagged_not_checked(
         client: TestClient, broken_meds: str) -> None:
-    req = _with_server(example_request(hook="order-sign"), broken_meds)
+    req = with_fhir_server(example_request(hook="order-sign"), broken_meds, TOKEN)
     del req["prefetch"]["medications"]
     req["context"]["draftOrders"] = {"resourceType": "Bundle", "type": "collection", "entry": [
         {"resource": {"resourceType": "MedicationRequest", "id": "d1", "status": "draft",
