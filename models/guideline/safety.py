@@ -111,7 +111,7 @@ def ras_childbearing_potential(p: FeatureVector, options: Options) -> Iterator[H
     if not (p.flag("sex_female") and not p.flag("pregnancy") and age is not None and age < 50):
         return
     for i, o in enumerate(options):
-        if o.started_set & RAS_BLOCKERS:
+        if o.increased_set & RAS_BLOCKERS:
             yield i, Finding(WARN, "ras-childbearing",
                              "Woman of child-bearing potential: discuss contraception and "
                              "stopping if pregnancy is planned.",
@@ -129,7 +129,7 @@ def angioedema(p: FeatureVector, options: Options) -> Iterator[Hit]:
             yield i, Finding(BLOCK, "acei-angioedema",
                              "History of angioedema: ACE inhibitor contraindicated.",
                              smpc("ramipril"))
-        if ARB in o.started_set:
+        if ARB in o.increased_set:
             yield i, Finding(WARN, "arb-angioedema",
                              "History of angioedema: ARB cross-reactivity possible; specialist "
                              "advice.", smpc("candesartan", "4.4 special warnings"),
@@ -150,9 +150,10 @@ def potassium(p: FeatureVector, options: Options) -> Iterator[Hit]:
     k = p.get("potassium")
     if k is None:
         for i, o in enumerate(options):
-            if new := o.started_set & K_RAISING_OR_THZ:
+            if new := o.increased_set & K_RAISING_OR_THZ:
                 yield i, Finding(WARN, "potassium-unknown",
-                                 f"Potassium unknown: check before starting {_names(new)}.",
+                                 "Potassium unknown: check before starting or increasing "
+                                 f"{_names(new)}.",
                                  nice("1.3.3 (baseline electrolytes)"),
                                  "Serum potassium before starting and 1-2 weeks after.")
         return
@@ -167,16 +168,17 @@ def potassium(p: FeatureVector, options: Options) -> Iterator[Hit]:
                              f"K+ {k:.1f} mmol/L (> 5.0): do not start {_names(new_k_raising)}.",
                              nice_ng203("RAS blockade and hyperkalaemia"))
         elif k > 5.0 and (up := o.increased_set & K_RAISING):
-            yield i, Finding(WARN, "potassium-high-titrate",
-                             f"K+ {k:.1f} mmol/L (> 5.0): increasing {_names(up)} risks "
-                             "hyperkalaemia.", nice_ng203("RAS blockade and hyperkalaemia"),
-                             "Repeat potassium within 1-2 weeks.")
-        if SPIRO in o.started_set and 4.5 < k <= 5.0:
+            # the same rule for a dose going up (NG203 gives no exception): do not increase
+            yield i, Finding(BLOCK, "potassium-high-increase",
+                             f"K+ {k:.1f} mmol/L (> 5.0): do not increase {_names(up)}; "
+                             "review the dose and recheck potassium.",
+                             nice_ng203("RAS blockade and hyperkalaemia"))
+        if SPIRO in o.increased_set and 4.5 < k <= 5.0:
             yield i, Finding(WARN, "spironolactone-potassium-over-4.5",
                              f"K+ {k:.1f} mmol/L (> 4.5): NICE step 4 suggests an alpha- or "
                              "beta-blocker rather than spironolactone.", nice("1.4.49-1.4.51"),
                              "Na+, K+ and renal function within 1 month.")
-        if THZ in o.started_set and k < 3.5:
+        if THZ in o.increased_set and k < 3.5:
             yield i, Finding(WARN, "thiazide-hypokalaemia",
                              f"K+ {k:.1f} mmol/L (< 3.5): correct hypokalaemia first; "
                              "contraindicated if refractory.", smpc("indapamide"),
@@ -189,15 +191,16 @@ def renal_function(p: FeatureVector, options: Options) -> Iterator[Hit]:
     egfr = p.get("egfr")
     if egfr is None:
         for i, o in enumerate(options):
-            if hit := o.started_set & K_RAISING_OR_THZ:
+            if hit := o.increased_set & K_RAISING_OR_THZ:
                 yield i, Finding(WARN, "egfr-unknown",
-                                 f"Renal function unknown: check creatinine/eGFR before starting "
-                                 f"{_names(hit)}.", nice("1.3.3 (baseline renal function)"),
+                                 "Renal function unknown: check creatinine/eGFR before "
+                                 f"starting or increasing {_names(hit)}.",
+                                 nice("1.3.3 (baseline renal function)"),
                                  "Creatinine and eGFR before starting and 1-2 weeks after.")
         return
     if egfr < 30:
         for i, o in enumerate(options):
-            new = o.started_set
+            new = o.increased_set
             if THZ in new:
                 yield i, Finding(BLOCK, "thiazide-egfr-under-30",
                                  f"eGFR {egfr:.0f} (< 30): thiazide-like diuretic "
@@ -208,13 +211,14 @@ def renal_function(p: FeatureVector, options: Options) -> Iterator[Hit]:
                                  smpc("spironolactone"))
             if hit := new & RAS_BLOCKERS:
                 yield i, Finding(WARN, "ras-egfr-under-30",
-                                 f"eGFR {egfr:.0f} (< 30): start {_names(hit)} with close "
-                                 "monitoring.", nice_ng203("RAS blockade monitoring"),
+                                 f"eGFR {egfr:.0f} (< 30): start or increase {_names(hit)} "
+                                 "only with close monitoring.",
+                                 nice_ng203("RAS blockade monitoring"),
                                  "Creatinine and K+ 1-2 weeks after starting and after each "
                                  "dose change.")
     elif egfr < 45:
         for i, o in enumerate(options):
-            if SPIRO in o.started_set:
+            if SPIRO in o.increased_set:
                 yield i, Finding(WARN, "spironolactone-reduced-egfr",
                                  f"eGFR {egfr:.0f} (< 45): particular caution with "
                                  "spironolactone (hyperkalaemia).", nice("1.4.49-1.4.50"),
@@ -225,11 +229,11 @@ def sodium(p: FeatureVector, options: Options) -> Iterator[Hit]:
     """Hyponatraemia (Na+ < 135) contraindicates thiazide-like diuretics; unknown Na+: check."""
     na = p.get("sodium")
     for i, o in enumerate(options):
-        new = o.started_set
+        new = o.increased_set
         if THZ in new:
             if na is None:
-                yield i, Finding(WARN, "sodium-unknown", "Sodium unknown: check before starting "
-                                 "a thiazide-like diuretic.",
+                yield i, Finding(WARN, "sodium-unknown", "Sodium unknown: check before starting or "
+                                 "increasing a thiazide-like diuretic.",
                                  nice("1.3.3 (baseline electrolytes)"),
                                  "Na+ at baseline and within 1-4 weeks.")
             elif na < 135:
@@ -248,7 +252,7 @@ def gout(p: FeatureVector, options: Options) -> Iterator[Hit]:
     if not p.flag("gout"):
         return
     for i, o in enumerate(options):
-        if THZ in o.started_set:
+        if THZ in o.increased_set:
             yield i, Finding(BLOCK, "thiazide-gout",
                              "Gout: thiazide-like diuretic contraindicated.",
                              smpc("bendroflumethiazide"))
@@ -259,10 +263,10 @@ def lithium(p: FeatureVector, options: Options) -> Iterator[Hit]:
     if not p.flag("lithium"):
         return
     for i, o in enumerate(options):
-        if THZ in o.started_set:
+        if THZ in o.increased_set:
             yield i, Finding(BLOCK, "thiazide-lithium", "Lithium: thiazide-like diuretic "
                              "contraindicated (lithium toxicity).", smpc("bendroflumethiazide"))
-        if hit := o.started_set & RAS_BLOCKERS:
+        if hit := o.increased_set & RAS_BLOCKERS:
             yield i, Finding(WARN, "ras-lithium", f"Lithium: {_names(hit)} raises lithium "
                              "levels.", bnf("lithium interactions"),
                              "Lithium level within 1-2 weeks.")
@@ -275,12 +279,12 @@ def beta_blocker(p: FeatureVector, options: Options) -> Iterator[Hit]:
     heart_block, asthma = p.flag("heart_block"), p.flag("asthma")
     copd, non_dhp_ccb = p.flag("copd"), p.flag("non_dhp_ccb")
     for i, o in enumerate(options):
-        if BB not in o.started_set:
+        if BB not in o.increased_set:
             continue
         if hr is None:
             yield i, Finding(WARN, "heart-rate-unknown", "Heart rate unknown: check the pulse "
-                             "before starting a beta-blocker.", smpc("bisoprolol"),
-                             "Pulse before starting.")
+                             "before starting or increasing a beta-blocker.", smpc("bisoprolol"),
+                             "Pulse before starting or increasing.")
         elif hr < 60:
             yield i, Finding(BLOCK, "beta-blocker-bradycardia",
                              f"Heart rate {hr:.0f}/min (< 60): beta-blocker contraindicated.",
@@ -310,7 +314,7 @@ def alpha_blocker(p: FeatureVector, options: Options) -> Iterator[Hit]:
     if not (orthostatic or elderly):
         return
     for i, o in enumerate(options):
-        if ALPHA not in o.started_set:
+        if ALPHA not in o.increased_set:
             continue
         if orthostatic:
             yield i, Finding(BLOCK, "alpha-blocker-orthostatic", "Orthostatic hypotension: "
@@ -327,7 +331,7 @@ def calcium_channel_blocker(p: FeatureVector, options: Options) -> Iterator[Hit]
     if not p.flag("aortic_stenosis"):
         return
     for i, o in enumerate(options):
-        if CCB in o.started_set:
+        if CCB in o.increased_set:
             yield i, Finding(BLOCK, "ccb-aortic-stenosis", "Aortic stenosis: dihydropyridine "
                              "CCB contraindicated.", smpc("amlodipine"))
 
@@ -337,7 +341,7 @@ def potassium_sparing(p: FeatureVector, options: Options) -> Iterator[Hit]:
     ACE inhibitor or ARB it needs potassium monitoring."""
     supplement = p.flag("potassium_supplement")
     for i, o in enumerate(options):
-        if SPIRO not in o.started_set:
+        if SPIRO not in o.increased_set:
             continue
         if supplement:
             yield i, Finding(BLOCK, "spironolactone-k-supplement", "Potassium supplement or "
@@ -357,7 +361,7 @@ def triple_whammy(p: FeatureVector, options: Options) -> Iterator[Hit]:
         return
     for i, o in enumerate(options):
         a = o.after_set
-        if a & RAS_BLOCKERS and a & DIURETICS and o.started_set & RAS_OR_DIURETIC:
+        if a & RAS_BLOCKERS and a & DIURETICS and o.increased_set & RAS_OR_DIURETIC:
             yield i, Finding(WARN, "triple-whammy", "NSAID with a RAS blocker and a diuretic: "
                              "risk of acute kidney injury; review the NSAID.",
                              mhra("'triple whammy' AKI"), "Creatinine within 1-2 weeks.")
