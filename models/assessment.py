@@ -106,6 +106,9 @@ class Assessment:
     data_quality: tuple[str, ...] = ()
     clinic_bp: tuple[float | None, float | None] = (None, None)
     """The clinic BP the assessment read (systolic, diastolic)."""
+    checked: tuple[tuple[TreatmentOption, tuple[Finding, ...]], ...] = ()
+    """Status ``pathway``: every option of the catalogue with its safety findings, unranked
+    and unscored, so that a drug being ordered is still checked for contraindications."""
 
     @property
     def first(self) -> OptionAssessment | None:
@@ -241,9 +244,12 @@ def _assess(p: FeatureVector, scorer: Scorer, explainer: Explainer,
     if stops:
         notes = [Finding(Severity.WARN, "not-ranked", r, policy("unknown is never 'none'"))
                  for r in reasons] + _data_findings(p)
+        catalogue = valid_options(p.regimen)
+        checked = tuple(zip(catalogue, catalogue_findings(p, catalogue), strict=True))
         return Assessment("pathway", tuple(s.summary for s in stops), profile.name, target,
                           regimen, None, (), tuple(notes), (), p.provenance, model,
-                          stops=stops, unavailable=unavailable, data_quality=p.data_quality)
+                          stops=stops, unavailable=unavailable, data_quality=p.data_quality,
+                          checked=checked)
     if reasons:
         return Assessment("cannot_assess", tuple(reasons), profile.name, None, regimen, None,
                           (), tuple(_data_findings(p)), (), p.provenance, model,
@@ -317,6 +323,13 @@ def rank_options(p: FeatureVector, options: tuple[TreatmentOption, ...],
                       clinic_bp=(p.get("sbp_clinic"), p.get("dbp_clinic")))
 
 
+def _status(severity: Severity | None) -> str:
+    """The option status a severity gives, for an option that is not ranked."""
+    if severity is Severity.BLOCK:
+        return "contraindicated"
+    return "caution" if severity is Severity.WARN else "not-ranked"
+
+
 def _finding_doc(f: Finding) -> dict[str, Any]:
     d: dict[str, Any] = {"severity": f.severity.label, "code": f.code, "message": f.message,
                          "citation": str(f.citation)}
@@ -360,8 +373,14 @@ def assessment_document(a: Assessment) -> dict[str, Any]:
         "stops": [{"code": s.code, "indicator": s.urgency.value, "summary": s.summary,
                    "action": s.action, "citation": str(s.citation),
                    "avoid": [c.value for c in CLASS_ORDER if c in s.avoid],
+                   "caution": [c.value for c in CLASS_ORDER if c in s.caution],
                    "withdraw": [c.value for c in CLASS_ORDER if c in s.withdraw]}
                   for s in a.stops],
+        "checked_options": [{
+            "id": o.id, "label": o.label, "action": o.action.value,
+            "classes_after": [c.value for c in o.classes_after],
+            "status": _status(max_severity(fs)),
+            "findings": [_finding_doc(f) for f in fs]} for o, fs in a.checked],
         "clinic_bp": {"systolic": a.clinic_bp[0], "diastolic": a.clinic_bp[1]},
         "unavailable": dict(a.unavailable),
         "data_quality": list(a.data_quality),

@@ -122,8 +122,8 @@ def _notes(doc: dict[str, Any]) -> list[str]:
 
 
 def _pathway_detail(doc: dict[str, Any]) -> str:
-    lines = [f"**Clinic BP** {_bp(doc)} mmHg. **No ranked options:** this patient needs "
-             "something other than a next-step list."]
+    lines = [f"**Clinic BP** {_bp(doc)} mmHg. **No ranked list:** this patient needs the "
+             "pathway below first (not advice against treatment where it says to treat)."]
     for s in doc["stops"]:
         lines += ["", f"**{s['summary']}** ({s['indicator']}). {s['action']} ({s['citation']})"]
     lines += _notes(doc)
@@ -253,7 +253,8 @@ def build_cards(doc: dict[str, Any], ctx: CardContext, app_context: str) -> list
             indicator = "critical"
         elif not treat:
             summary = _clip(f"{drug} ordered while clinic BP {_bp(doc)} is below the target of "
-                            f"{_goal(doc)}: no intensification indicated (over-treatment)")
+                            f"{_goal(doc)}: if for BP, over-treatment (other uses not "
+                            "assessed)")
             indicator = "warning"
         elif sev == 1:
             reason = next(f["message"] for f in worst["findings"] if f["severity"] == "warn")
@@ -289,20 +290,38 @@ def _headline(doc: dict[str, Any], indication: str | None) -> str:
 
 
 def _pathway_card(doc: dict[str, Any], ctx: CardContext, source: Source, link: Link) -> Card:
-    """One card for the stop conditions: the most urgent first; an order against a stop is
-    named and critical; never a suggestion."""
+    """One card for the stop conditions, the most urgent first, never a suggestion. A drug
+    being ordered is checked against every safety rule (a contraindication is critical),
+    against the stops' ``avoid`` classes (critical) and their ``caution`` classes (a warning
+    that asks whether it is for BP at all)."""
     stops = sorted(doc["stops"], key=lambda s: s["indicator"] != "critical")
     first = stops[0]
     indicator: Literal["info", "warning", "critical"] = (
         "critical" if first["indicator"] == "critical" else "warning")
     summary = first["summary"]
-    against = [(c, s) for c in ctx.ordered for s in stops if c.value in s["avoid"]]
-    if against:
-        cls, stop = against[0]
+    detail = _pathway_detail(doc)
+    if ctx.ordered:
+        cls = ctx.ordered[0]
         drug = CLASS_INFO[cls].short
-        summary = f"{drug[:1].upper()}{drug[1:]} ordered: not now. {stop['summary']}"
-        indicator = "critical"
-    return Card(uuid=_uuid(), summary=_clip(summary), detail=_pathway_detail(doc),
+        drug = drug[:1].upper() + drug[1:]
+        checked = _ordered_options({"options": doc.get("checked_options", []),
+                                    "current_regimen": doc["current_regimen"]}, ctx.ordered)
+        blocks = [f for o in checked for f in o["findings"] if f["severity"] == "block"]
+        cautions = [f for o in checked for f in o["findings"] if f["severity"] == "warn"]
+        against = [s for s in stops if cls.value in s["avoid"]]
+        careful = [s for s in stops if cls.value in s.get("caution", [])]
+        if blocks:
+            summary, indicator = f"{drug} contraindicated: {blocks[0]['message']}", "critical"
+        elif against:
+            summary, indicator = f"{drug} ordered: not now. {against[0]['summary']}", "critical"
+        elif careful:
+            summary = (f"{drug} ordered: check it is needed (not for BP now). "
+                       f"{careful[0]['summary']}")
+        checks = blocks + cautions
+        if checks:
+            detail = (f"**{drug} ordered:** " + "; ".join(_caution(f) for f in checks[:4])
+                      + "\n\n" + detail)
+    return Card(uuid=_uuid(), summary=_clip(summary), detail=detail,
                 indicator=indicator, source=source,
                 overrideReasons=list(OVERRIDE_REASONS), links=[link])
 

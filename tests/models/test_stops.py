@@ -6,8 +6,11 @@ and the assessment never ranks options when one holds.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from fhir_mappings.features import FeatureVector, Provenance
 from fhir_mappings.vocabulary import DrugClass as D
 from models.assessment import assess
 from models.explainer import Explainer
@@ -18,6 +21,13 @@ from models.scorer import Scorer
 from tests.factories import patient
 
 ACEI, ARB, CCB, THZ = D.ACE_INHIBITOR, D.ARB, D.CCB, D.THIAZIDE_LIKE
+
+
+def dated(p: FeatureVector, **days_old: int) -> FeatureVector:
+    """``p`` with its results dated: feature -> days before the assessment date."""
+    prov = tuple(Provenance(f, f"Observation/{f}", (p.as_of.fromordinal(
+        p.as_of.toordinal() - d)).isoformat()) for f, d in days_old.items())
+    return replace(p, provenance=p.provenance + prov)
 
 
 def codes(p: object) -> list[str]:
@@ -42,7 +52,7 @@ def test_potassium_bands(k: float, code: str | None) -> None:
 
 
 def test_hyperkalaemia_holds_the_potassium_raising_drugs_taken() -> None:
-    p = patient({ACEI: 1.0, CCB: 1.0}, potassium=6.2)
+    p = dated(patient({ACEI: 1.0, CCB: 1.0}, potassium=6.2), potassium=2)
     (stop,) = stop_conditions(p, NICE.target(p, Setting.CLINIC))
     assert stop.urgency is Urgency.CRITICAL
     assert stop.withdraw == frozenset({ACEI})
@@ -51,7 +61,7 @@ def test_hyperkalaemia_holds_the_potassium_raising_drugs_taken() -> None:
 
 @pytest.mark.parametrize(("k", "prev", "regimen", "stop"), [
     (5.7, 5.2, {ACEI: 1.0}, True), (5.7, 6.0, {ACEI: 1.0}, False), (5.7, None, {ACEI: 1.0}, False),
-    (5.7, 5.2, {CCB: 1.0}, False), (5.5, 5.0, {ARB: 1.0}, False)])
+    (5.7, 5.2, {CCB: 1.0}, False), (5.5, 5.0, {ARB: 1.0}, True), (5.4, 5.0, {ARB: 1.0}, False)])
 def test_rising_potassium_on_a_potassium_raising_drug(k: float, prev: float | None,
                                                       regimen: dict[D, float],
                                                       stop: bool) -> None:
@@ -87,7 +97,7 @@ def test_breastfeeding_is_not_a_stop() -> None:
 ])
 def test_low_blood_pressure(sbp: float, regimen: dict[D, float], code: str,
                             urgency: Urgency) -> None:
-    p = patient(regimen, sbp_clinic=sbp, dbp_clinic=60)
+    p = patient(regimen, sbp_clinic=sbp, dbp_clinic=60, days_since_bp=3)
     stops = stop_conditions(p, NICE.target(p, Setting.CLINIC))
     assert [(s.code, s.urgency) for s in stops] == [(code, urgency)]
 
@@ -176,3 +186,41 @@ def test_unavailable_labs_and_rejected_values_are_said(scorer: Scorer,
     assert "egfr" in labs.message
     assert any(f.code == "data-quality" and "potassium 60" in f.message for f in a.findings)
     assert a.to_document()["unavailable"] == {"labs": "FHIR server answered 500"}
+
+
+def test_an_old_result_is_a_warning_to_repeat_it_not_an_emergency() -> None:
+    """K+ 6.2 ten months ago, or 230/130 a month ago: repeat it today (warning, dated), not
+    'ECG today' on a result nobody can act on as if it were new."""
+    p = dated(patient({ACEI: 1.0}, potassium=6.2), potassium=300)
+    (stop,) = stop_conditions(p, NICE.target(p, Setting.CLINIC))
+    assert stop.urgency is Urgency.WARNING
+    assert "300 days old: repeat it today" in stop.summary
+    recent = dated(patient({ACEI: 1.0}, potassium=6.2), potassium=3)
+    assert stop_conditions(recent, None)[0].urgency is Urgency.CRITICAL
+    old_bp = patient(sbp_clinic=230, dbp_clinic=130, days_since_bp=30)
+    (severe,) = stop_conditions(old_bp, None)
+    assert severe.urgency is Urgency.WARNING
+    new_bp = patient(sbp_clinic=230, dbp_clinic=130, days_since_bp=1)
+    assert stop_conditions(new_bp, None)[0].urgency is Urgency.CRITICAL
+
+
+def test_severe_bp_in_pregnancy_follows_ng133_not_ng136() -> None:
+    """182/112 in pregnancy: same-day maternity assessment (NG133 severe >= 160/110), never
+    the NG136 'repeat within 7 days'; 164/100 is severe in pregnancy too."""
+    for sbp, dbp in ((182, 112), (164, 100)):
+        p = patient(sex_female=1, age=31, pregnancy=1, sbp_clinic=sbp, dbp_clinic=dbp,
+                    days_since_bp=1)
+        found = stop_conditions(p, None)
+        assert [s.code for s in found] == ["pregnancy-severe-hypertension"]
+        assert found[0].urgency is Urgency.CRITICAL
+        assert "maternity" in found[0].action
+        assert "7 days" not in found[0].action
+
+
+def test_low_bp_cautions_orders_instead_of_forbidding_them() -> None:
+    """A heart-failure beta-blocker at 96/60 is not 'not now': the stop asks whether an order
+    is for BP (caution), and forbids nothing by itself."""
+    p = patient({ACEI: 1.0, CCB: 1.0, THZ: 1.0}, sbp_clinic=96, dbp_clinic=60, days_since_bp=2)
+    (stop,) = stop_conditions(p, NICE.target(p, Setting.CLINIC))
+    assert stop.avoid == frozenset()
+    assert D.BETA_BLOCKER in stop.caution

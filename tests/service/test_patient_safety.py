@@ -186,11 +186,24 @@ def test_a_diastolic_above_target_is_above_target(client: TestClient) -> None:
 
 
 def test_low_bp_on_treatment_is_a_pathway_card_without_suggestions(client: TestClient) -> None:
+    """96/60 on three drugs: an order is asked whether it is for BP at all (a heart-failure
+    or angina drug may be needed), with no suggestion."""
     req = _order(_bp_to(example_request(hook="order-sign"), 96, 60), "spironolactone 25 mg")
     card = client.post(SIGN, json=req).json()["cards"][0]
-    assert card["indicator"] == "critical"
-    assert "Spironolactone ordered: not now" in card["summary"]
+    assert card["indicator"] == "warning"
+    assert "Spironolactone ordered: check it is needed" in card["summary"]
     assert "suggestions" not in card
+
+
+def test_an_order_under_a_stop_is_still_checked_for_contraindications(
+        client: TestClient) -> None:
+    """Severe hypertension (treatment may well be started) and the example patient has
+    asthma: bisoprolol ordered is critical for its contraindication."""
+    req = _order(_bp_to(example_request(hook="order-sign"), 230, 130), "bisoprolol 5 mg")
+    card = client.post(SIGN, json=req).json()["cards"][0]
+    assert card["indicator"] == "critical"
+    assert "contraindicated" in card["summary"]
+    assert "Asthma" in card["summary"]
 
 
 def test_severe_hypertension_is_critical_on_every_hook(client: TestClient) -> None:
