@@ -12,8 +12,9 @@ MeasurementSetting extension says home/ambulatory, or its performer is the patie
 (:mod:`fhir_mappings.codes`). Individual ambulatory readings taken 22:00-07:00 (local) are
 night-time and not used.
 
-Summaries (NICE NG136): ``sbp_clinic`` comes from the latest consultation (the latest day
-with a plausible clinic reading within 12 months): the lower of its last two systolic readings
+Summaries (NICE NG136): ``sbp_clinic`` comes from the latest consultation (the Encounter of
+the latest plausible clinic reading within 12 months when the record names one, else its
+calendar day): the lower of its last two systolic readings
 (1.2.2; if it has only one, that one; readings of earlier visits are never combined with it)
 and ``dbp_clinic`` is the diastolic of the same reading. Two different readings at the same
 instant, and implausible readings newer than the one used, are data-quality warnings that the
@@ -282,7 +283,8 @@ def summarise(ctx: MappingContext, readings: list[BpReading],
         facts["dbp_clinic"] = unknown(note)
     else:
         latest_day = clinic[-1].when.day
-        visit = [r for r in clinic if r.when.day == latest_day]
+        latest = _consultation(clinic[-1])
+        visit = [r for r in clinic if _consultation(r) == latest]
         last_two = visit[-2:]
         chosen = min(reversed(last_two), key=lambda r: r.sbp.value if r.sbp else 0.0)
         for r in last_two:
@@ -319,6 +321,14 @@ def summarise(ctx: MappingContext, readings: list[BpReading],
         days_since = (as_of - clinic[-1].when.day).days
     facts["sbp_home"] = _home(ctx, readings)
     return BloodPressure(facts, days_since, tuple(quality))
+
+
+def _consultation(r: BpReading) -> object:
+    """Which consultation a reading belongs to: its Encounter when the record names one (a
+    visit across midnight stays one consultation), else its calendar day."""
+    enc = r.res.data.get("encounter")
+    ref = enc.get("reference") if type(enc) is dict else None
+    return ref if type(ref) is str and ref else r.when.day
 
 
 def _conflicts(visit: list[BpReading]) -> list[str]:

@@ -200,8 +200,9 @@ def _patient_findings(p: FeatureVector, target: Target) -> list[Finding]:
     out = _data_findings(p)
     if p.flag("breastfeeding"):
         out.append(Finding(Severity.INFO, "breastfeeding", "Breastfeeding: NICE NG133 names "
-                           "enalapril, and nifedipine or amlodipine (Black African or Caribbean "
-                           "family origin), and advises avoiding diuretics and ARBs.",
+                           "enalapril, nifedipine or amlodipine (for women of Black African or "
+                           "Caribbean family origin), then a combination, then atenolol or "
+                           "labetalol, and advises avoiding diuretics and ARBs where possible.",
                            nice_ng133("section 'Antihypertensive treatment during the postnatal "
                                       "period, including during breastfeeding'")))
     if p.flag("hfref") and p.flag("non_dhp_ccb"):

@@ -83,14 +83,19 @@ def ras_in_pregnancy(p: FeatureVector, options: Options) -> Iterator[Hit]:
 
 def breastfeeding(p: FeatureVector, options: Options) -> Iterator[Hit]:
     """Breastfeeding follows NICE NG133's postnatal section, not the pregnancy rule: avoid
-    diuretics and ARBs; ACE inhibitors are named there (enalapril); doxazosin's SmPC lists
-    lactation as a contraindication."""
+    diuretics and ARBs where possible (new ones: BLOCK; one already taken: a caution to
+    review); an ACE inhibitor is named there (enalapril); doxazosin's SmPC lists lactation as
+    a contraindication."""
     if not p.flag("breastfeeding") or p.flag("pregnancy"):
         return
     for i, o in enumerate(options):
         up = o.increased_set
         if ARB in up:
             yield i, Finding(BLOCK, "arb-breastfeeding", "Breastfeeding: avoid ARBs (NG133).",
+                             NG133_POSTNATAL)
+        elif ARB in o.after_set:
+            yield i, Finding(WARN, "arb-breastfeeding-continued", "Breastfeeding on an ARB: "
+                             "NG133 advises avoiding ARBs; review a switch (enalapril is named).",
                              NG133_POSTNATAL)
         if up & DIURETICS:
             yield i, Finding(BLOCK, "diuretic-breastfeeding", "Breastfeeding: avoid diuretics "
@@ -99,10 +104,9 @@ def breastfeeding(p: FeatureVector, options: Options) -> Iterator[Hit]:
             yield i, Finding(BLOCK, "alpha-blocker-breastfeeding", "Breastfeeding: doxazosin "
                              "is contraindicated in lactation.", smpc("doxazosin"))
         if ACEI in o.started_set:
-            yield i, Finding(INFO, "acei-breastfeeding", "Breastfeeding: NG133 names enalapril "
-                             "(or captopril) among ACE inhibitors; monitor the baby's weight "
-                             "and the mother's renal function and electrolytes.",
-                             NG133_POSTNATAL)
+            yield i, Finding(INFO, "acei-breastfeeding", "Breastfeeding: the ACE inhibitor "
+                             "NG133 names is enalapril; check the mother's renal function and "
+                             "potassium.", NG133_POSTNATAL)
 
 
 def ras_childbearing_potential(p: FeatureVector, options: Options) -> Iterator[Hit]:

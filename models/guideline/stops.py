@@ -215,9 +215,11 @@ def _pregnancy(p: FeatureVector) -> list[Stop]:
                                    "hypertension' and 'Management of pre-eclampsia'"),
                         avoid, taking, caution))
         return out
+    _days, when = result_age(p, "pregnancy")
+    recorded = f" (recorded{when})" if when else ""
     return [Stop("pregnancy", Urgency.CRITICAL if taking else Urgency.WARNING,
-                 ("Pregnancy on " + _names(taking) + ": stop it, manage under NICE NG133")
-                 if taking else "Pregnancy: manage hypertension under NICE NG133",
+                 (f"Pregnancy{recorded} on {_names(taking)}: stop it, manage under NICE NG133")
+                 if taking else f"Pregnancy{recorded}: manage hypertension under NICE NG133",
                  pathway + " New BP of 140/90 or more in pregnancy without known chronic "
                  "hypertension needs assessment for pre-eclampsia.",
                  cite, avoid, taking, caution)]

@@ -188,3 +188,18 @@ def test_a_bp_observation_that_cannot_be_read_is_named() -> None:
     fv, _ = features(doc)
     assert fv.values["sbp_clinic"] == 146.0
     assert any("not understood" in w and "Observation/x" in w for w in fv.data_quality)
+
+
+def test_one_encounter_across_midnight_is_one_consultation() -> None:
+    """The Encounter, when named, makes the consultation: two readings either side of
+    midnight in one visit are its last two (the lower is used)."""
+    enc = {"encounter": {"reference": "Encounter/e1"}}
+    doc = bundle(patient(), bp("a", 186, 104, "2026-11-20T23:55:00Z", **enc),
+                 bp("b", 176, 98, "2026-11-21T00:05:00Z", **enc))
+    fv, _ = features(doc)
+    assert (fv.values["sbp_clinic"], fv.values["dbp_clinic"]) == (176.0, 98.0)
+    other = {"encounter": {"reference": "Encounter/e2"}}
+    doc = bundle(patient(), bp("a", 176, 98, "2026-11-21T08:00:00Z", **enc),
+                 bp("b", 186, 104, "2026-11-21T10:00:00Z", **other))
+    fv, _ = features(doc)
+    assert fv.values["sbp_clinic"] == 186.0  # a later visit the same day is its own
