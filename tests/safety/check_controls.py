@@ -121,7 +121,7 @@ MUTATIONS = (
              '        elif False:\n',
              (SERVICE,)),
     Mutation('H-10 latest consultation', 'fhir_mappings/blood_pressure.py',
-             '        visit = [r for r in clinic if r.when.day == latest_day]',
+             '        visit = [r for r in clinic if _consultation(r) == latest]',
              '        visit = clinic',
              (BP,)),
     Mutation('H-10 conflicts', 'fhir_mappings/blood_pressure.py',
