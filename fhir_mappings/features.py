@@ -82,6 +82,18 @@ class FeatureVector:
         """A binary fact that is known and true."""
         return self.get(name) == 1.0
 
+    def days_old(self, name: str) -> int | None:
+        """Days from the result behind feature ``name`` to ``as_of`` (None: undated)."""
+        if name == "sbp_clinic" and self.days_since_bp is not None:
+            return self.days_since_bp
+        for prov in self.provenance:
+            if prov.feature == name and prov.date:
+                try:
+                    return (self.as_of - date.fromisoformat(prov.date[:10])).days
+                except ValueError:
+                    return None
+        return None
+
     def model_vector(self) -> npt.NDArray[np.float64]:
         """Patient model features in model order, NaN where unknown."""
         return np.array(

@@ -13,8 +13,11 @@ The drug is read from ``medicationCodeableConcept`` or ``medicationReference`` (
 ``#id``, a resource in the input by ``Type/id``, full URL or ``urn:uuid``; a Medication's
 ``code``, else its ``ingredient`` items with strength). Codings are tried in this order:
 RxNorm product (SCD/SBD/SCDC), RxNorm ingredient, dm+d VMP (SNOMED), ATC ingredient, ATC
-group; as a last resort the text and displays are searched for ingredient names (reported as
-a name-text match). All code data is in :mod:`fhir_mappings.drug_codes`.
+group; as a last resort the text and displays are searched for ingredient names and for the
+brand and product names of ``fhir_mappings/valuesets/brands.toml`` (UK dm+d and US RxNorm
+brands, e.g. "Priadel 400mg MR" -> lithium, "Zestoretic 20/12.5" -> lisinopril +
+hydrochlorothiazide; whole words, case- and punctuation-insensitive), reported as a name-text
+match that names the brand. All code data is in :mod:`fhir_mappings.drug_codes`.
 
 Dose multiple = daily dose / the ingredient's standard daily dose, rounded to the nearest
 model level 0.5, 1 or 2 (on a log scale; below 0.5 -> 0.5, above 2 -> 2, both noted). Daily
@@ -32,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from fhir_mappings import codes, drug_codes
+from fhir_mappings import codes, drug_codes, valuesets
 from fhir_mappings.context import MappingContext
 from fhir_mappings.dates import When
 from fhir_mappings.drug_codes import DrugGroup, Ingredient
@@ -67,7 +70,20 @@ def _names_pattern() -> re.Pattern[str]:
 
 _NAMES = _names_pattern()
 _NAME_TO_INGREDIENT = {n: i for i in drug_codes.INGREDIENTS for n in i.all_names}
+#: Normalised brand name -> brand (``valuesets/brands.toml``).
+_BRANDS = valuesets.load_brands()
+
+
+def _brands_pattern() -> re.Pattern[str]:
+    """Any normalised brand name as whole words of normalised text, the longest first (so
+    "beta adalat" wins over "adalat", "exforge hct" over "exforge")."""
+    names = sorted(_BRANDS, key=len, reverse=True)
+    return re.compile(r"\b(" + "|".join(re.escape(n) for n in names) + r")\b")
+
+
+_BRAND_NAMES = _brands_pattern()
 _STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|micrograms?|mcg|ug|µg|μg|g)\b")
+_BRAND_STRENGTH = re.compile(r" (\d+)(?: (\d+))? ?(mg|micrograms?|mcg|ug|g)\b")
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,11 +234,13 @@ def _identify(ctx: MappingContext, res: RawResource) -> tuple[list[Part], str]:
         texts.extend(disp for _, _, disp in codings)
     text = " / ".join(t for t in dict.fromkeys(texts) if t)
     if ctx.policy.match_names and text:
-        parts = _from_text(text, "name text match")
+        parts, brands = _from_text(text, "name text match")
         if parts:
-            ctx.report.issue(IssueKind.NAME_TEXT_MATCH, res.ref,
-                             "medication identified by name text: "
-                             + ", ".join(p.ingredient.name for p in parts if p.ingredient))
+            detail = ("medication identified by name text: "
+                      + ", ".join(p.ingredient.name for p in parts if p.ingredient))
+            if brands:
+                detail += f" (brand {', '.join(brands)})"
+            ctx.report.issue(IssueKind.NAME_TEXT_MATCH, res.ref, detail)
             return parts, text
     for system, code, _ in codings[:1]:
         ctx.report.unknown_code(res.resource_type, system, code)
@@ -322,7 +340,8 @@ def _classes(ing: Ingredient) -> tuple[DrugClass | DrugGroup, ...]:
     return (ing.group,) if ing.group is not None else ()
 
 
-def _from_text(text: str, how: str) -> list[Part]:
+def _from_text(text: str, how: str) -> tuple[list[Part], list[str]]:
+    """Parts named in free text (ingredient names, then brand names) and the brands read."""
     lowered = text.lower()
     strengths = _strengths_by_ingredient(lowered)
     seen: dict[str, Part] = {}
@@ -330,7 +349,31 @@ def _from_text(text: str, how: str) -> list[Part]:
         ing = _NAME_TO_INGREDIENT[m[1]]
         if ing.name not in seen:
             seen[ing.name] = Part(ing, _classes(ing), strengths.get(ing.name), how)
-    return [p for p in seen.values() if p.classes]
+    brands: list[str] = []
+    normalised = valuesets.normalise_name(text)
+    for m in _BRAND_NAMES.finditer(normalised):
+        brand = _BRANDS[m[1]]
+        added = False
+        for name in brand.ingredients:
+            if name in seen:
+                continue
+            ing = drug_codes.INGREDIENTS_BY_NAME[name]
+            mg = _brand_strength(normalised, m.end()) if len(brand.ingredients) == 1 else None
+            seen[name] = Part(ing, _classes(ing), mg, f"{how}, brand {brand.name}")
+            added = True
+        if added and brand.name not in brands:
+            brands.append(brand.name)
+    return [p for p in seen.values() if p.classes], brands
+
+
+def _brand_strength(normalised: str, end: int) -> float | None:
+    """Strength written right after a single-ingredient brand ("zestril 20mg"), read from
+    the normalised text (a decimal point is a space there: "2 5mg" is 2.5 mg)."""
+    m = _BRAND_STRENGTH.match(normalised, end)
+    if m is None:
+        return None
+    value = float(f"{m[1]}.{m[2]}" if m[2] else m[1])
+    return value * _MASS_MG.get(m[3], 1.0)
 
 
 def _strengths_by_ingredient(lowered: str) -> dict[str, float]:

@@ -241,10 +241,19 @@ _SUBJECT_KEYS = {"Observation": "subject", "Condition": "subject",
 def _check_subjects(ctx: MappingContext, resources: Sequence[RawResource]) -> None:
     """Every resource the mapping could read must be about the one Patient (else raises
     PatientMismatch), whether or not its codes are understood."""
+    own = f"Patient/{ctx.patient_id}"
+    known = ctx.other_patient
     for res in resources:
         key = _SUBJECT_KEYS.get(res.resource_type)
-        if key is not None and res.data.get(key) is not None:
-            ctx.about_patient(res, key)
+        if key is None:
+            continue
+        subject = res.data.get(key)
+        if subject is None:
+            continue
+        ref = subject.get("reference") if type(subject) is dict else None
+        if ref == own or (type(ref) is str and known.get(ref) is False):
+            continue  # the usual case: the literal reference to this patient, or one seen
+        ctx.about_patient(res, key)
 
 
 def _the_patient(resources: Sequence[RawResource], expected: str | None) -> RawResource:

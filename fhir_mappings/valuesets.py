@@ -1,9 +1,11 @@
 """Curated value sets shipped as data: ``fhir_mappings/valuesets/*.toml``.
 
-One TOML file per condition concept (a rule or model fact recorded as a Condition) and one file
-of pregnancy Observation codes. Each file says when it was curated (``updated``) and where its
-codes come from (``sources``, and a ``source`` per code); see the files' header comments for
-the markers ([V] verified in a public value set, [S] seen in a public source, [M] not verified).
+One TOML file per condition concept (a rule or model fact recorded as a Condition), one file
+of pregnancy Observation codes and one of brand and product names (``brands.toml``: UK dm+d and
+US RxNorm brand -> ingredients, read by :func:`load_brands`). Each file says when it was
+curated (``updated``) and where its codes come from (``sources``, and a ``source`` per code);
+see the files' header comments for the markers ([V] verified in a public value set, [S] seen
+in a public source, [M] not verified).
 
 A condition file::
 
@@ -40,7 +42,8 @@ from typing import Any, Final
 _PACKAGE: Final = "fhir_mappings"
 _FOLDER: Final = "valuesets"
 #: Files of the folder that are not condition concepts.
-OBSERVATION_FILES: Final = frozenset({"pregnancy_observations.toml"})
+OBSERVATION_FILES: Final = frozenset({"pregnancy_observations.toml", "brands.toml"})
+BRANDS_FILE: Final = "brands.toml"
 
 _LOINC: Final = "http://loinc.org"
 _SNOMED: Final = "http://snomed.info/sct"
@@ -202,6 +205,142 @@ def load_pregnancy_observations(path: Traversable | None = None) -> PregnancyObs
                                   f"{name} [hcg_quantitative]"),
         delivery_date_codes=_coded(doc, ("delivery_date", "code"), name),
         updated=_date(doc, name), sources=_sources(doc, name))
+
+
+# --------------------------------------------------------------------------- brand names
+
+_BRAND_KEYS: Final = frozenset({"ingredients", "region", "source", "status", "dmd", "rxnorm",
+                                "aliases", "note"})
+_REGIONS: Final = frozenset({"UK", "US"})
+_STATUS: Final = frozenset({"V", "S", "M"})
+_RXCUI = re.compile(r"[1-9][0-9]{0,8}")
+_NOT_WORD = re.compile(r"[^0-9a-z]+")
+
+
+def normalise_name(text: str) -> str:
+    """A drug name as matched: case-folded, every run of punctuation or space one space
+    (``"Li-Liquid"`` and ``"li liquid"`` -> ``"li liquid"``)."""
+    return _NOT_WORD.sub(" ", text.casefold()).strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Brand:
+    """A brand or product name (``brands.toml``) and the ingredients it contains, spelled as
+    :data:`fhir_mappings.drug_codes.INGREDIENTS` spells them."""
+
+    name: str
+    ingredients: tuple[str, ...]
+    regions: tuple[str, ...]
+    source: str
+    status: str
+    dmd: tuple[str, ...] = ()
+    rxnorm: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    note: str = ""
+
+
+def load_brands(path: Traversable | None = None) -> dict[str, Brand]:
+    """Normalised brand name (see :func:`normalise_name`; aliases too) -> :class:`Brand`
+    (default: the shipped ``brands.toml``).
+
+    Raises :class:`ValueSetError` naming the file and entry for a malformed entry, an
+    ingredient :mod:`fhir_mappings.drug_codes` does not know, an unknown source key, two
+    entries with the same normalised name, or a name that is another ingredient's name."""
+    from fhir_mappings.drug_codes import INGREDIENTS  # here: drug_codes may import us later
+
+    path = folder().joinpath(BRANDS_FILE) if path is None else path
+    name = path.name
+    doc = _read(path)
+    unknown = set(doc) - {"updated", "sources", "brands"}
+    if unknown:
+        raise ValueSetError(f"{name}: unknown key(s) {sorted(unknown)}; expected updated, "
+                            "sources, brands")
+    _date(doc, name)
+    sources = _table(doc, "sources", name)
+    for key, text in sources.items():
+        if not isinstance(text, str) or not text.strip():
+            raise ValueSetError(f"{name} [sources]: {key!r} must be a non-empty string")
+    table = _table(doc, "brands", name)
+    if not table:
+        raise ValueSetError(f"{name}: [brands] lists no brands")
+    ingredient_of = {normalise_name(n): i.name for i in INGREDIENTS for n in i.all_names}
+    out: dict[str, Brand] = {}
+    for brand_name, entry in table.items():
+        brand = _brand(brand_name, entry, f"{name} [brands.{brand_name!r}]", sources,
+                       frozenset(ingredient_of.values()))
+        for label in (brand.name, *brand.aliases):
+            key = normalise_name(label)
+            where = f"{name} [brands.{brand_name!r}]"
+            if len(key) < 3:
+                raise ValueSetError(f"{where}: name {label!r} is too short to match safely")
+            if key in out:
+                raise ValueSetError(f"{where}: name {label!r} is already defined by "
+                                    f"{out[key].name!r}")
+            other = ingredient_of.get(key)
+            if other is not None and brand.ingredients != (other,):
+                raise ValueSetError(f"{where}: name {label!r} is the ingredient name of "
+                                    f"{other!r}")
+            out[key] = brand
+    return out
+
+
+def brand_ingredients(path: Traversable | None = None) -> dict[str, tuple[str, ...]]:
+    """Normalised brand name -> the names of its ingredients (:func:`load_brands`)."""
+    return {key: brand.ingredients for key, brand in load_brands(path).items()}
+
+
+def _brand(brand_name: str, entry: object, where: str, sources: Mapping[str, Any],
+           known: frozenset[str]) -> Brand:
+    if not isinstance(entry, dict):
+        raise ValueSetError(f"{where}: must be a table (ingredients, region, source, status)")
+    unknown = set(entry) - _BRAND_KEYS
+    if unknown:
+        raise ValueSetError(f"{where}: unknown key(s) {sorted(unknown)}; expected "
+                            f"{sorted(_BRAND_KEYS)}")
+    if not normalise_name(brand_name):
+        raise ValueSetError(f"{where}: the brand name has no letters or digits")
+    ingredients = _strings(entry, "ingredients", where, required=True)
+    for ing in ingredients:
+        if ing not in known:
+            raise ValueSetError(f"{where}: ingredient {ing!r} is not in "
+                                "fhir_mappings.drug_codes.INGREDIENTS")
+    if len(set(ingredients)) != len(ingredients):
+        raise ValueSetError(f"{where}: ingredients repeat")
+    regions = _strings(entry, "region", where, required=True)
+    if not set(regions) <= _REGIONS:
+        raise ValueSetError(f"{where}: region must list {sorted(_REGIONS)}, not {regions}")
+    source = entry.get("source")
+    keys = (source,) if isinstance(source, str) else source
+    if (not isinstance(keys, list | tuple) or not keys
+            or not all(isinstance(k, str) and k in sources for k in keys)):
+        raise ValueSetError(f"{where}: source must name one or more keys of [sources] "
+                            f"({sorted(sources)}), not {source!r}")
+    status = entry.get("status")
+    if status not in _STATUS:
+        raise ValueSetError(f"{where}: status must be one of {sorted(_STATUS)}, not "
+                            f"{status!r}")
+    dmd = _strings(entry, "dmd", where)
+    if not all(_SCTID.fullmatch(c) for c in dmd):
+        raise ValueSetError(f"{where}: dmd codes must be SNOMED CT ids (6-18 digits): {dmd}")
+    rxnorm = _strings(entry, "rxnorm", where)
+    if not all(_RXCUI.fullmatch(c) for c in rxnorm):
+        raise ValueSetError(f"{where}: rxnorm codes must be RxCUIs (digits): {rxnorm}")
+    note = entry.get("note", "")
+    if not isinstance(note, str):
+        raise ValueSetError(f"{where}: note must be a string")
+    return Brand(brand_name, tuple(ingredients), tuple(regions), "; ".join(keys), status,
+                 tuple(dmd), tuple(rxnorm), tuple(_strings(entry, "aliases", where)), note)
+
+
+def _strings(entry: Mapping[str, Any], key: str, where: str,
+             required: bool = False) -> list[str]:
+    value = entry.get(key, [])
+    if (not isinstance(value, list) or (required and not value)
+            or not all(isinstance(v, str) and v.strip() for v in value)):
+        need = "a non-empty list" if required else "a list"
+        raise ValueSetError(f"{where}: {key} must be {need} of non-empty strings, not "
+                            f"{value!r}")
+    return value
 
 
 # --------------------------------------------------------------------------- validation

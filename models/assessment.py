@@ -32,7 +32,7 @@ from fhir_mappings.feature_table import (
     N_PATIENT_MODEL,
 )
 from fhir_mappings.features import FeatureVector, Provenance
-from fhir_mappings.vocabulary import CLASS_ORDER
+from fhir_mappings.vocabulary import CLASS_ORDER, RAS_BLOCKERS
 from models.explainer import Explainer
 from models.guideline.citations import nice, nice_ng106, nice_ng133, policy
 from models.guideline.findings import Finding, Severity, max_severity
@@ -207,12 +207,39 @@ def _patient_findings(p: FeatureVector, target: Target) -> list[Finding]:
                                       "period, including during breastfeeding'")))
     if p.flag("hfref") and p.flag("non_dhp_ccb"):
         out.append(Finding(Severity.WARN, "hfref-non-dhp-ccb", "HFrEF with verapamil or "
-                           "diltiazem: avoid non-dihydropyridine CCBs.", nice_ng106("1.4")))
+                           "diltiazem: avoid non-dihydropyridine CCBs.",
+                           nice_ng106("recommendation on calcium-channel blockers in HFrEF "
+                                      "(number not verified)")))
     if p.days_since_bp is None:
         out.append(Finding(Severity.WARN, "bp-date-unknown", "Date of the clinic BP reading "
                            "unknown.", nice("1.4.15")))
     if (ind := treatment_indication(p, target)) is not None:
         out.append(ind)
+    out += _prescribing_checks(p, ind)
+    return out
+
+
+def _prescribing_checks(p: FeatureVector, ind: Finding | None) -> list[Finding]:
+    """What a prescriber checks before stepping up (NG136): adherence, standing BP where NICE
+    asks for it, an ACE inhibitor with an ARB already prescribed, four drugs uncontrolled."""
+    out = []
+    regimen = frozenset(p.regimen)
+    if regimen >= RAS_BLOCKERS:
+        out.append(Finding(Severity.WARN, "acei-plus-arb-current", "Taking an ACE inhibitor "
+                           "and an ARB together: stop one.", nice("1.4.34")))
+    n = len(regimen) + (1 if p.flag("non_dhp_ccb") else 0)
+    if ind is not None and ind.code == "step-up":
+        if n >= 4:
+            out.append(Finding(Severity.WARN, "specialist-advice", f"Uncontrolled on {n} "
+                               "antihypertensives: seek specialist advice.", nice("1.4.52")))
+        out.append(Finding(Severity.INFO, "check-adherence", "Before stepping up: check "
+                           "adherence and that doses are optimal.", nice("1.4.40 and 1.4.44")))
+    age = p.get("age")
+    if (p.flag("diabetes_t2") or (age is not None and age >= 80)) and not p.flag(
+            "orthostatic_hypotension"):
+        out.append(Finding(Severity.INFO, "measure-standing-bp", "Type 2 diabetes or age 80 "
+                           "or over: measure standing BP too, and treat to the standing BP if "
+                           "it falls by 20/10 mmHg or more.", nice("1.4.16")))
     return out
 
 

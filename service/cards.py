@@ -105,7 +105,8 @@ def _goal(doc: dict[str, Any]) -> str:
 
 def _indication(doc: dict[str, Any]) -> str | None:
     return next((f["code"] for f in doc["findings"]
-                 if f["code"] in _TREAT | {"at-target", "treatment-not-indicated"}), None)
+                 if f["code"] in _TREAT | {"at-target", "treatment-not-indicated",
+                                           "white-coat"}), None)
 
 
 def _notes(doc: dict[str, Any]) -> list[str]:
@@ -251,6 +252,10 @@ def build_cards(doc: dict[str, Any], ctx: CardContext, app_context: str) -> list
             reason = next(f["message"] for f in worst["findings"] if f["severity"] == "block")
             summary = _clip(f"{drug} contraindicated: {reason}")
             indicator = "critical"
+        elif indication == "white-coat":
+            summary = _clip(f"{drug} ordered: home/ambulatory BP is at target (white-coat "
+                            "effect): no intensification on clinic BP alone")
+            indicator = "warning"
         elif not treat:
             summary = _clip(f"{drug} ordered while clinic BP {_bp(doc)} is below the target of "
                             f"{_goal(doc)}: if for BP, over-treatment (other uses not "

@@ -58,8 +58,8 @@ def bnf(topic: str) -> Citation:
 
 @cache
 def nice_ng106(rec: str) -> Citation:
-    """NICE NG106 chronic heart failure (2018)."""
-    return Citation("NICE NG106", "2018", rec)
+    """NICE NG106 chronic heart failure (2018, updated September 2025)."""
+    return Citation("NICE NG106", "2018 (updated 2025)", rec)
 
 
 @cache

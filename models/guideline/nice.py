@@ -14,13 +14,17 @@ from fhir_mappings.features import FeatureVector
 from fhir_mappings.vocabulary import RAS_BLOCKERS, DrugClass
 from models.guideline.citations import Citation, nice, nice_ng203
 from models.guideline.findings import Finding, Severity
-from models.guideline.targets import Target
+from models.guideline.targets import OUT_OF_OFFICE_OFFSET, Target
 from models.options import Action, TreatmentOption
 
 ACEI, ARB, CCB = DrugClass.ACE_INHIBITOR, DrugClass.ARB, DrugClass.CCB
 THZ, BB = DrugClass.THIAZIDE_LIKE, DrugClass.BETA_BLOCKER
 SPIRO, ALPHA = DrugClass.SPIRONOLACTONE, DrugClass.ALPHA_BLOCKER
-K_STEP4 = 4.5  # mmol/L, NICE NG136 1.4.48
+#: NG203's renin-angiotensin system antagonist recommendations (numbers and heading could
+#: not be verified: docs/safety/guideline-citations.md), cited by the topic
+NG203_RAS = nice_ng203("recommendations on renin-angiotensin system antagonists (number "
+                       "and heading not verified)")
+K_STEP4 = 4.5  # mmol/L, NICE NG136 1.4.49 and 1.4.51
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +71,18 @@ def nice_preference(p: FeatureVector) -> Preference:
                              "Family origin not recorded: NICE step 1 and the ARB preference "
                              "depend on it.", nice("1.4.32-1.4.39")))
 
+    if p.flag("hfref"):
+        # NG136 1.4.31: follow NG106 first in HFrEF: an ACE inhibitor (or ARB) and a
+        # beta-blocker, before the hypertension steps
+        needed = (frozenset() if has_a else _ras_choice(black)) | (
+            frozenset() if BB in current else frozenset({BB}))
+        if needed:
+            return Preference(needed, "heart failure with reduced ejection fraction (NG106 "
+                              "first): ACE inhibitor or ARB, and a beta-blocker", nice("1.4.31"),
+                              tuple(notes))
     if _ckd_needs_ras(p) and not has_a:
         return Preference(_ras_choice(black), "CKD with albuminuria: ACE inhibitor or ARB",
-                          nice_ng203("ACEi/ARB in CKD with albuminuria"), tuple(notes))
+                          NG203_RAS, tuple(notes))
     if not current:
         if p.flag("heart_failure"):
             return Preference(frozenset({THZ}), "step 1 (heart failure): thiazide-like diuretic",
@@ -97,14 +110,14 @@ def nice_preference(p: FeatureVector) -> Preference:
             notes.append(Finding(Severity.WARN, "step4-potassium-unknown",
                                  "Potassium unknown: NICE step 4 depends on it (<= 4.5: "
                                  "spironolactone; > 4.5: alpha- or beta-blocker).",
-                                 nice("1.4.48"), "Check potassium."))
+                                 nice("1.4.49-1.4.51"), "Check potassium."))
             return Preference(frozenset({SPIRO, ALPHA, BB}), "step 4 (potassium unknown)",
-                              nice("1.4.48"), tuple(notes))
+                              nice("1.4.48-1.4.51"), tuple(notes))
         if k <= K_STEP4:
             return Preference(frozenset({SPIRO}), "step 4 (K+ <= 4.5): low-dose spironolactone",
-                              nice("1.4.48"), tuple(notes))
+                              nice("1.4.49"), tuple(notes))
         return Preference(frozenset({ALPHA, BB}), "step 4 (K+ > 4.5): alpha- or beta-blocker",
-                          nice("1.4.48"), tuple(notes))
+                          nice("1.4.51"), tuple(notes))
     if n_acd == 2:
         missing = (frozenset() if has_a else _ras_choice(black)) | (
             frozenset() if has_c else frozenset({CCB})) | (
@@ -172,6 +185,15 @@ def treatment_indication(p: FeatureVector, target: Target) -> Finding | None:
     if sbp is None or age is None:
         return None
     goal = f"{target.systolic:.0f}/{target.diastolic:.0f}"
+    home = p.get("sbp_home")
+    home_goal = target.systolic - OUT_OF_OFFICE_OFFSET
+    if home is not None and home < home_goal and above_target(p, target):
+        # White-coat effect: the home/ambulatory mean is at target while the clinic reading
+        # is not; an escalation (or a diagnosis) is not made on clinic BP alone.
+        return Finding(Severity.INFO, "white-coat", f"Home/ambulatory systolic {home:.0f} "
+                       f"mmHg is below its target of {home_goal:.0f} while clinic BP {_bp(p)} "
+                       "is not: white-coat effect; do not step up or start treatment on clinic "
+                       "BP alone.", nice("1.4.22"))
     if p.regimen:
         if above_target(p, target):
             return Finding(Severity.INFO, "step-up", f"Clinic BP {_bp(p)} mmHg is not below "

@@ -20,13 +20,32 @@ from collections.abc import Callable, Iterator, Sequence
 
 from fhir_mappings.features import FeatureVector
 from fhir_mappings.vocabulary import CLASS_INFO, CLASS_ORDER, RAS_BLOCKERS, DrugClass
-from models.guideline.citations import bnf, mhra, nice, nice_ng106, nice_ng133, nice_ng203, smpc
+from models.guideline.citations import (
+    bnf,
+    mhra,
+    nice,
+    nice_ng106,
+    nice_ng133,
+    nice_ng203,
+    policy,
+    smpc,
+)
 from models.guideline.findings import Finding, Severity
 from models.options import TreatmentOption
 
 ACEI, ARB, CCB = DrugClass.ACE_INHIBITOR, DrugClass.ARB, DrugClass.CCB
 THZ, BB = DrugClass.THIAZIDE_LIKE, DrugClass.BETA_BLOCKER
 SPIRO, ALPHA = DrugClass.SPIRONOLACTONE, DrugClass.ALPHA_BLOCKER
+#: NG203's renin-angiotensin system antagonist recommendations (numbers and heading could
+#: not be verified: docs/safety/guideline-citations.md), cited by the topic
+NG203_RAS = nice_ng203("recommendations on renin-angiotensin system antagonists (number "
+                       "and heading not verified)")
+MHRA_PREGNANCY = mhra("ACE inhibitors and angiotensin II receptor antagonists: not for use in "
+                      "pregnancy (December 2007)")
+MHRA_SPIRONOLACTONE_RAS = mhra("Spironolactone and renin-angiotensin system drugs in heart "
+                               "failure: risk of potentially fatal hyperkalaemia (February 2016)")
+MHRA_NSAID_RENAL = mhra("Non-steroidal anti-inflammatory drugs: reminder on renal failure and "
+                        "impairment (May 2009)")
 K_RAISING = frozenset({ACEI, ARB, SPIRO})
 DIURETICS = frozenset({THZ, SPIRO})
 K_RAISING_OR_THZ = K_RAISING | {THZ}
@@ -73,8 +92,7 @@ def ras_in_pregnancy(p: FeatureVector, options: Options) -> Iterator[Hit]:
         if hit := o.after_set & RAS_BLOCKERS:
             yield i, Finding(BLOCK, "ras-pregnancy",
                              f"Pregnancy: {_names(hit)} contraindicated (stop if taken); "
-                             "manage under NICE NG133.", mhra("ACE inhibitors and ARBs in "
-                                                              "pregnancy"))
+                             "manage under NICE NG133.", MHRA_PREGNANCY)
         if o.increased_set & DIURETICS:
             yield i, Finding(BLOCK, "diuretic-pregnancy",
                              "Pregnancy: diuretics are not used; NG133 offers labetalol, "
@@ -119,7 +137,7 @@ def ras_childbearing_potential(p: FeatureVector, options: Options) -> Iterator[H
             yield i, Finding(WARN, "ras-childbearing",
                              "Woman of child-bearing potential: discuss contraception and "
                              "stopping if pregnancy is planned.",
-                             mhra("ACE inhibitors and ARBs in pregnancy"),
+                             MHRA_PREGNANCY,
                              "Ask about pregnancy plans at each review.")
 
 
@@ -166,17 +184,17 @@ def potassium(p: FeatureVector, options: Options) -> Iterator[Hit]:
         if k >= 6.0 and (hit := o.after_set & K_RAISING):
             yield i, Finding(BLOCK, "potassium-stop",
                              f"K+ {k:.1f} mmol/L (>= 6.0): {_names(hit)} should be stopped, not "
-                             "continued or started.", nice_ng203("RAS blockade and hyperkalaemia"))
+                             "continued or started.", NG203_RAS)
         elif k > 5.0 and new_k_raising:
             yield i, Finding(BLOCK, "potassium-high-start",
                              f"K+ {k:.1f} mmol/L (> 5.0): do not start {_names(new_k_raising)}.",
-                             nice_ng203("RAS blockade and hyperkalaemia"))
+                             NG203_RAS)
         elif k > 5.0 and (up := o.increased_set & K_RAISING):
             # the same rule for a dose going up (NG203 gives no exception): do not increase
             yield i, Finding(BLOCK, "potassium-high-increase",
                              f"K+ {k:.1f} mmol/L (> 5.0): do not increase {_names(up)}; "
                              "review the dose and recheck potassium.",
-                             nice_ng203("RAS blockade and hyperkalaemia"))
+                             NG203_RAS)
         if SPIRO in o.increased_set and 4.5 < k <= 5.0:
             yield i, Finding(WARN, "spironolactone-potassium-over-4.5",
                              f"K+ {k:.1f} mmol/L (> 4.5): NICE step 4 suggests an alpha- or "
@@ -217,7 +235,7 @@ def renal_function(p: FeatureVector, options: Options) -> Iterator[Hit]:
                 yield i, Finding(WARN, "ras-egfr-under-30",
                                  f"eGFR {egfr:.0f} (< 30): start or increase {_names(hit)} "
                                  "only with close monitoring.",
-                                 nice_ng203("RAS blockade monitoring"),
+                                 NG203_RAS,
                                  "Creatinine and K+ 1-2 weeks after starting and after each "
                                  "dose change.")
     elif egfr < 45:
@@ -354,7 +372,7 @@ def potassium_sparing(p: FeatureVector, options: Options) -> Iterator[Hit]:
         if o.after_set & RAS_BLOCKERS:
             yield i, Finding(WARN, "spironolactone-with-ras", "With an ACE inhibitor or ARB: "
                              "risk of severe hyperkalaemia.",
-                             mhra("spironolactone and RAS blockers (2016)"),
+                             MHRA_SPIRONOLACTONE_RAS,
                              "K+ and creatinine at 1 week, monthly for 3 months, then "
                              "3-monthly.")
 
@@ -368,7 +386,7 @@ def triple_whammy(p: FeatureVector, options: Options) -> Iterator[Hit]:
         if a & RAS_BLOCKERS and a & DIURETICS and o.increased_set & RAS_OR_DIURETIC:
             yield i, Finding(WARN, "triple-whammy", "NSAID with a RAS blocker and a diuretic: "
                              "risk of acute kidney injury; review the NSAID.",
-                             mhra("'triple whammy' AKI"), "Creatinine within 1-2 weeks.")
+                             MHRA_NSAID_RENAL, "Creatinine within 1-2 weeks.")
 
 
 def ace_inhibitor_intolerance(p: FeatureVector, options: Options) -> Iterator[Hit]:
@@ -378,7 +396,7 @@ def ace_inhibitor_intolerance(p: FeatureVector, options: Options) -> Iterator[Hi
     for i, o in enumerate(options):
         if ACEI in o.started_set:
             yield i, Finding(WARN, "acei-intolerance", "ACE inhibitor previously not "
-                             "tolerated: NICE recommends an ARB instead.", nice("1.4.32-1.4.39"))
+                             "tolerated: NICE recommends an ARB instead.", nice("1.4.33"))
 
 
 def ethnicity_ras(p: FeatureVector, options: Options) -> Iterator[Hit]:
@@ -401,15 +419,88 @@ def heart_failure_stops(p: FeatureVector, options: Options) -> Iterator[Hit]:
     for i, o in enumerate(options):
         if hit := o.stopped_set & PROGNOSTIC_IN_HFREF:
             yield i, Finding(WARN, "hfref-stops-prognostic", f"HFrEF: stopping {_names(hit)} "
-                             "removes prognostic heart-failure treatment.", nice_ng106("1.4"),
+                             "removes prognostic heart-failure treatment.",
+                             nice_ng106("section 1.4 'Treatment combinations for heart failure "
+                                        "with reduced ejection fraction'"),
                              "Discuss with the heart-failure team.")
+
+
+STALE_LAB_DAYS = 90
+"""A potassium or eGFR older than this is re-checked before a potassium-raising drug is
+started or increased (project policy: NG203 and NG136 1.3.3 ask for the values before
+starting; a result from months ago may not be today's)."""
+
+
+def stale_labs(p: FeatureVector, options: Options) -> Iterator[Hit]:
+    """A potassium or eGFR result too old to start or increase an ACE inhibitor, ARB or
+    spironolactone on: check it first (unknown results have their own findings)."""
+    old = [(name, days) for name in ("potassium", "egfr")
+           if p.get(name) is not None and (days := p.days_old(name)) is not None
+           and days > STALE_LAB_DAYS]
+    if not old:
+        return
+    what = " and ".join(f"{'eGFR' if n == 'egfr' else 'potassium'} {d} days old" for n, d in old)
+    for i, o in enumerate(options):
+        if hit := o.increased_set & K_RAISING:
+            yield i, Finding(WARN, "labs-stale", f"Latest {what} (> {STALE_LAB_DAYS}): recheck "
+                             f"before starting or increasing {_names(hit)}.",
+                             policy(f"labs older than {STALE_LAB_DAYS} days are rechecked "
+                                    "before a potassium-raising drug"),
+                             "U&E before the change and 1-2 weeks after.")
+
+
+def renoprotection(p: FeatureVector, options: Options) -> Iterator[Hit]:
+    """CKD with albuminuria (ACR >= 30, or >= 3 with diabetes): an ACE inhibitor or ARB is
+    offered for the kidney (NG203); an option that stops the only one removes it."""
+    acr = p.get("urine_acr")
+    if not p.flag("ckd") or acr is None or not (acr >= 30 or (p.flag("diabetes_t2")
+                                                              and acr >= 3)):
+        return
+    for i, o in enumerate(options):
+        if o.stopped_set & RAS_BLOCKERS and not o.after_set & RAS_BLOCKERS:
+            yield i, Finding(WARN, "removes-renoprotection",
+                             f"CKD with ACR {acr:g} mg/mmol: stopping the ACE inhibitor or ARB "
+                             "removes its kidney protection.",
+                             NG203_RAS,
+                             "Keep an ACE inhibitor or ARB unless contraindicated.")
+
+
+def fifth_drug(p: FeatureVector, options: Options) -> Iterator[Hit]:
+    """Uncontrolled on four drugs at optimal doses: NICE asks for specialist advice (1.4.52),
+    not a fifth drug."""
+    n = len(p.regimen) + (1 if p.flag("non_dhp_ccb") else 0)
+    if n < 4:
+        return
+    for i, o in enumerate(options):
+        if o.started and len(o.after_set) > len(p.regimen):
+            yield i, Finding(WARN, "fifth-drug", f"Already on {n} antihypertensives: NICE "
+                             "advises specialist advice rather than another drug.",
+                             nice("1.4.52"))
+
+
+def hypotension_and_hfref(p: FeatureVector, options: Options) -> Iterator[Hit]:
+    """Beta-blockers are contraindicated with systolic BP < 100 (SmPC); alpha-blockers need
+    caution in heart failure (SmPC doxazosin 4.4)."""
+    sbp = p.get("sbp_clinic")
+    hfref = p.flag("hfref") or p.flag("heart_failure")
+    for i, o in enumerate(options):
+        up = o.increased_set
+        if BB in up and sbp is not None and sbp < 100:
+            yield i, Finding(BLOCK, "beta-blocker-hypotension", f"Systolic {sbp:.0f} mmHg "
+                             "(< 100): beta-blocker contraindicated.", smpc("bisoprolol"))
+        if ALPHA in up and hfref:
+            yield i, Finding(WARN, "alpha-blocker-heart-failure", "Heart failure: "
+                             "alpha-blockers need caution (fluid retention; ALLHAT stopped its "
+                             "doxazosin arm for heart failure).",
+                             smpc("doxazosin", "4.4 special warnings"))
 
 
 SAFETY_RULES: tuple[Rule, ...] = (
     ras_in_pregnancy, breastfeeding, ras_childbearing_potential, angioedema, dual_ras_blockade,
     potassium, renal_function, sodium, gout, lithium, beta_blocker, alpha_blocker,
     calcium_channel_blocker, potassium_sparing, triple_whammy, ace_inhibitor_intolerance,
-    ethnicity_ras, heart_failure_stops,
+    ethnicity_ras, heart_failure_stops, stale_labs, renoprotection, fifth_drug,
+    hypotension_and_hfref,
 )
 
 

@@ -117,18 +117,11 @@ def _bp_text(p: FeatureVector) -> str:
 
 
 def result_age(p: FeatureVector, feature: str) -> tuple[int | None, str]:
-    """Days since the result of ``feature`` was taken (None: unknown), and ' (on DATE)'."""
-    if feature == "sbp_clinic" and p.days_since_bp is not None:
-        day = p.as_of.toordinal() - p.days_since_bp
-        return p.days_since_bp, f" on {date.fromordinal(day)}"
-    for prov in p.provenance:
-        if prov.feature == feature and prov.date:
-            try:
-                day_ = date.fromisoformat(prov.date[:10])
-            except ValueError:
-                break
-            return (p.as_of - day_).days, f" on {day_}"
-    return None, ""
+    """Days since the result of ``feature`` was taken (None: unknown), and ' on DATE'."""
+    days = p.days_old(feature)
+    if days is None:
+        return None, ""
+    return days, f" on {date.fromordinal(p.as_of.toordinal() - days)}"
 
 
 def _urgent(p: FeatureVector, feature: str, urgency: Urgency) -> tuple[Urgency, str]:

@@ -46,7 +46,8 @@ def test_every_file_loads() -> None:
         assert c.title
         assert c.snomed or c.icd10
     names = {p.name for p in folder().iterdir() if p.name.endswith(".toml")}
-    assert names == {f"{f}.toml" for f in EXPECTED_FACTS} | {"pregnancy_observations.toml"}
+    assert names == {f"{f}.toml" for f in EXPECTED_FACTS} | {"pregnancy_observations.toml",
+                                                             "brands.toml"}
     # codes.py reads the same data
     assert concepts == codes.CONDITIONS
     assert codes.CONDITIONS_BY_SNOMED["169560008"] == (_by_fact()["pregnancy"],)

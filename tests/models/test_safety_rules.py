@@ -127,6 +127,21 @@ CASES = [
      "acei-black-origin", Severity.INFO),
     ("HFrEF: stopping a beta-blocker", {BB: 1.0}, "opt-switch-beta_blocker-to-ccb",
      {"hfref": 1, "heart_failure": 1}, "hfref-stops-prognostic", Severity.WARN),
+    ("CKD with ACR 45: switching the ACEi away", {A: 1.0}, "opt-switch-ace_inhibitor-to-ccb",
+     {"ckd": 1, "urine_acr": 45}, "removes-renoprotection", Severity.WARN),
+    ("CKD with ACR 10 (no diabetes): switch allowed", {A: 1.0},
+     "opt-switch-ace_inhibitor-to-ccb", {"ckd": 1, "urine_acr": 10}, "removes-renoprotection",
+     None),
+    ("diabetic CKD with ACR 5: switching the ARB away", {ARB: 1.0}, "opt-switch-arb-to-ccb",
+     {"ckd": 1, "urine_acr": 5, "diabetes_t2": 1}, "removes-renoprotection", Severity.WARN),
+    ("four drugs: a fifth is a caution", {**ACD, BB: 1.0}, "opt-add-spironolactone", {},
+     "fifth-drug", Severity.WARN),
+    ("three drugs: a fourth is not a fifth", ACD, "opt-add-spironolactone", {}, "fifth-drug",
+     None),
+    ("SBP 96 blocks a beta-blocker", ACD, "opt-add-beta_blocker", {"sbp_clinic": 96},
+     "beta-blocker-hypotension", Severity.BLOCK),
+    ("heart failure: alpha-blocker caution", ACD, "opt-add-alpha_blocker",
+     {"heart_failure": 1}, "alpha-blocker-heart-failure", Severity.WARN),
 ]
 
 

@@ -23,6 +23,9 @@ PREGNANCY = "tests/fhir_mappings/test_pregnancy_evidence.py"
 STEPS = "tests/models/test_guideline_steps.py"
 BP = "tests/fhir_mappings/test_blood_pressure.py"
 STORE = "tests/service/audit/test_store.py"
+RULES = "tests/models/test_safety_rules.py"
+CHECKS = "tests/models/test_prescribing_checks.py"
+CITES = "tests/models/test_citations.py"
 
 
 class Mutation(NamedTuple):
@@ -160,6 +163,30 @@ MUTATIONS = (
              'gives no "\n                                        "lower limit"), '
              'ALL_CLASSES)]',
              (STOPS, SERVICE)),
+    Mutation('H-20 rules read increases', 'models/guideline/safety.py',
+             '        elif k > 5.0 and (up := o.increased_set & K_RAISING):',
+             '        elif False:',
+             (RULES,)),
+    Mutation('H-21 renoprotection', 'models/guideline/safety.py',
+             '        if o.stopped_set & RAS_BLOCKERS and not o.after_set & RAS_BLOCKERS:',
+             '        if False:',
+             (RULES,)),
+    Mutation('H-22 fifth drug', 'models/guideline/safety.py',
+             '        if o.started and len(o.after_set) > len(p.regimen):',
+             '        if False:',
+             (RULES,)),
+    Mutation('H-23 white coat', 'models/guideline/nice.py',
+             '    if home is not None and home < home_goal and above_target(p, target):',
+             '    if False:',
+             (CHECKS,)),
+    Mutation('H-24 HFrEF to NG106', 'models/guideline/nice.py',
+             '    if p.flag("hfref"):\n        # NG136 1.4.31',
+             '    if False:\n        # NG136 1.4.31',
+             (CHECKS,)),
+    Mutation('H-27 citations listed', 'models/guideline/safety.py',
+             'nice("1.4.52"))',
+             'nice("1.4.99"))',
+             (CITES,)),
 )
 
 

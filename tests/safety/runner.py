@@ -28,6 +28,7 @@ service over HTTP (dates moved to today) on all three hooks and, when ``operatio
 * ``data_quality_contain``: words found in the data-quality warnings.
 * ``first_excludes``: classes the first ranked option must not start or increase.
 * ``first_in``: classes of which the first ranked option must start one.
+* ``first_keeps``: classes the first ranked option must not stop.
 * ``indicator``: the patient-view card's indicator (``none``: no card at all).
 * ``order_indicator``: the indicator of the order-select and order-sign cards.
 * ``summary_contains`` / ``summary_excludes``: text every card summary must (not) hold.
@@ -47,7 +48,8 @@ CASES = Path(__file__).resolve().parent / "cases"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 KNOWN_EXPECT = frozenset({
     "refused", "status", "stops", "stops_exact", "reasons_contain", "findings_contain",
-    "data_quality_contain", "first_excludes", "first_in", "indicator", "order_indicator",
+    "data_quality_contain", "first_excludes", "first_in", "first_keeps", "indicator",
+    "order_indicator",
     "summary_contains", "summary_excludes", "no_suggestions"})
 
 
@@ -153,6 +155,9 @@ def check_document(case: Case, doc: dict[str, Any]) -> Iterator[str]:
             yield f"first option {first['label']!r} starts or increases {sorted(bad)}"
         if "first_in" in e and not up & set(e["first_in"]):
             yield f"first option {first['label']!r} starts none of {e['first_in']}"
+        kept = set(first["classes_after"])
+        if lost := (set(e.get("first_keeps", [])) & set(doc["current_regimen"])) - kept:
+            yield f"first option {first['label']!r} stops {sorted(lost)}"
     elif "first_in" in e:
         yield "no ranked option"
 

@@ -1,0 +1,74 @@
+"""What a prescriber checks before stepping up (issue 11): stale labs, an ACE inhibitor with
+an ARB already prescribed, four drugs uncontrolled, adherence, standing BP, the white-coat
+effect, and NG106 first in HFrEF. Hazards H-20 to H-24 of docs/safety/hazard-log.md."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from fhir_mappings.features import Provenance
+from fhir_mappings.vocabulary import DrugClass as D
+from models.assessment import assess
+from models.explainer import Explainer
+from models.guideline.findings import Severity
+from models.guideline.nice import nice_preference, treatment_indication
+from models.guideline.profiles import NICE
+from models.guideline.safety import option_findings
+from models.guideline.targets import Setting
+from models.options import valid_options
+from models.scorer import Scorer
+from tests.factories import patient
+
+A, ARB, C, T, BB = D.ACE_INHIBITOR, D.ARB, D.CCB, D.THIAZIDE_LIKE, D.BETA_BLOCKER
+
+
+def _codes(findings: object) -> list[str]:
+    return [f.code for f in findings]  # type: ignore[attr-defined]
+
+
+def test_a_potassium_months_old_is_rechecked_before_a_ras_blocker() -> None:
+    p = patient(potassium=4.4)
+    p = replace(p, provenance=(Provenance("potassium", "Observation/k", "2026-03-01"),))
+    start = next(o for o in valid_options({}) if o.id == "opt-start-ace_inhibitor")
+    found = {f.code: f for f in option_findings(p, start)}
+    assert found["labs-stale"].severity is Severity.WARN
+    assert "potassium 268 days old" in found["labs-stale"].message
+    ccb = next(o for o in valid_options({}) if o.id == "opt-start-ccb")
+    assert "labs-stale" not in _codes(option_findings(p, ccb))
+    fresh = replace(p, provenance=(Provenance("potassium", "Observation/k", "2026-11-01"),))
+    assert "labs-stale" not in _codes(option_findings(fresh, start))
+
+
+def test_patient_checks(scorer: Scorer, explainer: Explainer) -> None:
+    """On ACEi + ARB: stop one; uncontrolled on four drugs: specialist advice; stepping up:
+    adherence first; T2DM: standing BP."""
+    a = assess(patient({A: 1.0, ARB: 1.0, C: 1.0, T: 1.0}, diabetes_t2=1), scorer, explainer)
+    codes = _codes(a.findings)
+    for code in ("acei-plus-arb-current", "specialist-advice", "check-adherence",
+                 "measure-standing-bp"):
+        assert code in codes, codes
+
+
+def test_home_bp_at_target_stops_an_escalation_on_clinic_bp() -> None:
+    """White-coat effect: clinic 158/92 but a home mean of 126: no step-up, no start."""
+    for regimen in ({C: 1.0}, {}):
+        p = patient(regimen, sbp_clinic=158, dbp_clinic=92, sbp_home=126)
+        ind = treatment_indication(p, NICE.target(p, Setting.CLINIC))
+        assert ind is not None
+        assert ind.code == "white-coat"
+    p = patient({C: 1.0}, sbp_clinic=158, dbp_clinic=92, sbp_home=142)
+    ind = treatment_indication(p, NICE.target(p, Setting.CLINIC))
+    assert ind is not None
+    assert ind.code == "step-up"
+
+
+def test_hfref_goes_to_ng106_first() -> None:
+    """HFrEF untreated: ACE inhibitor/ARB and a beta-blocker (NG106 via NG136 1.4.31), not a
+    thiazide-like diuretic; with both, the usual steps."""
+    pref = nice_preference(patient(hfref=1, heart_failure=1))
+    assert pref.classes == frozenset({A, ARB, BB})
+    assert "1.4.31" in str(pref.citation)
+    on_acei = nice_preference(patient({A: 1.0}, hfref=1, heart_failure=1))
+    assert on_acei.classes == frozenset({BB})
+    both = nice_preference(patient({A: 1.0, BB: 1.0}, hfref=1, heart_failure=1))
+    assert BB not in both.classes
