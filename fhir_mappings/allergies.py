@@ -99,9 +99,17 @@ def _has_angioedema_reaction(res: RawResource) -> bool:
                 return True
             words = " ".join([res.string(manifestation, "text", mpath) or "",
                               *(d for _, _, d in codings)]).lower()
-            if any(w in words for w in codes.ANGIOEDEMA_WORDS):
+            if _angioedema_words(words):
                 return True
         description = (res.string(reaction, "description", path) or "").lower()
-        if any(w in description for w in codes.ANGIOEDEMA_WORDS):
+        if _angioedema_words(description):
             return True
     return False
+
+
+def _angioedema_words(text: str) -> bool:
+    """Angioedema named, or a swelling of the face or airway described in words."""
+    if any(w in text for w in codes.ANGIOEDEMA_WORDS):
+        return True
+    return (any(w in text for w in codes.SWELLING_WORDS)
+            and any(s in text for s in codes.SWELLING_SITES))

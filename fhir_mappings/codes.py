@@ -220,7 +220,13 @@ ACE_INHIBITOR_ALLERGY_SNOMED: Final = frozenset({
     "372733002", "293500009", "407564000", "371627004", "609537003"})
 #: Reaction manifestations meaning angioedema (clinical.md 6.2, LEGEND-HTN Angioedema.json).
 ANGIOEDEMA_SNOMED: Final = frozenset({"41291007", "82966003", "371627004"})
-ANGIOEDEMA_WORDS: Final = ("angioedema", "angio-oedema", "angiooedema", "angio-edema")
+ANGIOEDEMA_WORDS: Final = ("angioedema", "angio-oedema", "angiooedema", "angio-edema",
+                           "quincke")
+#: Angioedema in plain words: a swelling word and a site of the face or airway in the same
+#: manifestation or description ("swelling of lips and tongue", "swollen face").
+SWELLING_WORDS: Final = ("swelling", "swollen", "oedema", "edema")
+SWELLING_SITES: Final = ("lip", "tongue", "face", "facial", "throat", "mouth", "eyelid",
+                         "larynx", "laryngeal", "pharyn")
 
 
 # --------------------------------------------------------------------------- ethnicity

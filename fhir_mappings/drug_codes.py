@@ -52,10 +52,14 @@ class DrugGroup(StrEnum):
     LOOP_DIURETIC = "loop_diuretic"
     OTHER_ANTIHYPERTENSIVE = "other_antihypertensive"
     NOT_ANTIHYPERTENSIVE = "not_antihypertensive"
+    ALISKIREN = "aliskiren"
+    """A direct renin inhibitor (rule fact: not with an ACEi or ARB, MHRA 2012)."""
+    AIRWAYS = "airways_therapy"
+    """Inhaled or oral asthma/COPD therapy (rule fact: evidence of airways disease)."""
 
 
 RULE_GROUPS: Final = (DrugGroup.NSAID, DrugGroup.POTASSIUM, DrugGroup.LITHIUM,
-                      DrugGroup.NON_DHP_CCB)
+                      DrugGroup.NON_DHP_CCB, DrugGroup.ALISKIREN, DrugGroup.AIRWAYS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +174,25 @@ INGREDIENTS: Final[tuple[Ingredient, ...]] = (
                source=_M),
     Ingredient("clonidine", None, DrugGroup.OTHER_ANTIHYPERTENSIVE, None, "C02AC01", None,
                source=_M),
-    Ingredient("aliskiren", None, DrugGroup.OTHER_ANTIHYPERTENSIVE, None, "C09XA02", None,
+    Ingredient("aliskiren", None, DrugGroup.ALISKIREN, "325646", "C09XA02", None,
                source=_M),
+    # Asthma/COPD therapy: evidence of airways disease for the beta-blocker rule (RxNorm
+    # ingredient codes and ATC R03 [M]; inhaled corticosteroids are also used in the nose,
+    # so this is a caution, never a block)
+    Ingredient("salbutamol", None, DrugGroup.AIRWAYS, "435", "R03AC02", None,
+               ("albuterol", "ventolin"), source=_M),
+    Ingredient("terbutaline", None, DrugGroup.AIRWAYS, "10368", "R03AC03", None,
+               ("bricanyl",), source=_M),
+    Ingredient("salmeterol", None, DrugGroup.AIRWAYS, "36117", "R03AC12", None, source=_M),
+    Ingredient("formoterol", None, DrugGroup.AIRWAYS, "25255", "R03AC13", None,
+               ("eformoterol",), source=_M),
+    Ingredient("beclometasone", None, DrugGroup.AIRWAYS, "1347", "R03BA01", None,
+               ("beclomethasone",), source=_M),
+    Ingredient("budesonide", None, DrugGroup.AIRWAYS, "19831", "R03BA02", None, source=_M),
+    Ingredient("fluticasone", None, DrugGroup.AIRWAYS, "41126", "R03BA05", None, source=_M),
+    Ingredient("montelukast", None, DrugGroup.AIRWAYS, "88249", "R03DC03", None, source=_M),
+    Ingredient("tiotropium", None, DrugGroup.AIRWAYS, "274783", "R03BB04", None, source=_M),
+    Ingredient("ipratropium", None, DrugGroup.AIRWAYS, "7213", "R03BB01", None, source=_M),
     Ingredient("minoxidil", None, DrugGroup.OTHER_ANTIHYPERTENSIVE, None, "C02DC01", None,
                source=_M),
     Ingredient("isosorbide dinitrate", None, DrugGroup.NOT_ANTIHYPERTENSIVE, None,
@@ -319,6 +340,7 @@ ATC_GROUPS: Final[dict[str, tuple[DrugClass | DrugGroup, ...]]] = {
     "N05AN": (DrugGroup.LITHIUM,), "A12B": (DrugGroup.POTASSIUM,),
     "C03DB": (DrugGroup.POTASSIUM,), "C03EA": (_T, DrugGroup.POTASSIUM),
     "C03EB": (DrugGroup.LOOP_DIURETIC, DrugGroup.POTASSIUM),
+    "C09XA": (DrugGroup.ALISKIREN,), "R03": (DrugGroup.AIRWAYS,),
 }
 
 

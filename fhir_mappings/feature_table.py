@@ -120,6 +120,8 @@ PATIENT_FEATURES: Final[tuple[FeatureSpec, ...]] = (
     _b("lithium", "current lithium", role=Role.RULE),
     _b("aortic_stenosis", "aortic stenosis", role=Role.RULE),
     _b("non_dhp_ccb", "current verapamil or diltiazem", role=Role.RULE),
+    _b("aliskiren", "current aliskiren", role=Role.RULE),
+    _b("airways_therapy", "current inhaled or oral asthma/COPD therapy", role=Role.RULE),
 )
 
 REGIMEN_FEATURES: Final[tuple[FeatureSpec, ...]] = tuple(

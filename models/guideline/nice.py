@@ -70,6 +70,11 @@ def nice_preference(p: FeatureVector) -> Preference:
         notes.append(Finding(Severity.INFO, "family-origin-unknown",
                              "Family origin not recorded: NICE step 1 and the ARB preference "
                              "depend on it.", nice("1.4.32-1.4.39")))
+    if p.flag("non_dhp_ccb") and not current:
+        notes.append(Finding(Severity.INFO, "non-dhp-ccb-treated", "Taking verapamil or "
+                             "diltiazem: already treated (a rate-limiting CCB is not one of "
+                             "the NICE A/C/D steps); the options add to it.",
+                             nice("1.4.32-1.4.39")))
 
     if p.flag("hfref"):
         # NG136 1.4.31: follow NG106 first in HFrEF: an ACE inhibitor (or ARB) and a
@@ -185,6 +190,7 @@ def treatment_indication(p: FeatureVector, target: Target) -> Finding | None:
     if sbp is None or age is None:
         return None
     goal = f"{target.systolic:.0f}/{target.diastolic:.0f}"
+    treated = bool(p.regimen) or p.flag("non_dhp_ccb")  # verapamil/diltiazem treat BP too
     home = p.get("sbp_home")
     home_goal = target.systolic - OUT_OF_OFFICE_OFFSET
     if home is not None and home < home_goal and above_target(p, target):
@@ -194,7 +200,7 @@ def treatment_indication(p: FeatureVector, target: Target) -> Finding | None:
                        f"mmHg is below its target of {home_goal:.0f} while clinic BP {_bp(p)} "
                        "is not: white-coat effect; do not step up or start treatment on clinic "
                        "BP alone.", nice("1.4.22"))
-    if p.regimen:
+    if treated:
         if above_target(p, target):
             return Finding(Severity.INFO, "step-up", f"Clinic BP {_bp(p)} mmHg is not below "
                            f"the target of {goal}: step up treatment.", nice("1.4.40-1.4.45"))

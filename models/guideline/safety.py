@@ -300,6 +300,7 @@ def beta_blocker(p: FeatureVector, options: Options) -> Iterator[Hit]:
     hr = p.get("heart_rate")
     heart_block, asthma = p.flag("heart_block"), p.flag("asthma")
     copd, non_dhp_ccb = p.flag("copd"), p.flag("non_dhp_ccb")
+    airways = p.flag("airways_therapy") and not (asthma or copd)
     for i, o in enumerate(options):
         if BB not in o.increased_set:
             continue
@@ -317,6 +318,12 @@ def beta_blocker(p: FeatureVector, options: Options) -> Iterator[Hit]:
         if asthma:
             yield i, Finding(BLOCK, "beta-blocker-asthma", "Asthma: beta-blockers should be "
                              "avoided.", bnf("beta-adrenoceptor blocking drugs: asthma"))
+        if airways:
+            yield i, Finding(WARN, "beta-blocker-airways-therapy", "Asthma or COPD therapy "
+                             "on record (e.g. salbutamol) without a diagnosis: check for asthma "
+                             "before a beta-blocker.",
+                             bnf("beta-adrenoceptor blocking drugs: asthma"),
+                             "Ask about wheeze; review after starting.")
         if copd:
             yield i, Finding(WARN, "beta-blocker-copd", "COPD: use a cardioselective "
                              "beta-blocker with caution.",
@@ -495,12 +502,36 @@ def hypotension_and_hfref(p: FeatureVector, options: Options) -> Iterator[Hit]:
                              smpc("doxazosin", "4.4 special warnings"))
 
 
+MHRA_ALISKIREN = mhra("Aliskiren (Rasilez): risk of cardiovascular and renal adverse reactions "
+                      "(March 2012)")
+
+
+def aliskiren(p: FeatureVector, options: Options) -> Iterator[Hit]:
+    """Aliskiren with an ACE inhibitor or ARB: contraindicated in diabetes or with eGFR < 60,
+    not recommended otherwise (MHRA 2012)."""
+    if not p.flag("aliskiren"):
+        return
+    egfr = p.get("egfr")
+    contraindicated = p.flag("diabetes_t2") or egfr is None or egfr < 60
+    why = ("diabetes" if p.flag("diabetes_t2") else "eGFR unknown" if egfr is None
+           else f"eGFR {egfr:.0f}")
+    for i, o in enumerate(options):
+        if hit := o.after_set & RAS_BLOCKERS:
+            if contraindicated:
+                yield i, Finding(BLOCK, "aliskiren-ras", f"Taking aliskiren ({why}): "
+                                 f"{_names(hit)} contraindicated with it.", MHRA_ALISKIREN)
+            else:
+                yield i, Finding(WARN, "aliskiren-ras", f"Taking aliskiren: {_names(hit)} "
+                                 "with it is not recommended (hyperkalaemia, renal failure).",
+                                 MHRA_ALISKIREN, "K+ and creatinine within 1-2 weeks.")
+
+
 SAFETY_RULES: tuple[Rule, ...] = (
     ras_in_pregnancy, breastfeeding, ras_childbearing_potential, angioedema, dual_ras_blockade,
     potassium, renal_function, sodium, gout, lithium, beta_blocker, alpha_blocker,
     calcium_channel_blocker, potassium_sparing, triple_whammy, ace_inhibitor_intolerance,
     ethnicity_ras, heart_failure_stops, stale_labs, renoprotection, fifth_drug,
-    hypotension_and_hfref,
+    hypotension_and_hfref, aliskiren,
 )
 
 

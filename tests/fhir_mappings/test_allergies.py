@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.fhir_mappings.builders import bundle, concept, features, fixture, patient, prov
 
 
@@ -42,3 +44,24 @@ def test_resolved_ace_inhibitor_intolerance_does_not_count() -> None:
           "code": concept("http://snomed.info/sct", "372733002"),
           "patient": {"reference": "Patient/p1"}}
     assert features(bundle(patient(), ai))[0].values["ace_inhibitor_intolerance"] == 0.0
+
+
+@pytest.mark.parametrize("words", ["swelling of lips and tongue", "Swollen face and throat",
+                                   "facial oedema", "Quincke's oedema"])
+def test_angioedema_in_plain_words(words: str) -> None:
+    """Issue 11: 'swelling of lips and tongue' on lisinopril is angioedema (ACEi blocked),
+    not an intolerance (an ARB would be suggested)."""
+    allergy = {"resourceType": "AllergyIntolerance", "id": "a1",
+               "patient": {"reference": "Patient/p1"},
+               "code": {"text": "lisinopril"},
+               "reaction": [{"manifestation": [{"text": words}]}]}
+    fv, _ = features(bundle(patient(), allergy))
+    assert fv.values["angioedema_history"] == 1.0
+
+
+def test_a_rash_is_not_angioedema() -> None:
+    allergy = {"resourceType": "AllergyIntolerance", "id": "a1",
+               "patient": {"reference": "Patient/p1"}, "code": {"text": "lisinopril"},
+               "reaction": [{"manifestation": [{"text": "itchy rash on the arms"}]}]}
+    fv, _ = features(bundle(patient(), allergy))
+    assert fv.values["angioedema_history"] == 0.0

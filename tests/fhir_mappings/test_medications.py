@@ -214,3 +214,27 @@ def test_grouped_name_pattern_matches_like_the_plain_alternation() -> None:
     for text in texts:
         assert ([(m.start(), m[1]) for m in _NAMES.finditer(text)]
                 == [(m.start(), m[1]) for m in plain.finditer(text)]), text
+
+
+def test_salbutamol_is_airways_therapy_and_aliskiren_its_own_fact() -> None:
+    """Issue 11: asthma evidenced only by an inhaler is seen (a caution for beta-blockers);
+    aliskiren is a rule fact (MHRA 2012), not just 'another antihypertensive'."""
+    from tests.fhir_mappings.builders import bundle, features, med_request, patient
+
+    fv, _ = features(bundle(patient(), med_request("s", "435", display="albuterol inhaler"),
+                            med_request("a", "325646", display="aliskiren 150 MG")))
+    assert fv.values["airways_therapy"] == 1.0
+    assert fv.values["aliskiren"] == 1.0
+    assert fv.values["asthma"] == 0.0
+
+
+def test_diltiazem_alone_is_a_treated_patient() -> None:
+    from models.guideline.nice import treatment_indication
+    from models.guideline.profiles import NICE
+    from models.guideline.targets import Setting
+    from tests.factories import patient as fv_patient
+
+    p = fv_patient(non_dhp_ccb=1, sbp_clinic=152, dbp_clinic=88)
+    ind = treatment_indication(p, NICE.target(p, Setting.CLINIC))
+    assert ind is not None
+    assert ind.code == "step-up"

@@ -142,6 +142,18 @@ CASES = [
      "beta-blocker-hypotension", Severity.BLOCK),
     ("heart failure: alpha-blocker caution", ACD, "opt-add-alpha_blocker",
      {"heart_failure": 1}, "alpha-blocker-heart-failure", Severity.WARN),
+    ("aliskiren with diabetes blocks an ACEi", {}, "opt-start-ace_inhibitor",
+     {"aliskiren": 1, "diabetes_t2": 1}, "aliskiren-ras", Severity.BLOCK),
+    ("aliskiren at eGFR 50 blocks an ARB", {}, "opt-start-arb",
+     {"aliskiren": 1, "egfr": 50}, "aliskiren-ras", Severity.BLOCK),
+    ("aliskiren at eGFR 80: ARB not recommended", {}, "opt-start-arb",
+     {"aliskiren": 1, "egfr": 80}, "aliskiren-ras", Severity.WARN),
+    ("aliskiren: a CCB is fine", {}, "opt-start-ccb", {"aliskiren": 1}, "aliskiren-ras",
+     None),
+    ("salbutamol without a diagnosis: beta-blocker caution", ACD, "opt-add-beta_blocker",
+     {"airways_therapy": 1}, "beta-blocker-airways-therapy", Severity.WARN),
+    ("asthma coded: the asthma block, not the therapy caution", ACD, "opt-add-beta_blocker",
+     {"airways_therapy": 1, "asthma": 1}, "beta-blocker-airways-therapy", None),
 ]
 
 

@@ -26,6 +26,9 @@ STORE = "tests/service/audit/test_store.py"
 RULES = "tests/models/test_safety_rules.py"
 CHECKS = "tests/models/test_prescribing_checks.py"
 CITES = "tests/models/test_citations.py"
+ALLERGIES = "tests/fhir_mappings/test_allergies.py"
+MEDS = "tests/fhir_mappings/test_medications.py"
+BRANDS = "tests/fhir_mappings/test_brands.py"
 
 
 class Mutation(NamedTuple):
@@ -187,6 +190,22 @@ MUTATIONS = (
              'nice("1.4.52"))',
              'nice("1.4.99"))',
              (CITES,)),
+    Mutation('H-25 angioedema in words', 'fhir_mappings/allergies.py',
+             '    return (any(w in text for w in codes.SWELLING_WORDS)',
+             '    return False and (any(w in text for w in codes.SWELLING_WORDS)',
+             (ALLERGIES,)),
+    Mutation('H-25 diltiazem treated', 'models/guideline/nice.py',
+             '    treated = bool(p.regimen) or p.flag("non_dhp_ccb")',
+             '    treated = bool(p.regimen)',
+             (MEDS,)),
+    Mutation('H-25 aliskiren rule', 'models/guideline/safety.py',
+             '    hypotension_and_hfref, aliskiren,\n',
+             '    hypotension_and_hfref,\n',
+             (RULES,)),
+    Mutation('H-25 airways therapy caution', 'models/guideline/safety.py',
+             '        if airways:\n',
+             '        if False:\n',
+             (RULES,)),
 )
 
 
