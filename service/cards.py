@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from fhir_mappings.vocabulary import CLASS_INFO, DrugClass
 from models.assessment_text import driver_phrase
+from models.prescribing import STARTING
 from service.schemas.cds_hooks import (
     Action,
     Card,
@@ -166,17 +167,26 @@ def _detail(doc: dict[str, Any], max_options: int = 6) -> str:
 
 def _medication_request(cls: DrugClass, patient_id: str, base: dict[str, Any] | None
                         ) -> dict[str, Any]:
-    info = CLASS_INFO[cls]
-    med = {"coding": [
-        {"system": SNOMED, "code": info.dmd_vmp, "display": info.dmd_vmp_name},
-        {"system": RXNORM, "code": info.rxnorm_ingredient, "display": info.drug},
-    ], "text": f"{info.drug} {info.standard_dose_mg:g} mg once daily"}
+    """A draft order of the class's starting product at its starting dose
+    (:mod:`models.prescribing`): the orderable dm+d VMP first, an RxNorm SCD where known,
+    never an ingredient code; the dose as structured doseAndRate and in words."""
+    start = STARTING[cls]
+    coding = [{"system": SNOMED, "code": start.dmd_vmp, "display": start.dmd_name}]
+    if start.rxnorm_scd:
+        coding.append({"system": RXNORM, "code": start.rxnorm_scd,
+                       "display": start.rxnorm_name or start.dmd_name})
+    words = f"{start.dose_mg:g} mg once daily" + (f"; {start.note}" if start.note else "")
+    med = {"coding": coding, "text": f"{start.dmd_name}: {start.dose_mg:g} mg once daily"}
     resource: dict[str, Any] = dict(base) if base else {
         "resourceType": "MedicationRequest", "status": "draft", "intent": "order",
         "subject": {"reference": f"Patient/{patient_id}"}}
     resource["medicationCodeableConcept"] = med
     resource.pop("medicationReference", None)
-    resource["dosageInstruction"] = [{"text": f"{info.standard_dose_mg:g} mg once daily"}]
+    resource["dosageInstruction"] = [{
+        "text": words, "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+        "doseAndRate": [{"doseQuantity": {"value": start.dose_mg, "unit": "mg",
+                                          "system": "http://unitsofmeasure.org",
+                                          "code": "mg"}}]}]
     return resource
 
 

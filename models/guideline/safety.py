@@ -32,6 +32,7 @@ from models.guideline.citations import (
 )
 from models.guideline.findings import Finding, Severity
 from models.options import TreatmentOption
+from models.prescribing import STARTING, over_licensed_maximum
 
 ACEI, ARB, CCB = DrugClass.ACE_INHIBITOR, DrugClass.ARB, DrugClass.CCB
 THZ, BB = DrugClass.THIAZIDE_LIKE, DrugClass.BETA_BLOCKER
@@ -526,12 +527,25 @@ def aliskiren(p: FeatureVector, options: Options) -> Iterator[Hit]:
                                  MHRA_ALISKIREN, "K+ and creatinine within 1-2 weeks.")
 
 
+def licensed_maximum(p: FeatureVector, options: Options) -> Iterator[Hit]:
+    """A titration never goes past the representative drug's licensed maximum daily dose
+    (indapamide 2.5 mg: "increase indapamide to 2x" would be 5 mg)."""
+    for i, o in enumerate(options):
+        for c in o.increased_set - o.started_set:
+            mg = over_licensed_maximum(c, o.dose_after[CLASS_ORDER.index(c)])
+            if mg is not None:
+                limit = STARTING[c].max_daily_mg
+                yield i, Finding(BLOCK, "above-licensed-maximum", f"{STARTING[c].drug} "
+                                 f"{mg:g} mg a day is above the licensed maximum of {limit:g} "
+                                 "mg.", smpc(STARTING[c].drug, "4.2 posology"))
+
+
 SAFETY_RULES: tuple[Rule, ...] = (
     ras_in_pregnancy, breastfeeding, ras_childbearing_potential, angioedema, dual_ras_blockade,
     potassium, renal_function, sodium, gout, lithium, beta_blocker, alpha_blocker,
     calcium_channel_blocker, potassium_sparing, triple_whammy, ace_inhibitor_intolerance,
     ethnicity_ras, heart_failure_stops, stale_labs, renoprotection, fifth_drug,
-    hypotension_and_hfref, aliskiren,
+    hypotension_and_hfref, aliskiren, licensed_maximum,
 )
 
 

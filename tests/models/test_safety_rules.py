@@ -154,6 +154,10 @@ CASES = [
      {"airways_therapy": 1}, "beta-blocker-airways-therapy", Severity.WARN),
     ("asthma coded: the asthma block, not the therapy caution", ACD, "opt-add-beta_blocker",
      {"airways_therapy": 1, "asthma": 1}, "beta-blocker-airways-therapy", None),
+    ("indapamide 5 mg is above its licensed maximum", {T: 1.0}, "opt-titrate-thiazide_like",
+     {}, "above-licensed-maximum", Severity.BLOCK),
+    ("ramipril 10 mg is within its licence", {A: 1.0}, "opt-titrate-ace_inhibitor", {},
+     "above-licensed-maximum", None),
 ]
 
 

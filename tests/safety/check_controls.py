@@ -199,13 +199,21 @@ MUTATIONS = (
              '    treated = bool(p.regimen)',
              (MEDS,)),
     Mutation('H-25 aliskiren rule', 'models/guideline/safety.py',
-             '    hypotension_and_hfref, aliskiren,\n',
-             '    hypotension_and_hfref,\n',
+             '    hypotension_and_hfref, aliskiren, licensed_maximum,\n',
+             '    hypotension_and_hfref, licensed_maximum,\n',
              (RULES,)),
     Mutation('H-25 airways therapy caution', 'models/guideline/safety.py',
              '        if airways:\n',
              '        if False:\n',
              (RULES,)),
+    Mutation('H-26 licensed maximum', 'models/guideline/safety.py',
+             '            if mg is not None:\n',
+             '            if False:\n',
+             (RULES,)),
+    Mutation('H-26 starting-dose orders', 'service/cards.py',
+             '        "doseAndRate": [{"doseQuantity": {"value": start.dose_mg, "unit": "mg",',
+             '        "doseAndRate": [{"doseQuantity": {"value": start.max_daily_mg, "unit": "mg",',
+             (SERVICE,)),
 )
 
 

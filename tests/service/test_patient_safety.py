@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from fhir_mappings.vocabulary import DrugClass
 from tests.service.conftest import example_request
 from tests.service.fhir_server import (
     bundle_resources,
@@ -22,6 +23,7 @@ from tests.service.fhir_server import (
     with_fhir_server,
 )
 
+D_ALPHA, D_ACEI = DrugClass.ALPHA_BLOCKER, DrugClass.ACE_INHIBITOR
 URL = "/cds-services/hypertension-treatment"
 SIGN = "/cds-services/hypertension-order-sign"
 TOKEN = "short-lived-access-token-xyz"
@@ -253,3 +255,26 @@ def test_the_operation_answers_a_stop_with_detected_issues(client: TestClient) -
                 and x["code"]["coding"][0]["code"] == "severe-hypertension")
     assert stop["severity"] == "high"
     assert "7 days" in stop["mitigation"][0]["action"]["text"]
+
+
+def test_suggested_orders_are_orderable_products_at_the_starting_dose(
+        client: TestClient) -> None:
+    """Issue 11: a suggestion orders the dm+d product of the BNF starting dose (ramipril
+    1.25 mg, doxazosin 1 mg ...), never an RxNorm ingredient code, with a structured dose."""
+    from models.prescribing import STARTING
+
+    req = _order(example_request(hook="order-sign"), "amlodipine 10 mg")
+    cards = client.post(SIGN, json=req).json()["cards"]
+    orders = [a["resource"] for c in cards for s in c.get("suggestions", [])
+              for a in s["actions"]]
+    assert orders, cards
+    for order in orders:
+        coding = order["medicationCodeableConcept"]["coding"]
+        assert coding[0]["system"] == "http://snomed.info/sct"
+        start = next(s for s in STARTING.values() if s.dmd_vmp == coding[0]["code"])
+        assert all(c["code"] != "35296" for c in coding)  # not the ramipril ingredient
+        dose = order["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]
+        assert dose["value"] == start.dose_mg
+        assert f"{start.dose_mg:g} mg once daily" in order["dosageInstruction"][0]["text"]
+    assert STARTING[D_ALPHA].dose_mg == 1.0
+    assert STARTING[D_ACEI].dose_mg == 1.25
