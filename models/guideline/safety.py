@@ -302,6 +302,7 @@ def beta_blocker(p: FeatureVector, options: Options) -> Iterator[Hit]:
     heart_block, asthma = p.flag("heart_block"), p.flag("asthma")
     copd, non_dhp_ccb = p.flag("copd"), p.flag("non_dhp_ccb")
     airways = p.flag("airways_therapy") and not (asthma or copd)
+    sick_sinus = p.flag("sick_sinus")
     for i, o in enumerate(options):
         if BB not in o.increased_set:
             continue
@@ -313,6 +314,9 @@ def beta_blocker(p: FeatureVector, options: Options) -> Iterator[Hit]:
             yield i, Finding(BLOCK, "beta-blocker-bradycardia",
                              f"Heart rate {hr:.0f}/min (< 60): beta-blocker contraindicated.",
                              smpc("bisoprolol"))
+        if sick_sinus:
+            yield i, Finding(BLOCK, "beta-blocker-sick-sinus", "Sick sinus syndrome: "
+                             "beta-blocker contraindicated (unless paced).", smpc("bisoprolol"))
         if heart_block:
             yield i, Finding(BLOCK, "beta-blocker-heart-block", "Second- or third-degree heart "
                              "block: beta-blocker contraindicated.", smpc("bisoprolol"))
@@ -527,6 +531,24 @@ def aliskiren(p: FeatureVector, options: Options) -> Iterator[Hit]:
                                  MHRA_ALISKIREN, "K+ and creatinine within 1-2 weeks.")
 
 
+def renal_artery_stenosis(p: FeatureVector, options: Options) -> Iterator[Hit]:
+    """Renal artery stenosis: ACE inhibitors and ARBs are contraindicated when it is bilateral
+    or affects a single functioning kidney (SmPC); laterality is rarely coded, so starting or
+    increasing one is blocked and continuing one is a caution."""
+    if not p.flag("renal_artery_stenosis"):
+        return
+    for i, o in enumerate(options):
+        if hit := o.increased_set & RAS_BLOCKERS:
+            yield i, Finding(BLOCK, "ras-renal-artery-stenosis", "Renal artery stenosis on "
+                             f"record: do not start or increase {_names(hit)} (contraindicated "
+                             "if bilateral or in a single functioning kidney); specialist "
+                             "advice.", smpc("ramipril"))
+        elif hit := o.after_set & RAS_BLOCKERS:
+            yield i, Finding(WARN, "ras-renal-artery-stenosis", "Renal artery stenosis on "
+                             f"record with {_names(hit)}: check it is not bilateral; creatinine "
+                             "and K+ now.", smpc("ramipril"))
+
+
 def licensed_maximum(p: FeatureVector, options: Options) -> Iterator[Hit]:
     """A titration never goes past the representative drug's licensed maximum daily dose
     (indapamide 2.5 mg: "increase indapamide to 2x" would be 5 mg)."""
@@ -545,7 +567,7 @@ SAFETY_RULES: tuple[Rule, ...] = (
     potassium, renal_function, sodium, gout, lithium, beta_blocker, alpha_blocker,
     calcium_channel_blocker, potassium_sparing, triple_whammy, ace_inhibitor_intolerance,
     ethnicity_ras, heart_failure_stops, stale_labs, renoprotection, fifth_drug,
-    hypotension_and_hfref, aliskiren, licensed_maximum,
+    hypotension_and_hfref, aliskiren, licensed_maximum, renal_artery_stenosis,
 )
 
 

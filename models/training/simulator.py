@@ -134,7 +134,7 @@ SIMULATED_FEATURES: Final[tuple[str, ...]] = (
     "pregnancy", "angioedema_history", "heart_block", "orthostatic_hypotension",
     "ace_inhibitor_intolerance", "frailty", "nsaid", "potassium_supplement", "lithium",
     "copd", "aortic_stenosis", "non_dhp_ccb", "breastfeeding", "dialysis", "potassium_previous",
-    "aliskiren", "airways_therapy",
+    "aliskiren", "airways_therapy", "renal_artery_stenosis", "sick_sinus",
 )
 
 #: NICE NG136 1.4.18: ABPM/HBPM run about 5 mmHg below clinic readings [V].
@@ -775,6 +775,8 @@ def _simulate_cohort(
         # nobody on aliskiren; airways therapy only with asthma or COPD [design]
         "aliskiren": np.zeros(n),
         "airways_therapy": (asthma | copd).astype(np.float64),
+        "renal_artery_stenosis": np.zeros(n),
+        "sick_sinus": np.zeros(n),
     }
     assert set(values) == set(SIMULATED_FEATURES)
     features = np.empty((n, len(PATIENT_FEATURES)))

@@ -23,7 +23,8 @@ ICD10_CM = "http://hl7.org/fhir/sid/icd-10-cm"
 EXPECTED_FACTS = {
     "pregnancy", "breastfeeding", "dialysis", "diabetes_t2", "ckd", "heart_failure", "hfref",
     "cvd", "asthma", "copd", "gout", "angioedema_history", "ace_inhibitor_intolerance",
-    "heart_block", "orthostatic_hypotension", "aortic_stenosis", "frailty"}
+    "heart_block", "orthostatic_hypotension", "aortic_stenosis", "frailty",
+    "renal_artery_stenosis", "sick_sinus"}
 
 
 def _by_fact() -> dict[str, ConditionConcept]:

@@ -158,6 +158,14 @@ CASES = [
      {}, "above-licensed-maximum", Severity.BLOCK),
     ("ramipril 10 mg is within its licence", {A: 1.0}, "opt-titrate-ace_inhibitor", {},
      "above-licensed-maximum", None),
+    ("renal artery stenosis blocks starting an ARB", {}, "opt-start-arb",
+     {"renal_artery_stenosis": 1}, "ras-renal-artery-stenosis", Severity.BLOCK),
+    ("renal artery stenosis blocks increasing ramipril", {A: 1.0}, "opt-titrate-ace_inhibitor",
+     {"renal_artery_stenosis": 1}, "ras-renal-artery-stenosis", Severity.BLOCK),
+    ("renal artery stenosis: continuing ramipril is a caution", {A: 1.0}, "opt-add-ccb",
+     {"renal_artery_stenosis": 1}, "ras-renal-artery-stenosis", Severity.WARN),
+    ("sick sinus blocks a beta-blocker", ACD, "opt-add-beta_blocker", {"sick_sinus": 1},
+     "beta-blocker-sick-sinus", Severity.BLOCK),
 ]
 
 

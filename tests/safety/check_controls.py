@@ -199,8 +199,8 @@ MUTATIONS = (
              '    treated = bool(p.regimen)',
              (MEDS,)),
     Mutation('H-25 aliskiren rule', 'models/guideline/safety.py',
-             '    hypotension_and_hfref, aliskiren, licensed_maximum,\n',
-             '    hypotension_and_hfref, licensed_maximum,\n',
+             '    hypotension_and_hfref, aliskiren, licensed_maximum, renal_artery_stenosis,\n',
+             '    hypotension_and_hfref, licensed_maximum, renal_artery_stenosis,\n',
              (RULES,)),
     Mutation('H-25 airways therapy caution', 'models/guideline/safety.py',
              '        if airways:\n',
@@ -214,6 +214,14 @@ MUTATIONS = (
              '        "doseAndRate": [{"doseQuantity": {"value": start.dose_mg, "unit": "mg",',
              '        "doseAndRate": [{"doseQuantity": {"value": start.max_daily_mg, "unit": "mg",',
              (SERVICE,)),
+    Mutation('H-21 renal artery stenosis', 'models/guideline/safety.py',
+             '    hypotension_and_hfref, aliskiren, licensed_maximum, renal_artery_stenosis,\n',
+             '    hypotension_and_hfref, aliskiren, licensed_maximum,\n',
+             (RULES,)),
+    Mutation('H-21 sick sinus', 'models/guideline/safety.py',
+             '        if sick_sinus:\n',
+             '        if False:\n',
+             (RULES,)),
 )
 
 
