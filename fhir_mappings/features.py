@@ -72,6 +72,8 @@ class FeatureVector:
     unavailable: Mapping[str, str] = field(default_factory=dict)
     #: data-quality warnings a clinician must see
     data_quality: tuple[str, ...] = ()
+    #: per class, the patient's own drug and its daily dose in mg (None: strength unknown)
+    current_drugs: Mapping[DrugClass, tuple[str, float | None]] = field(default_factory=dict)
 
     def get(self, name: str) -> float | None:
         if name not in FEATURES_BY_NAME:
@@ -135,7 +137,7 @@ def feature_vector_from_document(doc: Any) -> FeatureVector:
     if not isinstance(doc, Mapping):
         raise FeatureDocumentError("a features document must be a JSON object", "$")
     allowed = {"as_of", "features", "current_regimen", "deceased", "days_since_bp", "provenance",
-               "unavailable", "data_quality"}
+               "unavailable", "data_quality", "current_drugs"}
     extra = set(doc) - allowed
     if extra:
         raise FeatureDocumentError(f"unknown keys {sorted(extra)}", "$")
@@ -200,8 +202,25 @@ def feature_vector_from_document(doc: Any) -> FeatureVector:
     quality = doc.get("data_quality", [])
     if not isinstance(quality, list) or not all(isinstance(q, str) for q in quality):
         raise FeatureDocumentError("must be a list of strings", "$.data_quality")
+    drugs_doc = doc.get("current_drugs", {})
+    drugs: dict[DrugClass, tuple[str, float | None]] = {}
+    if not isinstance(drugs_doc, Mapping):
+        raise FeatureDocumentError("must be an object of class -> {drug, daily_mg}",
+                                   "$.current_drugs")
+    for cls, entry in drugs_doc.items():
+        path = f"$.current_drugs.{cls}"
+        try:
+            drug_class = DrugClass(cls)
+        except ValueError as e:
+            raise FeatureDocumentError(f"unknown drug class {cls!r}", path) from e
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("drug"), str):
+            raise FeatureDocumentError("needs a 'drug' name", path)
+        daily = _number(entry.get("daily_mg"), f"{path}.daily_mg")
+        if daily is not None and daily <= 0:
+            raise FeatureDocumentError("daily_mg must be positive", f"{path}.daily_mg")
+        drugs[drug_class] = (entry["drug"], daily)
     return FeatureVector(as_of, values, regimen, deceased, days, tuple(provenance),
-                         dict(unavailable), tuple(quality))
+                         dict(unavailable), tuple(quality), drugs)
 
 
 def _opt_str(v: Any) -> str | None:
@@ -222,4 +241,6 @@ def feature_vector_to_document(fv: FeatureVector) -> dict[str, Any]:
         ],
         "unavailable": dict(fv.unavailable),
         "data_quality": list(fv.data_quality),
+        "current_drugs": {c.value: {"drug": d, "daily_mg": mg}
+                          for c, (d, mg) in fv.current_drugs.items()},
     }

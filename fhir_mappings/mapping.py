@@ -46,6 +46,7 @@ def record_to_features(record: PatientRecord) -> FeatureVector:
         provenance=tuple(provenance),
         unavailable=dict(record.unavailable),
         data_quality=record.data_quality,
+        current_drugs=dict(record.current_drugs),
     )
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from fhir_mappings import codes, drug_codes, valuesets
@@ -105,12 +105,16 @@ class _Use:
     res: RawResource
     when: date | None
     note: str
+    drug: str | None = None
+    daily_mg: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class MedicationFacts:
     regimen: dict[DrugClass, Fact]
     facts: dict[str, Fact]
+    #: per class, the patient's own drug (ingredient) and its daily dose in mg when known
+    drugs: dict[DrugClass, tuple[str, float | None]] = field(default_factory=dict)
 
 
 def map_medications(ctx: MappingContext, requests: Iterable[RawResource],
@@ -130,6 +134,7 @@ def map_medications(ctx: MappingContext, requests: Iterable[RawResource],
         by_key.setdefault(use.key, []).append(use)
     regimen: dict[DrugClass, Fact] = {}
     facts: dict[str, Fact] = {}
+    drugs: dict[DrugClass, tuple[str, float | None]] = {}
     for key, items in by_key.items():
         items.sort(key=lambda u: (-(u.multiple or 0.0), u.res.ref))
         best = items[0]
@@ -142,9 +147,11 @@ def map_medications(ctx: MappingContext, requests: Iterable[RawResource],
         if isinstance(key, DrugClass):
             assert best.multiple is not None
             regimen[key] = Fact(best.multiple, best.res.ref, best.when, note)
+            if best.drug is not None:
+                drugs[key] = (best.drug, best.daily_mg)
         else:
             facts[key.value] = present(best.res.ref, best.when, note)
-    return MedicationFacts(regimen, facts)
+    return MedicationFacts(regimen, facts, drugs)
 
 
 # --------------------------------------------------------------------------- current?
@@ -195,9 +202,10 @@ def _uses(ctx: MappingContext, res: RawResource, when: When | bool | None,
             if isinstance(key, DrugGroup):
                 uses.append(_Use(key, None, res, day, f"{label} ({part.how})"))
                 continue
-            multiple, note = _multiple(key, part, per_day, dose_mg if single else None,
-                                       dose_note)
-            uses.append(_Use(key, multiple, res, day, f"{label} ({part.how}): {note}"))
+            multiple, note, daily = _multiple(key, part, per_day, dose_mg if single else None,
+                                              dose_note)
+            uses.append(_Use(key, multiple, res, day, f"{label} ({part.how}): {note}",
+                             part.ingredient.name if part.ingredient else None, daily))
     return uses
 
 
@@ -434,8 +442,9 @@ def _dosage(res: RawResource, key: str) -> tuple[float | None, float | None, str
 
 
 def _multiple(drug_class: DrugClass, part: Part, per_day: float | None,
-              daily_mg_given: float | None, dose_note: str) -> tuple[float, str]:
-    """Dose multiple of the class's standard dose, rounded to a model level, and a note."""
+              daily_mg_given: float | None, dose_note: str) -> tuple[float, str, float | None]:
+    """Dose multiple of the class's standard dose, rounded to a model level, a note, and the
+    daily dose in mg when known."""
     ing = part.ingredient
     standard = drug_codes.standard_mg(ing) if ing else None
     if daily_mg_given is not None:
@@ -446,7 +455,7 @@ def _multiple(drug_class: DrugClass, part: Part, per_day: float | None,
         daily = None
     if ing is None or standard is None or daily is None:
         what = ing.name if ing else CLASS_INFO[drug_class].name
-        return 1.0, f"{what}, strength unknown: standard dose assumed (1x)"
+        return 1.0, f"{what}, strength unknown: standard dose assumed (1x)", None
     raw = daily / standard
     level = round_dose(raw)
     note = (f"{ing.name} {daily:g} mg/day = {raw:.2g}x the standard {standard:g} mg "
@@ -455,7 +464,7 @@ def _multiple(drug_class: DrugClass, part: Part, per_day: float | None,
         note += f"; below {DOSE_LEVELS[0]:g}x: taken as {DOSE_LEVELS[0]:g}x"
     elif raw > MAX_DOSE * math.sqrt(2):
         note += f"; above {MAX_DOSE:g}x: capped at {MAX_DOSE:g}x"
-    return level, note
+    return level, note, daily
 
 
 def round_dose(multiple: float) -> float:

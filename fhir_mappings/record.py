@@ -73,6 +73,9 @@ class PatientRecord:
     unavailable: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     #: data-quality warnings a clinician must see (conflicting or rejected readings ...)
     data_quality: tuple[str, ...] = ()
+    #: per class, the patient's own drug and its daily dose in mg (None: strength unknown)
+    current_drugs: Mapping[DrugClass, tuple[str, float | None]] = field(
+        default_factory=lambda: MappingProxyType({}))
 
     def fact(self, name: str) -> Fact | None:
         return self.facts.get(name)
@@ -134,7 +137,8 @@ def build_record(data: Input, as_of: date, policy: MappingPolicy = DEFAULT_POLIC
                          MappingProxyType(dict(sorted(meds.regimen.items()))), deceased,
                          obs.days_since_bp, ckd_stage, report.freeze(),
                          MappingProxyType(dict(sorted(missing.items()))),
-                         _data_quality(obs.data_quality, report))
+                         _data_quality(obs.data_quality, report),
+                         MappingProxyType(dict(sorted(meds.drugs.items()))))
 
 
 #: Report issues a clinician must see on the card (a value the mapping could not use).

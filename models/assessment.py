@@ -17,7 +17,7 @@ ranking, in this order:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,7 @@ from models.guideline.profiles import NICE, GuidelineProfile
 from models.guideline.safety import catalogue_findings
 from models.guideline.stops import Stop, stop_conditions
 from models.guideline.targets import Setting, Target
+from models.option_labels import CurrentDrugs, personal_label
 from models.options import TreatmentOption, dose_matrices, valid_options
 from models.rows import assemble
 from models.scorer import ScoreBatch, Scorer
@@ -106,6 +107,8 @@ class Assessment:
     data_quality: tuple[str, ...] = ()
     clinic_bp: tuple[float | None, float | None] = (None, None)
     """The clinic BP the assessment read (systolic, diastolic)."""
+    current_drugs: CurrentDrugs = field(default_factory=dict)
+    """The patient's own drug and daily dose per class (for the option labels)."""
     checked: tuple[tuple[TreatmentOption, tuple[Finding, ...]], ...] = ()
     """Status ``pathway``: every option of the catalogue with its safety findings, unranked
     and unscored, so that a drug being ordered is still checked for contraindications."""
@@ -252,7 +255,8 @@ def assess(p: FeatureVector, scorer: Scorer, explainer: Explainer,
     explains every option that is not contraindicated (what the panel shows).
     """
     return replace(_assess(p, scorer, explainer, profile, n_drivers, explain_top),
-                   clinic_bp=(p.get("sbp_clinic"), p.get("dbp_clinic")))
+                   clinic_bp=(p.get("sbp_clinic"), p.get("dbp_clinic")),
+                   current_drugs=dict(p.current_drugs))
 
 
 def _assess(p: FeatureVector, scorer: Scorer, explainer: Explainer,
@@ -381,7 +385,7 @@ def assessment_document(a: Assessment) -> dict[str, Any]:
         "findings": [_finding_doc(f) for f in a.findings],
         "options": [{
             "id": o.option.id,
-            "label": o.option.label,
+            "label": personal_label(o.option, a.current_drugs),
             "action": o.option.action.value,
             "classes_after": [c.value for c in o.option.classes_after],
             "rank": o.rank,

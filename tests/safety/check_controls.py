@@ -26,6 +26,7 @@ STORE = "tests/service/audit/test_store.py"
 RULES = "tests/models/test_safety_rules.py"
 CHECKS = "tests/models/test_prescribing_checks.py"
 CITES = "tests/models/test_citations.py"
+LABELS = "tests/models/test_option_labels.py"
 ALLERGIES = "tests/fhir_mappings/test_allergies.py"
 MEDS = "tests/fhir_mappings/test_medications.py"
 BRANDS = "tests/fhir_mappings/test_brands.py"
@@ -222,6 +223,10 @@ MUTATIONS = (
              '        if sick_sinus:\n',
              '        if False:\n',
              (RULES,)),
+    Mutation('H-26 own drug named', 'models/assessment.py',
+             '            "label": personal_label(o.option, a.current_drugs),',
+             '            "label": o.option.label,',
+             (LABELS,)),
 )
 
 
