@@ -549,6 +549,30 @@ def renal_artery_stenosis(p: FeatureVector, options: Options) -> Iterator[Hit]:
                              "and K+ now.", smpc("ramipril"))
 
 
+def renal_dosing(p: FeatureVector, options: Options) -> Iterator[Hit]:
+    """Renal dose notes of the SmPCs for the drugs the options order ([M]: a pharmacist
+    checks them): with eGFR < 60, ramipril no more than 5 mg a day and candesartan started at
+    4 mg."""
+    egfr = p.get("egfr")
+    if egfr is None or egfr >= 60:
+        return
+    ramipril = p.current_drugs.get(ACEI, ("ramipril", None))[0] == "ramipril"
+    for i, o in enumerate(options):
+        j = CLASS_ORDER.index(ACEI)
+        if ramipril and ACEI in o.increased_set and over_renal_ramipril(o.dose_after[j]):
+            yield i, Finding(WARN, "renal-dose-ramipril", f"eGFR {egfr:.0f} (< 60): ramipril "
+                             "no more than 5 mg a day.", smpc("ramipril", "4.2 posology"),
+                             "Creatinine and K+ 1-2 weeks after the change.")
+        if ARB in o.started_set:
+            yield i, Finding(INFO, "renal-dose-candesartan", f"eGFR {egfr:.0f} (< 60): start "
+                             "candesartan at 4 mg a day.", smpc("candesartan", "4.2 posology"))
+
+
+def over_renal_ramipril(multiple: float) -> bool:
+    """Whether ramipril at this dose multiple is above the 5 mg renal maximum."""
+    return multiple * CLASS_INFO[ACEI].standard_dose_mg > 5.0 + 1e-9
+
+
 def licensed_maximum(p: FeatureVector, options: Options) -> Iterator[Hit]:
     """A titration never goes past the representative drug's licensed maximum daily dose
     (indapamide 2.5 mg: "increase indapamide to 2x" would be 5 mg)."""
@@ -567,7 +591,7 @@ SAFETY_RULES: tuple[Rule, ...] = (
     potassium, renal_function, sodium, gout, lithium, beta_blocker, alpha_blocker,
     calcium_channel_blocker, potassium_sparing, triple_whammy, ace_inhibitor_intolerance,
     ethnicity_ras, heart_failure_stops, stale_labs, renoprotection, fifth_drug,
-    hypotension_and_hfref, aliskiren, licensed_maximum, renal_artery_stenosis,
+    hypotension_and_hfref, aliskiren, licensed_maximum, renal_artery_stenosis, renal_dosing,
 )
 
 

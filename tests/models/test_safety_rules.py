@@ -166,6 +166,12 @@ CASES = [
      {"renal_artery_stenosis": 1}, "ras-renal-artery-stenosis", Severity.WARN),
     ("sick sinus blocks a beta-blocker", ACD, "opt-add-beta_blocker", {"sick_sinus": 1},
      "beta-blocker-sick-sinus", Severity.BLOCK),
+    ("eGFR 45: ramipril 10 mg is a renal-dose caution", {A: 1.0}, "opt-titrate-ace_inhibitor",
+     {"egfr": 45}, "renal-dose-ramipril", Severity.WARN),
+    ("eGFR 75: no renal dose note", {A: 1.0}, "opt-titrate-ace_inhibitor", {"egfr": 75},
+     "renal-dose-ramipril", None),
+    ("eGFR 45: candesartan starts at 4 mg", {}, "opt-start-arb", {"egfr": 45},
+     "renal-dose-candesartan", Severity.INFO),
 ]
 
 

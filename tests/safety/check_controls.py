@@ -200,8 +200,8 @@ MUTATIONS = (
              '    treated = bool(p.regimen)',
              (MEDS,)),
     Mutation('H-25 aliskiren rule', 'models/guideline/safety.py',
-             '    hypotension_and_hfref, aliskiren, licensed_maximum, renal_artery_stenosis,\n',
-             '    hypotension_and_hfref, licensed_maximum, renal_artery_stenosis,\n',
+             '    if not p.flag("aliskiren"):\n        return',
+             '    if True:\n        return',
              (RULES,)),
     Mutation('H-25 airways therapy caution', 'models/guideline/safety.py',
              '        if airways:\n',
@@ -216,8 +216,8 @@ MUTATIONS = (
              '        "doseAndRate": [{"doseQuantity": {"value": start.max_daily_mg, "unit": "mg",',
              (SERVICE,)),
     Mutation('H-21 renal artery stenosis', 'models/guideline/safety.py',
-             '    hypotension_and_hfref, aliskiren, licensed_maximum, renal_artery_stenosis,\n',
-             '    hypotension_and_hfref, aliskiren, licensed_maximum,\n',
+             '    if not p.flag("renal_artery_stenosis"):\n        return',
+             '    if True:\n        return',
              (RULES,)),
     Mutation('H-21 sick sinus', 'models/guideline/safety.py',
              '        if sick_sinus:\n',
@@ -227,6 +227,10 @@ MUTATIONS = (
              '            "label": personal_label(o.option, a.current_drugs),',
              '            "label": o.option.label,',
              (LABELS,)),
+    Mutation('H-26 renal dose notes', 'models/guideline/safety.py',
+             '    if egfr is None or egfr >= 60:\n        return',
+             '    if True:\n        return',
+             (RULES,)),
 )
 
 
