@@ -230,7 +230,8 @@ def _prescribing_checks(p: FeatureVector, ind: Finding | None) -> list[Finding]:
     if regimen >= RAS_BLOCKERS:
         out.append(Finding(Severity.WARN, "acei-plus-arb-current", "Taking an ACE inhibitor "
                            "and an ARB together: stop one.", nice("1.4.34")))
-    n = len(regimen) + (1 if p.flag("non_dhp_ccb") else 0)
+    n = (len(regimen) + (1 if p.flag("non_dhp_ccb") else 0)
+         + (1 if p.flag("other_antihypertensive") else 0))
     if ind is not None and ind.code == "step-up":
         if n >= 4:
             out.append(Finding(Severity.WARN, "specialist-advice", f"Uncontrolled on {n} "

@@ -190,7 +190,8 @@ def treatment_indication(p: FeatureVector, target: Target) -> Finding | None:
     if sbp is None or age is None:
         return None
     goal = f"{target.systolic:.0f}/{target.diastolic:.0f}"
-    treated = bool(p.regimen) or p.flag("non_dhp_ccb")  # verapamil/diltiazem treat BP too
+    # verapamil/diltiazem and the other antihypertensives (methyldopa ...) treat BP too
+    treated = bool(p.regimen) or p.flag("non_dhp_ccb") or p.flag("other_antihypertensive")
     home = p.get("sbp_home")
     home_goal = target.systolic - OUT_OF_OFFICE_OFFSET
     if home is not None and home < home_goal and above_target(p, target):

@@ -480,7 +480,8 @@ def renoprotection(p: FeatureVector, options: Options) -> Iterator[Hit]:
 def fifth_drug(p: FeatureVector, options: Options) -> Iterator[Hit]:
     """Uncontrolled on four drugs at optimal doses: NICE asks for specialist advice (1.4.52),
     not a fifth drug."""
-    n = len(p.regimen) + (1 if p.flag("non_dhp_ccb") else 0)
+    n = (len(p.regimen) + (1 if p.flag("non_dhp_ccb") else 0)
+         + (1 if p.flag("other_antihypertensive") else 0))
     if n < 4:
         return
     for i, o in enumerate(options):

@@ -106,7 +106,8 @@ def _names(classes: frozenset[DrugClass]) -> str:
 
 def _n_drugs(p: FeatureVector) -> int:
     """Antihypertensive drugs taken: the regimen's classes, and verapamil/diltiazem."""
-    return len(p.regimen) + (1 if p.flag("non_dhp_ccb") else 0)
+    return (len(p.regimen) + (1 if p.flag("non_dhp_ccb") else 0)
+            + (1 if p.flag("other_antihypertensive") else 0))
 
 
 def _bp_text(p: FeatureVector) -> str:

@@ -238,3 +238,20 @@ def test_diltiazem_alone_is_a_treated_patient() -> None:
     ind = treatment_indication(p, NICE.target(p, Setting.CLINIC))
     assert ind is not None
     assert ind.code == "step-up"
+
+
+def test_methyldopa_alone_is_a_treated_patient() -> None:
+    """Issue 11: other antihypertensives (methyldopa, hydralazine ...) are part of the
+    current treatment: a patient on methyldopa is stepped up, not started as untreated."""
+    from models.guideline.nice import treatment_indication
+    from models.guideline.profiles import NICE
+    from models.guideline.targets import Setting
+    from tests.fhir_mappings.builders import bundle, features, med_request, patient
+
+    fv, _ = features(bundle(patient(), med_request("m", "6876", display="methyldopa 250 MG")))
+    assert fv.values["other_antihypertensive"] == 1.0
+    fv = type(fv)(fv.as_of, {**fv.values, "sbp_clinic": 152.0, "dbp_clinic": 88.0,
+                             "age": 60.0}, fv.regimen)
+    ind = treatment_indication(fv, NICE.target(fv, Setting.CLINIC))
+    assert ind is not None
+    assert ind.code == "step-up"

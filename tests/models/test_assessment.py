@@ -119,7 +119,9 @@ def test_no_generated_patient_ever_gets_a_blocked_option_first(
 
 CONDITIONS = ["pregnancy", "angioedema_history", "asthma", "copd", "gout", "heart_block",
               "orthostatic_hypotension", "aortic_stenosis", "lithium", "potassium_supplement",
-              "non_dhp_ccb", "nsaid", "ace_inhibitor_intolerance", "hfref"]
+              "non_dhp_ccb", "nsaid", "ace_inhibitor_intolerance", "hfref",
+              "renal_artery_stenosis", "sick_sinus", "aliskiren", "airways_therapy",
+              "breastfeeding", "dialysis", "other_antihypertensive"]
 
 
 @SLOW
