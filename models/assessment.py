@@ -32,17 +32,17 @@ from fhir_mappings.feature_table import (
     N_PATIENT_MODEL,
 )
 from fhir_mappings.features import FeatureVector, Provenance
-from fhir_mappings.vocabulary import CLASS_ORDER, RAS_BLOCKERS
+from fhir_mappings.vocabulary import CLASS_INFO, CLASS_ORDER, RAS_BLOCKERS
 from models.explainer import Explainer
 from models.guideline.citations import nice, nice_ng106, nice_ng133, policy
 from models.guideline.findings import Finding, Severity, max_severity
 from models.guideline.nice import preferred_options, treatment_indication
 from models.guideline.profiles import NICE, GuidelineProfile
-from models.guideline.safety import catalogue_findings
+from models.guideline.safety import catalogue_findings, option_findings
 from models.guideline.stops import Stop, stop_conditions
 from models.guideline.targets import Setting, Target
 from models.option_labels import CurrentDrugs, personal_label
-from models.options import TreatmentOption, dose_matrices, valid_options
+from models.options import Action, TreatmentOption, dose_matrices, valid_options
 from models.rows import assemble
 from models.scorer import ScoreBatch, Scorer
 
@@ -222,6 +222,32 @@ def _patient_findings(p: FeatureVector, target: Target) -> list[Finding]:
     return out
 
 
+#: Rules whose verdict on a drug already taken is said elsewhere (a stop condition, the
+#: ACEi + ARB check) or is about starting only.
+_NOT_FOR_CURRENT = frozenset({"acei-plus-arb", "potassium-high-start", "potassium-high-increase",
+                              "above-licensed-maximum", "fifth-drug"})
+
+
+def _current_contraindicated(p: FeatureVector) -> list[Finding]:
+    """A drug the patient already takes that a rule would forbid starting (gout on a
+    thiazide, a heart rate of 48 on bisoprolol ...): the prescriber's action is to review it -
+    reduce or stop - and the card says so. Each current class is checked as if it were
+    started, by the same rules."""
+    out = []
+    zeros = (0.0,) * len(CLASS_ORDER)
+    for c, dose in p.regimen.items():
+        after = tuple(dose if k is c else 0.0 for k in CLASS_ORDER)
+        as_new = TreatmentOption(f"current-{c.value}", Action.START, c.value, (c,), zeros,
+                                 after)
+        drug = p.current_drugs.get(c, (CLASS_INFO[c].drug, None))[0]
+        for f in option_findings(p, as_new):
+            if f.severity is Severity.BLOCK and f.code not in _NOT_FOR_CURRENT:
+                out.append(Finding(Severity.WARN, "current-contraindicated",
+                                   f"Already taking {drug}: {f.message} Review it: reduce or "
+                                   "stop.", f.citation))
+    return out
+
+
 def _prescribing_checks(p: FeatureVector, ind: Finding | None) -> list[Finding]:
     """What a prescriber checks before stepping up (NG136): adherence, standing BP where NICE
     asks for it, an ACE inhibitor with an ARB already prescribed, four drugs uncontrolled."""
@@ -238,6 +264,7 @@ def _prescribing_checks(p: FeatureVector, ind: Finding | None) -> list[Finding]:
                                "antihypertensives: seek specialist advice.", nice("1.4.52")))
         out.append(Finding(Severity.INFO, "check-adherence", "Before stepping up: check "
                            "adherence and that doses are optimal.", nice("1.4.40 and 1.4.44")))
+    out += _current_contraindicated(p)
     age = p.get("age")
     if (p.flag("diabetes_t2") or (age is not None and age >= 80)) and not p.flag(
             "orthostatic_hypotension"):

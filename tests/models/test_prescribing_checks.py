@@ -72,3 +72,19 @@ def test_hfref_goes_to_ng106_first() -> None:
     assert on_acei.classes == frozenset({BB})
     both = nice_preference(patient({A: 1.0, BB: 1.0}, hfref=1, heart_failure=1))
     assert BB not in both.classes
+
+
+def test_a_current_drug_a_rule_forbids_is_named_for_review(scorer: Scorer,
+                                                          explainer: Explainer) -> None:
+    """Issue 11 item 1 (the prescriber's action): gout on a thiazide-like diuretic, or a heart
+    rate of 48 on a beta-blocker, is said with 'review it: reduce or stop'."""
+    a = assess(patient({T: 1.0, C: 1.0}, gout=1), scorer, explainer)
+    found = [f for f in a.findings if f.code == "current-contraindicated"]
+    assert found
+    assert "indapamide" in found[0].message
+    assert "reduce or stop" in found[0].message
+    b = assess(patient({BB: 1.0, C: 1.0}, heart_rate=48), scorer, explainer)
+    assert any(f.code == "current-contraindicated" and "bisoprolol" in f.message
+               for f in b.findings)
+    healthy = assess(patient({C: 1.0}), scorer, explainer)
+    assert not any(f.code == "current-contraindicated" for f in healthy.findings)

@@ -231,6 +231,10 @@ MUTATIONS = (
              '    if egfr is None or egfr >= 60:\n        return',
              '    if True:\n        return',
              (RULES,)),
+    Mutation('H-20 current drug reviewed', 'models/assessment.py',
+             '    out += _current_contraindicated(p)\n',
+             '',
+             (CHECKS,)),
 )
 
 
