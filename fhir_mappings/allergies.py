@@ -51,6 +51,10 @@ def map_allergies(ctx: MappingContext, allergies: Iterable[RawResource]) -> dict
         label = text or next((disp for _, _, disp in codings if disp), "")
         if angioedema:
             found.setdefault("angioedema_history", []).append((day, res, label))
+        elif acei and _has_anaphylaxis_reaction(res):
+            # a serious hypersensitivity reaction to an ACE inhibitor: a history, whatever the
+            # clinical status (the SmPC contraindication), not an intolerance
+            found.setdefault("ace_inhibitor_hypersensitivity", []).append((day, res, label))
         elif acei and current:
             found.setdefault("ace_inhibitor_intolerance", []).append((day, res, label))
         else:
@@ -68,7 +72,9 @@ def map_allergies(ctx: MappingContext, allergies: Iterable[RawResource]) -> dict
             ctx.use(r)
         when = ctx.when(res, res.data, "recordedDate") or ctx.when(res, res.data,
                                                                    "onsetDateTime")
-        why = "angioedema reaction" if fact == "angioedema_history" else "ACE-inhibitor"
+        why = {"angioedema_history": "angioedema reaction",
+               "ace_inhibitor_hypersensitivity": "serious reaction to an ACE inhibitor"}.get(
+                   fact, "ACE-inhibitor")
         facts[fact] = present(res.ref, when.day if when else None,
                               f"AllergyIntolerance: {label or 'coded'} ({why})")
     return facts
@@ -104,6 +110,24 @@ def _has_angioedema_reaction(res: RawResource) -> bool:
         description = (res.string(reaction, "description", path) or "").lower()
         if _angioedema_words(description):
             return True
+    return False
+
+
+def _has_anaphylaxis_reaction(res: RawResource) -> bool:
+    """A reaction manifesting as anaphylaxis (SNOMED, or the word), or criticality high."""
+    if res.data.get("criticality") == "high":
+        return True
+    for path, reaction in res.objects(res.data, "reaction"):
+        if reaction.get("severity") == "severe":
+            return True
+        for mpath, manifestation in res.objects(reaction, "manifestation", path):
+            codings = res.codings(manifestation, mpath)
+            if any(s == codes.SNOMED and c in codes.ANAPHYLAXIS_SNOMED for s, c, _ in codings):
+                return True
+            words = " ".join([res.string(manifestation, "text", mpath) or "",
+                              *(d for _, _, d in codings)]).lower()
+            if "anaphyla" in words:
+                return True
     return False
 
 

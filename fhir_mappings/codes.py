@@ -222,6 +222,8 @@ ACE_INHIBITOR_ALLERGY_SNOMED: Final = frozenset({
 ANGIOEDEMA_SNOMED: Final = frozenset({"41291007", "82966003", "371627004"})
 ANGIOEDEMA_WORDS: Final = ("angioedema", "angio-oedema", "angiooedema", "angio-edema",
                            "quincke")
+#: Anaphylaxis (SNOMED 39579001 "Anaphylaxis (disorder)" [M]) as a reaction manifestation.
+ANAPHYLAXIS_SNOMED: Final = frozenset({"39579001"})
 #: Angioedema in plain words: a swelling word and a site of the face or airway in the same
 #: manifestation or description ("swelling of lips and tongue", "swollen face").
 SWELLING_WORDS: Final = ("swelling", "swollen", "oedema", "edema")

@@ -113,6 +113,8 @@ PATIENT_FEATURES: Final[tuple[FeatureSpec, ...]] = (
     _b("heart_block", "second- or third-degree heart block", role=Role.RULE),
     _b("orthostatic_hypotension", "orthostatic (postural) hypotension", role=Role.RULE),
     _b("ace_inhibitor_intolerance", "ACE-inhibitor intolerance (cough)", role=Role.RULE),
+    _b("ace_inhibitor_hypersensitivity", "serious hypersensitivity reaction to an ACE inhibitor "
+       "(anaphylaxis)", role=Role.RULE),
     _b("frailty", "moderate or severe frailty", role=Role.RULE),
     _b("nsaid", "current NSAID", role=Role.RULE),
     _b("potassium_supplement", "current potassium supplement or K-sparing drug",

@@ -144,7 +144,14 @@ def ras_childbearing_potential(p: FeatureVector, options: Options) -> Iterator[H
 
 def angioedema(p: FeatureVector, options: Options) -> Iterator[Hit]:
     """History of angioedema: ACE inhibitors contraindicated; ARBs only case by case because of
-    cross-reactivity."""
+    cross-reactivity. A serious hypersensitivity reaction (anaphylaxis) to an ACE inhibitor:
+    ACE inhibitors contraindicated (SmPC)."""
+    if p.flag("ace_inhibitor_hypersensitivity"):
+        for i, o in enumerate(options):
+            if ACEI in o.after_set:
+                yield i, Finding(BLOCK, "acei-hypersensitivity", "Serious hypersensitivity "
+                                 "(anaphylaxis) to an ACE inhibitor: ACE inhibitors "
+                                 "contraindicated.", smpc("ramipril"))
     if not p.flag("angioedema_history"):
         return
     for i, o in enumerate(options):

@@ -65,3 +65,15 @@ def test_a_rash_is_not_angioedema() -> None:
                "reaction": [{"manifestation": [{"text": "itchy rash on the arms"}]}]}
     fv, _ = features(bundle(patient(), allergy))
     assert fv.values["angioedema_history"] == 0.0
+
+
+def test_anaphylaxis_to_an_ace_inhibitor_is_a_hypersensitivity_not_an_intolerance() -> None:
+    allergy = {"resourceType": "AllergyIntolerance", "id": "a1",
+               "patient": {"reference": "Patient/p1"}, "code": {"text": "ramipril"},
+               "clinicalStatus": {"coding": [{"code": "inactive"}]},
+               "reaction": [{"manifestation": [{"coding": [
+                   {"system": "http://snomed.info/sct", "code": "39579001",
+                    "display": "Anaphylaxis"}]}]}]}
+    fv, _ = features(bundle(patient(), allergy))
+    assert fv.values["ace_inhibitor_hypersensitivity"] == 1.0
+    assert fv.values["ace_inhibitor_intolerance"] == 0.0

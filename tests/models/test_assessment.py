@@ -121,7 +121,8 @@ CONDITIONS = ["pregnancy", "angioedema_history", "asthma", "copd", "gout", "hear
               "orthostatic_hypotension", "aortic_stenosis", "lithium", "potassium_supplement",
               "non_dhp_ccb", "nsaid", "ace_inhibitor_intolerance", "hfref",
               "renal_artery_stenosis", "sick_sinus", "aliskiren", "airways_therapy",
-              "breastfeeding", "dialysis", "other_antihypertensive"]
+              "breastfeeding", "dialysis", "other_antihypertensive",
+              "ace_inhibitor_hypersensitivity"]
 
 
 @SLOW

@@ -172,6 +172,8 @@ CASES = [
      "renal-dose-ramipril", None),
     ("eGFR 45: candesartan starts at 4 mg", {}, "opt-start-arb", {"egfr": 45},
      "renal-dose-candesartan", Severity.INFO),
+    ("anaphylaxis to an ACEi blocks an ACEi", {}, "opt-start-ace_inhibitor",
+     {"ace_inhibitor_hypersensitivity": 1}, "acei-hypersensitivity", Severity.BLOCK),
 ]
 
 

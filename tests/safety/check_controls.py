@@ -235,6 +235,10 @@ MUTATIONS = (
              '    out += _current_contraindicated(p)\n',
              '',
              (CHECKS,)),
+    Mutation('H-25 anaphylaxis to an ACEi', 'fhir_mappings/allergies.py',
+             '        elif acei and _has_anaphylaxis_reaction(res):',
+             '        elif False:',
+             (ALLERGIES,)),
 )
 
 
