@@ -17,6 +17,7 @@ ranking, in this order:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -32,7 +33,7 @@ from fhir_mappings.feature_table import (
     N_PATIENT_MODEL,
 )
 from fhir_mappings.features import FeatureVector, Provenance
-from fhir_mappings.vocabulary import CLASS_INFO, CLASS_ORDER, RAS_BLOCKERS
+from fhir_mappings.vocabulary import CLASS_INFO, CLASS_ORDER, RAS_BLOCKERS, DrugClass
 from models.explainer import Explainer
 from models.guideline.citations import nice, nice_ng106, nice_ng133, policy
 from models.guideline.findings import Finding, Severity, max_severity
@@ -43,6 +44,7 @@ from models.guideline.stops import Stop, stop_conditions
 from models.guideline.targets import Setting, Target
 from models.option_labels import CurrentDrugs, personal_label
 from models.options import Action, TreatmentOption, dose_matrices, valid_options
+from models.prescribing import StartingProduct, starting_product
 from models.rows import assemble
 from models.scorer import ScoreBatch, Scorer
 
@@ -108,6 +110,8 @@ class Assessment:
     clinic_bp: tuple[float | None, float | None] = (None, None)
     """The clinic BP the assessment read (systolic, diastolic)."""
     current_drugs: CurrentDrugs = field(default_factory=dict)
+    order_products: Mapping[DrugClass, StartingProduct] = field(default_factory=dict)
+    """The product a start of each class is ordered as, for this patient."""
     """The patient's own drug and daily dose per class (for the option labels)."""
     checked: tuple[tuple[TreatmentOption, tuple[Finding, ...]], ...] = ()
     """Status ``pathway``: every option of the catalogue with its safety findings, unranked
@@ -284,7 +288,8 @@ def assess(p: FeatureVector, scorer: Scorer, explainer: Explainer,
     """
     return replace(_assess(p, scorer, explainer, profile, n_drivers, explain_top),
                    clinic_bp=(p.get("sbp_clinic"), p.get("dbp_clinic")),
-                   current_drugs=dict(p.current_drugs))
+                   current_drugs=dict(p.current_drugs),
+                   order_products={c: starting_product(c, p) for c in DrugClass})
 
 
 def _assess(p: FeatureVector, scorer: Scorer, explainer: Explainer,
@@ -383,6 +388,18 @@ def rank_options(p: FeatureVector, options: tuple[TreatmentOption, ...],
                       clinic_bp=(p.get("sbp_clinic"), p.get("dbp_clinic")))
 
 
+def _order_doc(o: TreatmentOption, products: Mapping[DrugClass, StartingProduct]
+               ) -> dict[str, Any]:
+    """``{"order": ...}``: the product a start or addition of one class is ordered as."""
+    if len(o.started) != 1 or o.stopped or o.started[0] not in products:
+        return {}
+    s = products[o.started[0]]
+    return {"order": {"drug": s.drug, "dose_mg": s.dose_mg, "dmd_vmp": s.dmd_vmp,
+                      "dmd_name": s.dmd_name, "rxnorm_scd": s.rxnorm_scd,
+                      "rxnorm_name": s.rxnorm_name, "note": s.note,
+                      "patient_instruction": s.patient_instruction}}
+
+
 def _status(severity: Severity | None) -> str:
     """The option status a severity gives, for an option that is not ranked."""
     if severity is Severity.BLOCK:
@@ -414,6 +431,7 @@ def assessment_document(a: Assessment) -> dict[str, Any]:
         "options": [{
             "id": o.option.id,
             "label": personal_label(o.option, a.current_drugs),
+            **_order_doc(o.option, a.order_products),
             "action": o.option.action.value,
             "classes_after": [c.value for c in o.option.classes_after],
             "rank": o.rank,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from fhir_mappings.features import FeatureVector
 from fhir_mappings.vocabulary import CLASS_INFO, DrugClass
 
 
@@ -29,12 +30,15 @@ class StartingProduct:
     rxnorm_name: str | None
     max_daily_mg: float
     note: str = ""
+    """For the prescriber (titration, monitoring): the order's note, never its dosage text."""
+    patient_instruction: str = ""
+    """For the patient (timing), the order's patientInstruction."""
 
 
 STARTING: Final[dict[DrugClass, StartingProduct]] = {
     DrugClass.ACE_INHIBITOR: StartingProduct(
         "ramipril", 1.25, "318900007", "Ramipril 1.25mg capsules", None, None, 10.0,
-        "increase every 1-2 weeks as tolerated; check creatinine and K+ 1-2 weeks after each "
+        "double the dose every 2-4 weeks as tolerated; creatinine and K+ 1-2 weeks after each "
         "change"),
     DrugClass.ARB: StartingProduct(
         "candesartan", 8.0, "318979007", "Candesartan 8mg tablets", None, None, 32.0,
@@ -44,16 +48,58 @@ STARTING: Final[dict[DrugClass, StartingProduct]] = {
         "Amlodipine 5 MG Oral Tablet", 10.0),
     DrugClass.THIAZIDE_LIKE: StartingProduct(
         "indapamide", 2.5, "317956008", "Indapamide 2.5mg tablets", None, None, 2.5,
-        "2.5 mg is also the maximum; check Na+ and K+ within 4 weeks"),
+        "2.5 mg is also the maximum; Na+ and K+ within 4 weeks", "Take in the morning."),
     DrugClass.BETA_BLOCKER: StartingProduct(
         "bisoprolol", 5.0, "318590006", "Bisoprolol 5mg tablets", None, None, 20.0),
     DrugClass.SPIRONOLACTONE: StartingProduct(
         "spironolactone", 25.0, "318056008", "Spironolactone 25mg tablets", "313096",
-        "spironolactone 25 MG Oral Tablet", 100.0,
-        "check Na+, K+ and renal function within 1 month (NICE NG136 1.4.50)"),
+        "spironolactone 25 MG Oral Tablet", 50.0,
+        "Na+, K+ and renal function within 1 month (NICE NG136 1.4.50); 50 mg a day at most "
+        "for resistant hypertension here (PATHWAY-2; MHRA 2016 with an ACEi or ARB)"),
     DrugClass.ALPHA_BLOCKER: StartingProduct(
         "doxazosin", 1.0, "318781001", "Doxazosin 1mg tablets", None, None, 16.0,
-        "first-dose postural hypotension: take the first dose at bedtime"),
+        "first-dose postural hypotension", "Take the first dose at bedtime."),
+}
+
+#: Starting products for patients the standard start does not suit (SmPC 4.2 [M], dm+d VMPs
+#: clinical.md 6.5 [V]): candesartan 4 mg in renal impairment or heart failure, bisoprolol
+#: 1.25 mg in heart failure (the heart-failure titration), enalapril while breastfeeding
+#: (NICE NG133 postnatal section names it).
+CANDESARTAN_4 = StartingProduct(
+    "candesartan", 4.0, "318978004", "Candesartan 4mg tablets", None, None, 32.0,
+    "4 mg start in renal impairment or heart failure (SmPC); creatinine and K+ in 1-2 weeks")
+BISOPROLOL_HF = StartingProduct(
+    "bisoprolol", 1.25, "318604001", "Bisoprolol 1.25mg tablets", None, None, 10.0,
+    "heart failure: 1.25 mg for a week, then increase stepwise to 10 mg as tolerated (SmPC)")
+ENALAPRIL_5 = StartingProduct(
+    "enalapril", 5.0, "318851002", "Enalapril 5mg tablets", None, None, 40.0,
+    "breastfeeding: enalapril is the ACE inhibitor NICE NG133 names; mother's creatinine and "
+    "K+ after starting")
+
+
+def starting_product(drug_class: DrugClass, p: FeatureVector) -> StartingProduct:
+    """The product to order when starting ``drug_class`` for this patient."""
+    egfr = p.get("egfr")
+    heart_failure = p.flag("heart_failure") or p.flag("hfref")
+    if drug_class is DrugClass.ARB and (heart_failure or (egfr is not None and egfr < 60)):
+        return CANDESARTAN_4
+    if drug_class is DrugClass.BETA_BLOCKER and heart_failure:
+        return BISOPROLOL_HF
+    if drug_class is DrugClass.ACE_INHIBITOR and p.flag("breastfeeding"):
+        return ENALAPRIL_5
+    return STARTING[drug_class]
+
+
+#: Licensed maximum daily doses (mg) for hypertension of the other drugs a patient may take
+#: (BNF/SmPC as recalled [M]: a pharmacist checks this table before release). A titration of
+#: a drug not listed says that its maximum was not checked.
+MAX_DAILY_MG: Final[dict[str, float]] = {
+    "lisinopril": 80.0, "enalapril": 40.0, "perindopril": 8.0, "ramipril": 10.0,
+    "losartan": 100.0, "valsartan": 320.0, "irbesartan": 300.0, "olmesartan": 40.0,
+    "telmisartan": 80.0, "candesartan": 32.0, "amlodipine": 10.0, "felodipine": 20.0,
+    "lercanidipine": 20.0, "lacidipine": 6.0, "nifedipine": 90.0, "indapamide": 2.5,
+    "atenolol": 100.0, "metoprolol": 400.0, "nebivolol": 5.0, "bisoprolol": 20.0,
+    "spironolactone": 50.0, "eplerenone": 50.0, "doxazosin": 16.0,
 }
 
 

@@ -26,7 +26,6 @@ from typing import Any, Literal
 
 from fhir_mappings.vocabulary import CLASS_INFO, DrugClass
 from models.assessment_text import driver_phrase
-from models.prescribing import STARTING
 from service.schemas.cds_hooks import (
     Action,
     Card,
@@ -148,6 +147,8 @@ def _detail(doc: dict[str, Any], max_options: int = 6) -> str:
         lines.append(f"| {o['rank']} | {o['label']}{g} | {_fmt(o['predicted_sbp_change'])} mmHg "
                      f"({_fmt(lo)} to {_fmt(hi)}, {o['interval_coverage']:.0%}) | "
                      f"{o['p_target']:.0%} | {o['status']} |")
+    lines += ["", "*Predicted changes are for the standard dose; a suggested order starts at "
+              "the starting dose and is titrated to it.*"]
     blocked = [o for o in doc["options"] if o["rank"] is None]
     if blocked:
         lines += ["", "**Not offered (contraindicated):** " + "; ".join(
@@ -165,28 +166,40 @@ def _detail(doc: dict[str, Any], max_options: int = 6) -> str:
     return "\n".join(lines)
 
 
-def _medication_request(cls: DrugClass, patient_id: str, base: dict[str, Any] | None
+#: The fields of a clinician's draft order a replacement keeps (a quantity, note or reason
+#: written for another drug must not survive the replacement).
+_DRAFT_KEEPS = ("resourceType", "id", "status", "intent", "subject", "encounter", "requester",
+                "authoredOn")
+
+
+def _medication_request(order: dict[str, Any], patient_id: str, base: dict[str, Any] | None
                         ) -> dict[str, Any]:
-    """A draft order of the class's starting product at its starting dose
-    (:mod:`models.prescribing`): the orderable dm+d VMP first, an RxNorm SCD where known,
-    never an ingredient code; the dose as structured doseAndRate and in words."""
-    start = STARTING[cls]
-    coding = [{"system": SNOMED, "code": start.dmd_vmp, "display": start.dmd_name}]
-    if start.rxnorm_scd:
-        coding.append({"system": RXNORM, "code": start.rxnorm_scd,
-                       "display": start.rxnorm_name or start.dmd_name})
-    words = f"{start.dose_mg:g} mg once daily" + (f"; {start.note}" if start.note else "")
-    med = {"coding": coding, "text": f"{start.dmd_name}: {start.dose_mg:g} mg once daily"}
-    resource: dict[str, Any] = dict(base) if base else {
+    """A draft order of the option's starting product (the assessment's ``order``, from
+    :mod:`models.prescribing`: the patient's own starting dose, e.g. candesartan 4 mg in
+    renal impairment): the orderable dm+d VMP first, an RxNorm SCD where known, never an
+    ingredient code; the dose structured and in plain words; the prescriber's notes as the
+    order's note and timing as the patient instruction, never in the dosage text."""
+    coding = [{"system": SNOMED, "code": order["dmd_vmp"], "display": order["dmd_name"]}]
+    if order.get("rxnorm_scd"):
+        coding.append({"system": RXNORM, "code": order["rxnorm_scd"],
+                       "display": order.get("rxnorm_name") or order["dmd_name"]})
+    dose = order["dose_mg"]
+    resource: dict[str, Any] = ({k: base[k] for k in _DRAFT_KEEPS if k in base} if base else {
         "resourceType": "MedicationRequest", "status": "draft", "intent": "order",
-        "subject": {"reference": f"Patient/{patient_id}"}}
-    resource["medicationCodeableConcept"] = med
-    resource.pop("medicationReference", None)
-    resource["dosageInstruction"] = [{
-        "text": words, "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
-        "doseAndRate": [{"doseQuantity": {"value": start.dose_mg, "unit": "mg",
+        "subject": {"reference": f"Patient/{patient_id}"}})
+    resource["medicationCodeableConcept"] = {"coding": coding,
+                                             "text": f"{order['dmd_name']}"}
+    dosage: dict[str, Any] = {
+        "text": f"{dose:g} mg once daily",
+        "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+        "doseAndRate": [{"doseQuantity": {"value": dose, "unit": "mg",
                                           "system": "http://unitsofmeasure.org",
-                                          "code": "mg"}}]}]
+                                          "code": "mg"}}]}
+    if order.get("patient_instruction"):
+        dosage["patientInstruction"] = order["patient_instruction"]
+    resource["dosageInstruction"] = [dosage]
+    if order.get("note"):
+        resource["note"] = [{"text": f"Starting dose. {order['note']}"}]
     return resource
 
 
@@ -200,13 +213,16 @@ def _suggestions(doc: dict[str, Any], ctx: CardContext) -> list[Suggestion]:
         # drug, which a replacement order alone would not do.
         if len(started) != 1 or o["action"] not in ("start", "add"):
             continue
-        cls = started[0]
+        order = o.get("order")
+        if order is None:
+            continue
         replacing = ctx.draft_order is not None and ctx.draft_order.get("id")
+        product = f"{order['drug']} {order['dose_mg']:g} mg"
         action = Action(
             type="update" if replacing else "create",
-            description=(f"Replace the draft order with {CLASS_INFO[cls].drug}" if replacing
-                         else f"Order {CLASS_INFO[cls].drug}"),
-            resource=_medication_request(cls, ctx.patient_id,
+            description=(f"Replace the draft order with {product}" if replacing
+                         else f"Order {product}"),
+            resource=_medication_request(order, ctx.patient_id,
                                          ctx.draft_order if replacing else None))
         out.append(Suggestion.for_option(
             o["id"], label=f"{o['label']} ({_fmt(o['predicted_sbp_change'])} mmHg)",

@@ -32,7 +32,7 @@ from models.guideline.citations import (
 )
 from models.guideline.findings import Finding, Severity
 from models.options import TreatmentOption
-from models.prescribing import STARTING, over_licensed_maximum
+from models.prescribing import MAX_DAILY_MG, STARTING, over_licensed_maximum
 
 ACEI, ARB, CCB = DrugClass.ACE_INHIBITOR, DrugClass.ARB, DrugClass.CCB
 THZ, BB = DrugClass.THIAZIDE_LIKE, DrugClass.BETA_BLOCKER
@@ -582,16 +582,29 @@ def over_renal_ramipril(multiple: float) -> bool:
 
 
 def licensed_maximum(p: FeatureVector, options: Options) -> Iterator[Hit]:
-    """A titration never goes past the representative drug's licensed maximum daily dose
-    (indapamide 2.5 mg: "increase indapamide to 2x" would be 5 mg)."""
+    """A titration never goes past the licensed maximum daily dose of the drug the patient
+    takes (eplerenone 50 mg, indapamide 2.5 mg: "increase indapamide to 2x" would be 5 mg);
+    of a drug whose maximum is not in the table, the card says it was not checked."""
     for i, o in enumerate(options):
         for c in o.increased_set - o.started_set:
-            mg = over_licensed_maximum(c, o.dose_after[CLASS_ORDER.index(c)])
-            if mg is not None:
-                limit = STARTING[c].max_daily_mg
-                yield i, Finding(BLOCK, "above-licensed-maximum", f"{STARTING[c].drug} "
-                                 f"{mg:g} mg a day is above the licensed maximum of {limit:g} "
-                                 "mg.", smpc(STARTING[c].drug, "4.2 posology"))
+            j = CLASS_ORDER.index(c)
+            drug, daily = p.current_drugs.get(c, (STARTING[c].drug, None))
+            if daily is not None and o.dose_before[j] > 0:
+                mg: float | None = daily * o.dose_after[j] / o.dose_before[j]
+            else:
+                mg = over_licensed_maximum(c, o.dose_after[j]) if drug == STARTING[c].drug \
+                    else None
+                if mg is None and drug == STARTING[c].drug:
+                    continue
+            limit = MAX_DAILY_MG.get(drug)
+            if limit is None or mg is None:
+                yield i, Finding(WARN, "maximum-not-checked", f"The licensed maximum of "
+                                 f"{drug} is not checked here: check the SmPC before "
+                                 "increasing.", smpc(drug, "4.2 posology"))
+            elif mg > limit + 1e-9:
+                yield i, Finding(BLOCK, "above-licensed-maximum", f"{drug} {mg:g} mg a day "
+                                 f"is above the licensed maximum of {limit:g} mg.",
+                                 smpc(drug, "4.2 posology"))
 
 
 SAFETY_RULES: tuple[Rule, ...] = (

@@ -278,3 +278,23 @@ def test_suggested_orders_are_orderable_products_at_the_starting_dose(
         assert f"{start.dose_mg:g} mg once daily" in order["dosageInstruction"][0]["text"]
     assert STARTING[D_ALPHA].dose_mg == 1.0
     assert STARTING[D_ACEI].dose_mg == 1.25
+
+
+def test_a_replaced_draft_keeps_nothing_written_for_another_drug(client: TestClient) -> None:
+    """A replacement order keeps the draft's id, subject and requester, never its quantity,
+    note or reason; the dosage text is the dose, the notes go in the order's note."""
+    req = _order(example_request(hook="order-sign"), "amlodipine 10 mg")
+    draft = req["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["dispenseRequest"] = {"quantity": {"value": 56}}
+    draft["note"] = [{"text": "for amlodipine"}]
+    draft["requester"] = {"reference": "Practitioner/gp-1"}
+    cards = client.post(SIGN, json=req).json()["cards"]
+    updates = [a["resource"] for c in cards for s in c.get("suggestions", [])
+               for a in s["actions"] if a["type"] == "update"]
+    assert updates, cards
+    for order in updates:
+        assert order["id"] == "d1"
+        assert order["requester"] == {"reference": "Practitioner/gp-1"}
+        assert "dispenseRequest" not in order
+        assert all("amlodipine" not in n["text"] for n in order.get("note", []))
+        assert order["dosageInstruction"][0]["text"].endswith("mg once daily")
