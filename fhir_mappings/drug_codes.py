@@ -56,10 +56,13 @@ class DrugGroup(StrEnum):
     """A direct renin inhibitor (rule fact: not with an ACEi or ARB, MHRA 2012)."""
     AIRWAYS = "airways_therapy"
     """Inhaled or oral asthma/COPD therapy (rule fact: evidence of airways disease)."""
+    SACUBITRIL = "sacubitril_valsartan"
+    """Sacubitril (with valsartan, an ARNI): rule fact (no ACE inhibitor within 36 hours)."""
 
 
 RULE_GROUPS: Final = (DrugGroup.NSAID, DrugGroup.POTASSIUM, DrugGroup.LITHIUM,
-                      DrugGroup.NON_DHP_CCB, DrugGroup.ALISKIREN, DrugGroup.AIRWAYS)
+                      DrugGroup.NON_DHP_CCB, DrugGroup.ALISKIREN, DrugGroup.AIRWAYS,
+                      DrugGroup.SACUBITRIL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +111,7 @@ INGREDIENTS: Final[tuple[Ingredient, ...]] = (
     Ingredient("telmisartan", _R, None, "73494", "C09CA07", 40.0),
     Ingredient("olmesartan", _R, None, None, "C09CA08", 20.0, source=_M),
     Ingredient("azilsartan", _R, None, "1091643", "C09CA09", 40.0),
-    Ingredient("sacubitril", None, None, "1656328", None, None),
+    Ingredient("sacubitril", None, DrugGroup.SACUBITRIL, "1656328", None, None),
     # Dihydropyridine CCBs (C08CA)
     Ingredient("amlodipine", _C, None, "17767", "C08CA01", _std(_C)),
     Ingredient("felodipine", _C, None, "4316", "C08CA02", 5.0),
@@ -333,7 +336,7 @@ DMD_PRODUCTS: Final[dict[str, Product]] = {p.code: p for p in (
 #: C09DA ARB + diuretic, C09DB ARB + CCB, C03EA thiazide + K-sparing.
 ATC_GROUPS: Final[dict[str, tuple[DrugClass | DrugGroup, ...]]] = {
     "C09AA": (_A,), "C09BA": (_A, _T), "C09BB": (_A, _C),
-    "C09CA": (_R,), "C09DA": (_R, _T), "C09DB": (_R, _C), "C09DX04": (_R,),
+    "C09CA": (_R,), "C09DA": (_R, _T), "C09DB": (_R, _C), "C09DX04": (_R, DrugGroup.SACUBITRIL),
     "C08CA": (_C,), "C03AA": (_T,), "C03BA": (_T,), "C07": (_B,), "C03DA": (_S,),
     "C02CA": (_X,), "C08DA": (DrugGroup.NON_DHP_CCB,), "C08DB": (DrugGroup.NON_DHP_CCB,),
     "C03CA": (DrugGroup.LOOP_DIURETIC,), "M01A": (DrugGroup.NSAID,),

@@ -39,7 +39,7 @@ from models.guideline.citations import nice, nice_ng106, nice_ng133, policy
 from models.guideline.findings import Finding, Severity, max_severity
 from models.guideline.nice import preferred_options, treatment_indication
 from models.guideline.profiles import NICE, GuidelineProfile
-from models.guideline.safety import catalogue_findings, option_findings
+from models.guideline.safety import MHRA_ALISKIREN, catalogue_findings, option_findings
 from models.guideline.stops import Stop, stop_conditions
 from models.guideline.targets import Setting, Target
 from models.option_labels import CurrentDrugs, personal_label
@@ -244,7 +244,10 @@ def _current_contraindicated(p: FeatureVector) -> list[Finding]:
         as_new = TreatmentOption(f"current-{c.value}", Action.START, c.value, (c,), zeros,
                                  after)
         drug = p.current_drugs.get(c, (CLASS_INFO[c].drug, None))[0]
+        hr = p.get("heart_rate")
         for f in option_findings(p, as_new):
+            if f.code == "beta-blocker-bradycardia" and hr is not None and hr >= 50:
+                continue  # a rate in the 50s on a beta-blocker is its intended effect
             if f.severity is Severity.BLOCK and f.code not in _NOT_FOR_CURRENT:
                 out.append(Finding(Severity.WARN, "current-contraindicated",
                                    f"Already taking {drug}: {f.message} Review it: reduce or "
@@ -269,6 +272,11 @@ def _prescribing_checks(p: FeatureVector, ind: Finding | None) -> list[Finding]:
         out.append(Finding(Severity.INFO, "check-adherence", "Before stepping up: check "
                            "adherence and that doses are optimal.", nice("1.4.40 and 1.4.44")))
     out += _current_contraindicated(p)
+    if p.flag("aliskiren") and regimen & RAS_BLOCKERS:
+        out.append(Finding(Severity.WARN, "aliskiren-with-ras-current", "Taking aliskiren with "
+                           "an ACE inhibitor or ARB: stop aliskiren (contraindicated in "
+                           "diabetes or eGFR < 60, not recommended otherwise).",
+                           MHRA_ALISKIREN))
     age = p.get("age")
     if (p.flag("diabetes_t2") or (age is not None and age >= 80)) and not p.flag(
             "orthostatic_hypotension"):

@@ -529,7 +529,7 @@ def aliskiren(p: FeatureVector, options: Options) -> Iterator[Hit]:
     why = ("diabetes" if p.flag("diabetes_t2") else "eGFR unknown" if egfr is None
            else f"eGFR {egfr:.0f}")
     for i, o in enumerate(options):
-        if hit := o.after_set & RAS_BLOCKERS:
+        if hit := o.increased_set & RAS_BLOCKERS:
             if contraindicated:
                 yield i, Finding(BLOCK, "aliskiren-ras", f"Taking aliskiren ({why}): "
                                  f"{_names(hit)} contraindicated with it.", MHRA_ALISKIREN)
@@ -555,6 +555,23 @@ def renal_artery_stenosis(p: FeatureVector, options: Options) -> Iterator[Hit]:
             yield i, Finding(WARN, "ras-renal-artery-stenosis", "Renal artery stenosis on "
                              f"record with {_names(hit)}: check it is not bilateral; creatinine "
                              "and K+ now.", smpc("ramipril"))
+
+
+def sacubitril_valsartan(p: FeatureVector, options: Options) -> Iterator[Hit]:
+    """On sacubitril/valsartan: an ACE inhibitor is contraindicated with it and no sooner than
+    36 hours after its last dose (angioedema; SmPC); it is titrated on its heart-failure
+    regimen, not as an ARB here."""
+    if not p.flag("sacubitril_valsartan"):
+        return
+    for i, o in enumerate(options):
+        if ACEI in o.increased_set:
+            yield i, Finding(BLOCK, "acei-sacubitril", "Taking sacubitril/valsartan: an ACE "
+                             "inhibitor is contraindicated with it, and only 36 hours after "
+                             "its last dose (angioedema).", smpc("sacubitril/valsartan"))
+        if ARB in o.increased_set - o.started_set:
+            yield i, Finding(BLOCK, "sacubitril-titration", "Sacubitril/valsartan is titrated "
+                             "on its heart-failure regimen, not as an ARB dose here.",
+                             smpc("sacubitril/valsartan", "4.2 posology"))
 
 
 def renal_dosing(p: FeatureVector, options: Options) -> Iterator[Hit]:
@@ -613,6 +630,7 @@ SAFETY_RULES: tuple[Rule, ...] = (
     calcium_channel_blocker, potassium_sparing, triple_whammy, ace_inhibitor_intolerance,
     ethnicity_ras, heart_failure_stops, stale_labs, renoprotection, fifth_drug,
     hypotension_and_hfref, aliskiren, licensed_maximum, renal_artery_stenosis, renal_dosing,
+    sacubitril_valsartan,
 )
 
 

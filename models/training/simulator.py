@@ -135,7 +135,7 @@ SIMULATED_FEATURES: Final[tuple[str, ...]] = (
     "ace_inhibitor_intolerance", "frailty", "nsaid", "potassium_supplement", "lithium",
     "copd", "aortic_stenosis", "non_dhp_ccb", "breastfeeding", "dialysis", "potassium_previous",
     "aliskiren", "airways_therapy", "renal_artery_stenosis", "sick_sinus",
-    "other_antihypertensive", "ace_inhibitor_hypersensitivity",
+    "other_antihypertensive", "ace_inhibitor_hypersensitivity", "sacubitril_valsartan",
 )
 
 #: NICE NG136 1.4.18: ABPM/HBPM run about 5 mmHg below clinic readings [V].
@@ -780,6 +780,7 @@ def _simulate_cohort(
         "sick_sinus": np.zeros(n),
         "other_antihypertensive": np.zeros(n),
         "ace_inhibitor_hypersensitivity": np.zeros(n),
+        "sacubitril_valsartan": np.zeros(n),
     }
     assert set(values) == set(SIMULATED_FEATURES)
     features = np.empty((n, len(PATIENT_FEATURES)))

@@ -255,3 +255,13 @@ def test_methyldopa_alone_is_a_treated_patient() -> None:
     ind = treatment_indication(fv, NICE.target(fv, Setting.CLINIC))
     assert ind is not None
     assert ind.code == "step-up"
+
+
+def test_sacubitril_valsartan_is_its_own_fact_as_well_as_an_arb() -> None:
+    from fhir_mappings.vocabulary import DrugClass
+    from tests.fhir_mappings.builders import bundle, features, med_request, patient
+
+    fv, _ = features(bundle(patient(), med_request(
+        "e", "1656354", display="sacubitril 97 MG / valsartan 103 MG Oral Tablet")))
+    assert fv.values["sacubitril_valsartan"] == 1.0
+    assert DrugClass.ARB in fv.regimen

@@ -122,7 +122,7 @@ CONDITIONS = ["pregnancy", "angioedema_history", "asthma", "copd", "gout", "hear
               "non_dhp_ccb", "nsaid", "ace_inhibitor_intolerance", "hfref",
               "renal_artery_stenosis", "sick_sinus", "aliskiren", "airways_therapy",
               "breastfeeding", "dialysis", "other_antihypertensive",
-              "ace_inhibitor_hypersensitivity"]
+              "ace_inhibitor_hypersensitivity", "sacubitril_valsartan"]
 
 
 @SLOW

@@ -83,8 +83,21 @@ def test_a_current_drug_a_rule_forbids_is_named_for_review(scorer: Scorer,
     assert found
     assert "indapamide" in found[0].message
     assert "reduce or stop" in found[0].message
-    b = assess(patient({BB: 1.0, C: 1.0}, heart_rate=48), scorer, explainer)
+    b = assess(patient({BB: 1.0, C: 1.0}, heart_rate=46), scorer, explainer)
     assert any(f.code == "current-contraindicated" and "bisoprolol" in f.message
                for f in b.findings)
+    # a rate in the 50s on a beta-blocker is its intended effect: not "reduce or stop"
+    c = assess(patient({BB: 1.0, C: 1.0}, heart_rate=55), scorer, explainer)
+    assert not any(f.code == "current-contraindicated" for f in c.findings)
     healthy = assess(patient({C: 1.0}), scorer, explainer)
     assert not any(f.code == "current-contraindicated" for f in healthy.findings)
+
+
+def test_aliskiren_with_a_current_ras_blocker_says_stop_aliskiren(
+        scorer: Scorer, explainer: Explainer) -> None:
+    """MHRA 2012: the combination is the problem; the kidney-protecting ACE inhibitor stays
+    (options keeping it are not blocked), aliskiren is the one to stop."""
+    a = assess(patient({A: 1.0}, aliskiren=1, diabetes_t2=1), scorer, explainer)
+    assert any(f.code == "aliskiren-with-ras-current" for f in a.findings)
+    keep = next(o for o in a.options if o.option.id == "opt-add-ccb")
+    assert not keep.blocked

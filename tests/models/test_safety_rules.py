@@ -174,6 +174,11 @@ CASES = [
      "renal-dose-candesartan", Severity.INFO),
     ("anaphylaxis to an ACEi blocks an ACEi", {}, "opt-start-ace_inhibitor",
      {"ace_inhibitor_hypersensitivity": 1}, "acei-hypersensitivity", Severity.BLOCK),
+    ("sacubitril/valsartan: switching to an ACEi is blocked", {ARB: 1.0},
+     "opt-switch-arb-to-ace_inhibitor", {"sacubitril_valsartan": 1}, "acei-sacubitril",
+     Severity.BLOCK),
+    ("sacubitril/valsartan: not titrated as an ARB", {ARB: 1.0}, "opt-titrate-arb",
+     {"sacubitril_valsartan": 1}, "sacubitril-titration", Severity.BLOCK),
 ]
 
 

@@ -27,6 +27,7 @@ RULES = "tests/models/test_safety_rules.py"
 CHECKS = "tests/models/test_prescribing_checks.py"
 CITES = "tests/models/test_citations.py"
 LABELS = "tests/models/test_option_labels.py"
+PRESCRIBING = "tests/models/test_prescribing.py"
 ALLERGIES = "tests/fhir_mappings/test_allergies.py"
 MEDS = "tests/fhir_mappings/test_medications.py"
 BRANDS = "tests/fhir_mappings/test_brands.py"
@@ -239,6 +240,23 @@ MUTATIONS = (
              '        elif acei and _has_anaphylaxis_reaction(res):',
              '        elif False:',
              (ALLERGIES,)),
+    Mutation('H-21 sacubitril/valsartan', 'models/guideline/safety.py',
+             '    if not p.flag("sacubitril_valsartan"):\n        return',
+             '    if True:\n        return',
+             (RULES,)),
+    Mutation('H-21 stop aliskiren', 'models/assessment.py',
+             '    if p.flag("aliskiren") and regimen & RAS_BLOCKERS:',
+             '    if False:',
+             (CHECKS,)),
+    Mutation('H-20 beta-blocker rate in the 50s', 'models/assessment.py',
+             '            if f.code == "beta-blocker-bradycardia" and hr is not None and hr >= 50:',
+             '            if False:',
+             (CHECKS,)),
+    Mutation('H-26 the patient\'s starting product', 'models/prescribing.py',
+             '    if drug_class is DrugClass.ARB and (heart_failure or (egfr is not None and egfr '
+             '< 60)):',
+             '    if False:',
+             (PRESCRIBING,)),
 )
 
 
