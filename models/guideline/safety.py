@@ -209,10 +209,11 @@ def potassium(p: FeatureVector, options: Options) -> Iterator[Hit]:
                              "beta-blocker rather than spironolactone.", nice("1.4.49-1.4.51"),
                              "Na+, K+ and renal function within 1 month.")
         if THZ in o.increased_set and k < 3.5:
-            yield i, Finding(WARN, "thiazide-hypokalaemia",
-                             f"K+ {k:.1f} mmol/L (< 3.5): correct hypokalaemia first; "
-                             "contraindicated if refractory.", smpc("indapamide"),
-                             "Potassium at 1 week.")
+            # indapamide SmPC 4.3 lists hypokalaemia: not until it is corrected
+            yield i, Finding(BLOCK, "thiazide-hypokalaemia",
+                             f"K+ {k:.1f} mmol/L (< 3.5): do not start or increase a "
+                             "thiazide-like diuretic until hypokalaemia is corrected.",
+                             smpc("indapamide"), "Potassium at 1 week.")
 
 
 def renal_function(p: FeatureVector, options: Options) -> Iterator[Hit]:
@@ -382,6 +383,11 @@ def potassium_sparing(p: FeatureVector, options: Options) -> Iterator[Hit]:
     ACE inhibitor or ARB it needs potassium monitoring."""
     supplement = p.flag("potassium_supplement")
     for i, o in enumerate(options):
+        if supplement and (hit := o.increased_set & RAS_BLOCKERS):
+            yield i, Finding(WARN, "ras-k-supplement", "Potassium supplement or potassium-"
+                             f"sparing drug with {_names(hit)}: risk of hyperkalaemia.",
+                             bnf("ACE inhibitors and ARBs: interactions (potassium)"),
+                             "K+ and creatinine 1-2 weeks after the change.")
         if SPIRO not in o.increased_set:
             continue
         if supplement:
