@@ -77,9 +77,11 @@ def nice_preference(p: FeatureVector) -> Preference:
                              nice("1.4.32-1.4.39")))
 
     if p.flag("hfref"):
-        # NG136 1.4.31: follow NG106 first in HFrEF: an ACE inhibitor (or ARB) and a
+        # NG136 1.4.31: follow NG106 first in HFrEF: an ACE inhibitor (an ARB only when it is
+        # not tolerated: family origin does not change this in heart failure) and a
         # beta-blocker, before the hypertension steps
-        needed = (frozenset() if has_a else _ras_choice(black)) | (
+        ras = frozenset({ARB}) if p.flag("ace_inhibitor_intolerance") else frozenset({ACEI})
+        needed = (frozenset() if has_a else ras) | (
             frozenset() if BB in current else frozenset({BB}))
         if needed:
             return Preference(needed, "heart failure with reduced ejection fraction (NG106 "

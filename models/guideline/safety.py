@@ -51,7 +51,9 @@ K_RAISING = frozenset({ACEI, ARB, SPIRO})
 DIURETICS = frozenset({THZ, SPIRO})
 K_RAISING_OR_THZ = K_RAISING | {THZ}
 RAS_OR_DIURETIC = RAS_BLOCKERS | DIURETICS
-PROGNOSTIC_IN_HFREF = RAS_BLOCKERS | {BB}
+#: Prognostic in HFrEF (NICE NG106, updated 2025: ACE inhibitor or ARNI/ARB, beta-blocker and
+#: mineralocorticoid-receptor antagonist): stopping one to treat BP removes it.
+PROGNOSTIC_IN_HFREF = RAS_BLOCKERS | {BB, SPIRO}
 
 Options = Sequence[TreatmentOption]
 Hit = tuple[int, Finding]

@@ -66,7 +66,11 @@ def test_hfref_goes_to_ng106_first() -> None:
     """HFrEF untreated: ACE inhibitor/ARB and a beta-blocker (NG106 via NG136 1.4.31), not a
     thiazide-like diuretic; with both, the usual steps."""
     pref = nice_preference(patient(hfref=1, heart_failure=1))
-    assert pref.classes == frozenset({A, ARB, BB})
+    assert pref.classes == frozenset({A, BB})
+    black = nice_preference(patient(hfref=1, heart_failure=1, ethnicity_black=1))
+    assert black.classes == frozenset({A, BB})  # NG106: no ethnicity rule in HFrEF
+    cough = nice_preference(patient(hfref=1, heart_failure=1, ace_inhibitor_intolerance=1))
+    assert cough.classes == frozenset({ARB, BB})
     assert "1.4.31" in str(pref.citation)
     on_acei = nice_preference(patient({A: 1.0}, hfref=1, heart_failure=1))
     assert on_acei.classes == frozenset({BB})
