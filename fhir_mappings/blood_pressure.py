@@ -319,7 +319,13 @@ def summarise(ctx: MappingContext, readings: list[BpReading],
             facts["dbp_clinic"] = unknown(
                 f"the reading chosen for sbp_clinic ({chosen.res.ref}) has no diastolic value")
         days_since = (as_of - clinic[-1].when.day).days
-    facts["sbp_home"] = _home(ctx, readings)
+    facts["sbp_home"], series = _home(ctx, readings)
+    home = facts["sbp_home"]
+    if home.value is not None:  # (no readings at all: not recorded, taken as absent)
+        facts["home_bp_series"] = Fact(
+            1.0 if series else 0.0, home.source, home.date,
+            f"a recorded mean or at least {HOME_SERIES_MIN} readings" if series else
+            f"fewer than {HOME_SERIES_MIN} readings and no recorded mean")
     return BloodPressure(facts, days_since, tuple(quality))
 
 
@@ -347,7 +353,8 @@ def _conflicts(visit: list[BpReading]) -> list[str]:
     return out
 
 
-def _home(ctx: MappingContext, readings: list[BpReading]) -> Fact:
+def _home(ctx: MappingContext, readings: list[BpReading]) -> tuple[Fact, bool]:
+    """The home/daytime-ambulatory systolic mean, and whether it is a monitoring series."""
     days = ctx.policy.home_bp_days
     start = ctx.as_of - timedelta(days=days)
     chosen = in_time_order(r for r in readings if r.setting in _OUT_OF_OFFICE
@@ -357,15 +364,39 @@ def _home(ctx: MappingContext, readings: list[BpReading]) -> Fact:
         note = f"no home or daytime ambulatory readings in the last {days} days"
         if any(r.setting is Setting.ABPM_24H for r in readings):
             note += " (24-hour ABPM means are not used: NICE NG136 uses the daytime mean)"
-        return unknown(note)
+        return unknown(note), False
     values = [r.sbp.value for r in chosen if r.sbp is not None]
     for r in chosen:
         ctx.use(r.res)
     first, last = chosen[0], chosen[-1]
     kinds = sorted({r.setting.value for r in chosen})
+    series = any(_is_mean(r.res) for r in chosen) or len(values) >= HOME_SERIES_MIN
     note = (f"mean of {len(values)} {' and '.join(kinds)} systolic readings from "
-            f"{first.when.day} to {last.when.day}")
-    return Fact(sum(values) / len(values), last.res.ref, last.when.day, note)
+            f"{first.when.day} to {last.when.day}"
+            + ("" if series else f"; fewer than {HOME_SERIES_MIN} readings and no recorded "
+               "mean: not a monitoring series"))
+    return Fact(sum(values) / len(values), last.res.ref, last.when.day, note), series
+
+
+#: A home/ambulatory systolic is a monitoring series (NICE NG136 1.2.6-1.2.7: ABPM at least 14
+#: waking readings; HBPM 2 readings twice a day for 4-7 days) when it is a recorded mean (a
+#: 96607-7 home mean, a daytime ABPM mean) or at least this many single readings (our
+#: minimum, below NICE's full protocol).
+HOME_SERIES_MIN = 8
+_MEAN_KINDS = frozenset({ObsKind.HOME_PANEL, ObsKind.HOME_SBP, ObsKind.HOME_DBP,
+                         ObsKind.ABPM_DAY_SBP, ObsKind.ABPM_DAY_DBP})
+
+
+def _is_mean(res: RawResource) -> bool:
+    """Whether an out-of-office Observation is a recorded mean of a series."""
+    cc = res.data.get("code")
+    codings = cc.get("coding") if type(cc) is dict else None
+    for c in codings if type(codings) is list else ():
+        if type(c) is dict and codes.OBSERVATION_CODES.get(
+                (c.get("system", ""), c.get("code", ""))) in _MEAN_KINDS:
+            return True
+    return False
+
 
 
 def _texts(readings: list[BpReading]) -> str:

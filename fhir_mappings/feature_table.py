@@ -125,6 +125,7 @@ PATIENT_FEATURES: Final[tuple[FeatureSpec, ...]] = (
     _b("sick_sinus", "sick sinus syndrome", role=Role.RULE),
     _b("non_dhp_ccb", "current verapamil or diltiazem", role=Role.RULE),
     _b("aliskiren", "current aliskiren", role=Role.RULE),
+    _b("home_bp_series", "home/ambulatory BP from a monitoring series", role=Role.RULE),
     _b("sacubitril_valsartan", "current sacubitril/valsartan", role=Role.RULE),
     _b("other_antihypertensive", "current other antihypertensive (hydralazine, methyldopa, "
        "moxonidine, clonidine, minoxidil)", role=Role.RULE),

@@ -196,7 +196,8 @@ def treatment_indication(p: FeatureVector, target: Target) -> Finding | None:
     treated = bool(p.regimen) or p.flag("non_dhp_ccb") or p.flag("other_antihypertensive")
     home = p.get("sbp_home")
     home_goal = target.systolic - OUT_OF_OFFICE_OFFSET
-    if home is not None and home < home_goal and above_target(p, target):
+    if (home is not None and home < home_goal and p.flag("home_bp_series")
+            and above_target(p, target)):
         # White-coat effect: the home/ambulatory mean is at target while the clinic reading
         # is not; an escalation (or a diagnosis) is not made on clinic BP alone.
         return Finding(Severity.INFO, "white-coat", f"Home/ambulatory systolic {home:.0f} "

@@ -136,6 +136,7 @@ SIMULATED_FEATURES: Final[tuple[str, ...]] = (
     "copd", "aortic_stenosis", "non_dhp_ccb", "breastfeeding", "dialysis", "potassium_previous",
     "aliskiren", "airways_therapy", "renal_artery_stenosis", "sick_sinus",
     "other_antihypertensive", "ace_inhibitor_hypersensitivity", "sacubitril_valsartan",
+    "home_bp_series",
 )
 
 #: NICE NG136 1.4.18: ABPM/HBPM run about 5 mmHg below clinic readings [V].
@@ -782,6 +783,8 @@ def _simulate_cohort(
         "ace_inhibitor_hypersensitivity": np.zeros(n),
         "sacubitril_valsartan": np.zeros(n),
     }
+    # the simulated home BP is a 7-day monitoring mean wherever it is measured [design]
+    values["home_bp_series"] = (~np.isnan(values["sbp_home"])).astype(np.float64)
     assert set(values) == set(SIMULATED_FEATURES)
     features = np.empty((n, len(PATIENT_FEATURES)))
     for j, spec in enumerate(PATIENT_FEATURES):

@@ -7,7 +7,17 @@ from datetime import date
 import pytest
 
 from fhir_mappings import IssueKind
-from tests.fhir_mappings.builders import AS_OF, bp, bundle, features, fixture, obs, patient, prov
+from tests.fhir_mappings.builders import (
+    AS_OF,
+    LOINC,
+    bp,
+    bundle,
+    features,
+    fixture,
+    obs,
+    patient,
+    prov,
+)
 
 
 def test_kpa_panel_is_converted_to_mmhg() -> None:
@@ -203,3 +213,20 @@ def test_one_encounter_across_midnight_is_one_consultation() -> None:
                  bp("b", 186, 104, "2026-11-21T10:00:00Z", **other))
     fv, _ = features(doc)
     assert fv.values["sbp_clinic"] == 186.0  # a later visit the same day is its own
+
+
+def test_a_home_monitoring_series_is_a_mean_or_enough_readings() -> None:
+    """The white-coat rule needs a monitoring series (NICE NG136 1.2.6-1.2.7): a recorded home
+    mean (96607-7) is one; two single home readings are not."""
+    mean = bp("m", 126, 78, "2026-11-20", code="96607-7")
+    mean["component"][0]["code"] = {"coding": [{"system": LOINC, "code": "96608-5"}]}
+    mean["component"][1]["code"] = {"coding": [{"system": LOINC, "code": "96609-3"}]}
+    fv, _ = features(bundle(patient(), mean, bp("c", 158, 92, "2026-11-20T10:00:00Z")))
+    assert fv.values["home_bp_series"] == 1.0
+    ext = [{"url": "http://hl7.org/fhir/us/vitals/StructureDefinition/MeasurementSettingExt",
+            "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct",
+                                                 "code": "264362003"}]}}]
+    few = [bp(f"h{i}", 126, 78, f"2026-11-1{i}", extension=ext) for i in range(2)]
+    fv, _ = features(bundle(patient(), *few, bp("c", 158, 92, "2026-11-20T10:00:00Z")))
+    assert fv.values["sbp_home"] == 126.0
+    assert fv.values["home_bp_series"] == 0.0

@@ -52,10 +52,15 @@ def test_patient_checks(scorer: Scorer, explainer: Explainer) -> None:
 def test_home_bp_at_target_stops_an_escalation_on_clinic_bp() -> None:
     """White-coat effect: clinic 158/92 but a home mean of 126: no step-up, no start."""
     for regimen in ({C: 1.0}, {}):
-        p = patient(regimen, sbp_clinic=158, dbp_clinic=92, sbp_home=126)
+        p = patient(regimen, sbp_clinic=158, dbp_clinic=92, sbp_home=126, home_bp_series=1)
         ind = treatment_indication(p, NICE.target(p, Setting.CLINIC))
         assert ind is not None
         assert ind.code == "white-coat"
+    # two home readings are not a monitoring series: they do not veto the clinic BP
+    few = patient({C: 1.0}, sbp_clinic=158, dbp_clinic=92, sbp_home=126, home_bp_series=0)
+    ind = treatment_indication(few, NICE.target(few, Setting.CLINIC))
+    assert ind is not None
+    assert ind.code == "step-up"
     p = patient({C: 1.0}, sbp_clinic=158, dbp_clinic=92, sbp_home=142)
     ind = treatment_indication(p, NICE.target(p, Setting.CLINIC))
     assert ind is not None
