@@ -144,6 +144,13 @@ def map_medications(ctx: MappingContext, requests: Iterable[RawResource],
             note += f"; also current: {', '.join(others)}"
         for u in items:
             ctx.use(u.res)
+        drugs_of_class = sorted({u.drug for u in items if u.drug is not None})
+        if isinstance(key, DrugClass) and len(drugs_of_class) > 1:
+            # two different drugs of one class current (two ACE inhibitors, spironolactone
+            # and eplerenone ...): duplicate therapy the prescriber must resolve
+            ctx.report.issue(IssueKind.DUPLICATE_THERAPY, best.res.ref,
+                             f"two current drugs of one class ({' and '.join(drugs_of_class)}):"
+                             " duplicate therapy? review and stop one")
         if isinstance(key, DrugClass):
             assert best.multiple is not None
             regimen[key] = Fact(best.multiple, best.res.ref, best.when, note)

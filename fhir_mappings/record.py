@@ -143,7 +143,7 @@ def build_record(data: Input, as_of: date, policy: MappingPolicy = DEFAULT_POLIC
 
 #: Report issues a clinician must see on the card (a value the mapping could not use).
 _SHOWN_ISSUES = frozenset({IssueKind.IMPLAUSIBLE_VALUE, IssueKind.UNKNOWN_UNIT,
-                           IssueKind.UNREAD_BP})
+                           IssueKind.UNREAD_BP, IssueKind.DUPLICATE_THERAPY})
 
 
 def _data_quality(bp: tuple[str, ...], report: ReportBuilder) -> tuple[str, ...]:

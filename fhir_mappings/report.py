@@ -28,6 +28,7 @@ class IssueKind(StrEnum):
     INCOMPLETE_SEARCH = "incomplete_search"
     DUPLICATE = "duplicate"
     UNREAD_BP = "unread_bp"
+    DUPLICATE_THERAPY = "duplicate_therapy"
 
 
 @dataclass(frozen=True, slots=True, order=True)

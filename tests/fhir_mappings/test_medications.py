@@ -265,3 +265,16 @@ def test_sacubitril_valsartan_is_its_own_fact_as_well_as_an_arb() -> None:
         "e", "1656354", display="sacubitril 97 MG / valsartan 103 MG Oral Tablet")))
     assert fv.values["sacubitril_valsartan"] == 1.0
     assert DrugClass.ARB in fv.regimen
+
+
+def test_two_drugs_of_one_class_are_named_as_duplicate_therapy() -> None:
+    """Spironolactone and eplerenone (or two ACE inhibitors) both current are not merged
+    silently: the card names the duplicate therapy."""
+    from tests.fhir_mappings.builders import bundle, features, med_request, patient
+
+    fv, _ = features(bundle(patient(), med_request("s", "313096", display="spironolactone 25"),
+                            med_request("e", "351256", display="eplerenone 25 MG Oral Tablet")))
+    assert any("duplicate therapy" in w and "eplerenone" in w and "spironolactone" in w
+               for w in fv.data_quality), fv.data_quality
+    single, _ = features(bundle(patient(), med_request("s", "313096", display="spironolactone")))
+    assert not any("duplicate" in w for w in single.data_quality)

@@ -257,6 +257,10 @@ MUTATIONS = (
              '< 60)):',
              '    if False:',
              (PRESCRIBING,)),
+    Mutation('H-25 duplicate therapy named', 'fhir_mappings/medications.py',
+             '        if isinstance(key, DrugClass) and len(drugs_of_class) > 1:',
+             '        if False:',
+             (MEDS,)),
 )
 
 
