@@ -84,6 +84,12 @@ class FeatureVector:
         """A binary fact that is known and true."""
         return self.get(name) == 1.0
 
+    def n_antihypertensives(self) -> int:
+        """Antihypertensive drugs taken: the regimen's classes, verapamil/diltiazem (not a
+        model class) and the other antihypertensives (methyldopa, hydralazine ...)."""
+        return (len(self.regimen) + (1 if self.flag("non_dhp_ccb") else 0)
+                + (1 if self.flag("other_antihypertensive") else 0))
+
     def days_old(self, name: str) -> int | None:
         """Days from the result behind feature ``name`` to ``as_of`` (None: undated)."""
         if name == "sbp_clinic" and self.days_since_bp is not None:

@@ -76,3 +76,8 @@ CLASS_INFO: dict[DrugClass, ClassInfo] = {
                   "49276", "C02CA04", "318783003", "Doxazosin 4mg tablets"),
     )
 }
+
+
+def class_names(classes: frozenset[DrugClass] | set[DrugClass], sep: str = " and ") -> str:
+    """The classes' short names in class order ("ACEi and CCB")."""
+    return sep.join(CLASS_INFO[c].short for c in CLASS_ORDER if c in classes)

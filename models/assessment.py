@@ -110,9 +110,9 @@ class Assessment:
     clinic_bp: tuple[float | None, float | None] = (None, None)
     """The clinic BP the assessment read (systolic, diastolic)."""
     current_drugs: CurrentDrugs = field(default_factory=dict)
+    """The patient's own drug and daily dose per class (for the option labels)."""
     order_products: Mapping[DrugClass, StartingProduct] = field(default_factory=dict)
     """The product a start of each class is ordered as, for this patient."""
-    """The patient's own drug and daily dose per class (for the option labels)."""
     checked: tuple[tuple[TreatmentOption, tuple[Finding, ...]], ...] = ()
     """Status ``pathway``: every option of the catalogue with its safety findings, unranked
     and unscored, so that a drug being ordered is still checked for contraindications."""
@@ -239,12 +239,12 @@ def _current_contraindicated(p: FeatureVector) -> list[Finding]:
     started, by the same rules."""
     out = []
     zeros = (0.0,) * len(CLASS_ORDER)
+    hr = p.get("heart_rate")
     for c, dose in p.regimen.items():
         after = tuple(dose if k is c else 0.0 for k in CLASS_ORDER)
         as_new = TreatmentOption(f"current-{c.value}", Action.START, c.value, (c,), zeros,
                                  after)
         drug = p.current_drugs.get(c, (CLASS_INFO[c].drug, None))[0]
-        hr = p.get("heart_rate")
         for f in option_findings(p, as_new):
             if f.code == "beta-blocker-bradycardia" and hr is not None and hr >= 50:
                 continue  # a rate in the 50s on a beta-blocker is its intended effect
@@ -263,8 +263,7 @@ def _prescribing_checks(p: FeatureVector, ind: Finding | None) -> list[Finding]:
     if regimen >= RAS_BLOCKERS:
         out.append(Finding(Severity.WARN, "acei-plus-arb-current", "Taking an ACE inhibitor "
                            "and an ARB together: stop one.", nice("1.4.34")))
-    n = (len(regimen) + (1 if p.flag("non_dhp_ccb") else 0)
-         + (1 if p.flag("other_antihypertensive") else 0))
+    n = p.n_antihypertensives()
     if ind is not None and ind.code == "step-up":
         if n >= 4:
             out.append(Finding(Severity.WARN, "specialist-advice", f"Uncontrolled on {n} "
@@ -292,9 +291,13 @@ def assess(p: FeatureVector, scorer: Scorer, explainer: Explainer,
     """Assess one patient (see the module docstring for the order of the checks).
 
     ``explain_top`` limits SHAP to the first ranked options (what a card shows); ``None``
-    explains every option that is not contraindicated (what the panel shows).
+    explains every option that is not contraindicated (what the panel shows). What the
+    document shows of the patient's data (availability, data quality, clinic BP, own drugs,
+    the products to order) is set here once, whichever way the assessment ended.
     """
     return replace(_assess(p, scorer, explainer, profile, n_drivers, explain_top),
+                   unavailable=tuple(sorted(p.unavailable.items())),
+                   data_quality=p.data_quality,
                    clinic_bp=(p.get("sbp_clinic"), p.get("dbp_clinic")),
                    current_drugs=dict(p.current_drugs),
                    order_products={c: starting_product(c, p) for c in DrugClass})
@@ -305,12 +308,10 @@ def _assess(p: FeatureVector, scorer: Scorer, explainer: Explainer,
             explain_top: int | None) -> Assessment:
     model = ModelInfo(scorer.manifest.model_id, scorer.manifest.version, scorer.provider)
     regimen = {c.value: d for c, d in p.regimen.items()}
-    unavailable = tuple(sorted(p.unavailable.items()))
     reasons = _patient_reasons(p)
     if reasons:
         return Assessment("cannot_assess", tuple(reasons), profile.name, None, regimen, None,
-                          (), (), (), p.provenance, model, unavailable=unavailable,
-                          data_quality=p.data_quality)
+                          (), (), (), p.provenance, model)
     target = profile.target(p, Setting.CLINIC)
     stops = stop_conditions(p, target)
     reasons = _cannot_assess_reasons(p)
@@ -321,12 +322,10 @@ def _assess(p: FeatureVector, scorer: Scorer, explainer: Explainer,
         checked = tuple(zip(catalogue, catalogue_findings(p, catalogue), strict=True))
         return Assessment("pathway", tuple(s.summary for s in stops), profile.name, target,
                           regimen, None, (), tuple(notes), (), p.provenance, model,
-                          stops=stops, unavailable=unavailable, data_quality=p.data_quality,
-                          checked=checked)
+                          stops=stops, checked=checked)
     if reasons:
         return Assessment("cannot_assess", tuple(reasons), profile.name, None, regimen, None,
-                          (), tuple(_data_findings(p)), (), p.provenance, model,
-                          unavailable=unavailable, data_quality=p.data_quality)
+                          (), tuple(_data_findings(p)), (), p.provenance, model)
 
     options = valid_options(p.regimen)
     before, after = dose_matrices(options)
@@ -390,10 +389,7 @@ def rank_options(p: FeatureVector, options: tuple[TreatmentOption, ...],
     default = tuple(a.option.id for a in assessed if a.guideline_preferred)
     base = round(explanation.base_value, 2) if explanation else None
     return Assessment("assessed", (), profile.name, target, regimen, pref.step, default,
-                      tuple(patient_findings), tuple(assessed), p.provenance, model, base,
-                      unavailable=tuple(sorted(p.unavailable.items())),
-                      data_quality=p.data_quality,
-                      clinic_bp=(p.get("sbp_clinic"), p.get("dbp_clinic")))
+                      tuple(patient_findings), tuple(assessed), p.provenance, model, base)
 
 
 def _order_doc(o: TreatmentOption, products: Mapping[DrugClass, StartingProduct]

@@ -28,7 +28,6 @@ class StartingProduct:
     dmd_name: str
     rxnorm_scd: str | None
     rxnorm_name: str | None
-    max_daily_mg: float
     note: str = ""
     """For the prescriber (titration, monitoring): the order's note, never its dosage text."""
     patient_instruction: str = ""
@@ -37,27 +36,27 @@ class StartingProduct:
 
 STARTING: Final[dict[DrugClass, StartingProduct]] = {
     DrugClass.ACE_INHIBITOR: StartingProduct(
-        "ramipril", 1.25, "318900007", "Ramipril 1.25mg capsules", None, None, 10.0,
+        "ramipril", 1.25, "318900007", "Ramipril 1.25mg capsules", None, None,
         "double the dose every 2-4 weeks as tolerated; creatinine and K+ 1-2 weeks after each "
         "change"),
     DrugClass.ARB: StartingProduct(
-        "candesartan", 8.0, "318979007", "Candesartan 8mg tablets", None, None, 32.0,
+        "candesartan", 8.0, "318979007", "Candesartan 8mg tablets", None, None,
         "4 mg in renal or hepatic impairment or volume depletion"),
     DrugClass.CCB: StartingProduct(
         "amlodipine", 5.0, "319283006", "Amlodipine 5mg tablets", "197361",
-        "Amlodipine 5 MG Oral Tablet", 10.0),
+        "Amlodipine 5 MG Oral Tablet"),
     DrugClass.THIAZIDE_LIKE: StartingProduct(
-        "indapamide", 2.5, "317956008", "Indapamide 2.5mg tablets", None, None, 2.5,
+        "indapamide", 2.5, "317956008", "Indapamide 2.5mg tablets", None, None,
         "2.5 mg is also the maximum; Na+ and K+ within 4 weeks", "Take in the morning."),
     DrugClass.BETA_BLOCKER: StartingProduct(
-        "bisoprolol", 5.0, "318590006", "Bisoprolol 5mg tablets", None, None, 20.0),
+        "bisoprolol", 5.0, "318590006", "Bisoprolol 5mg tablets", None, None),
     DrugClass.SPIRONOLACTONE: StartingProduct(
         "spironolactone", 25.0, "318056008", "Spironolactone 25mg tablets", "313096",
-        "spironolactone 25 MG Oral Tablet", 50.0,
+        "spironolactone 25 MG Oral Tablet",
         "Na+, K+ and renal function within 1 month (NICE NG136 1.4.50); 50 mg a day at most "
         "for resistant hypertension here (PATHWAY-2; MHRA 2016 with an ACEi or ARB)"),
     DrugClass.ALPHA_BLOCKER: StartingProduct(
-        "doxazosin", 1.0, "318781001", "Doxazosin 1mg tablets", None, None, 16.0,
+        "doxazosin", 1.0, "318781001", "Doxazosin 1mg tablets", None, None,
         "first-dose postural hypotension", "Take the first dose at bedtime."),
 }
 
@@ -66,13 +65,13 @@ STARTING: Final[dict[DrugClass, StartingProduct]] = {
 #: 1.25 mg in heart failure (the heart-failure titration), enalapril while breastfeeding
 #: (NICE NG133 postnatal section names it).
 CANDESARTAN_4 = StartingProduct(
-    "candesartan", 4.0, "318978004", "Candesartan 4mg tablets", None, None, 32.0,
+    "candesartan", 4.0, "318978004", "Candesartan 4mg tablets", None, None,
     "4 mg start in renal impairment or heart failure (SmPC); creatinine and K+ in 1-2 weeks")
 BISOPROLOL_HF = StartingProduct(
-    "bisoprolol", 1.25, "318604001", "Bisoprolol 1.25mg tablets", None, None, 10.0,
+    "bisoprolol", 1.25, "318604001", "Bisoprolol 1.25mg tablets", None, None,
     "heart failure: 1.25 mg for a week, then increase stepwise to 10 mg as tolerated (SmPC)")
 ENALAPRIL_5 = StartingProduct(
-    "enalapril", 5.0, "318851002", "Enalapril 5mg tablets", None, None, 40.0,
+    "enalapril", 5.0, "318851002", "Enalapril 5mg tablets", None, None,
     "breastfeeding: enalapril is the ACE inhibitor NICE NG133 names; mother's creatinine and "
     "K+ after starting")
 
@@ -90,7 +89,7 @@ def starting_product(drug_class: DrugClass, p: FeatureVector) -> StartingProduct
     return STARTING[drug_class]
 
 
-#: Licensed maximum daily doses (mg) for hypertension of the other drugs a patient may take
+#: Licensed maximum daily doses (mg) for hypertension of the drugs a patient may take
 #: (BNF/SmPC as recalled [M]: a pharmacist checks this table before release). A titration of
 #: a drug not listed says that its maximum was not checked.
 MAX_DAILY_MG: Final[dict[str, float]] = {
@@ -106,9 +105,3 @@ MAX_DAILY_MG: Final[dict[str, float]] = {
 def daily_mg(drug_class: DrugClass, multiple: float) -> float:
     """The daily dose of the class's representative drug at a dose multiple."""
     return CLASS_INFO[drug_class].standard_dose_mg * multiple
-
-
-def over_licensed_maximum(drug_class: DrugClass, multiple: float) -> float | None:
-    """The daily dose in mg when ``multiple`` is above the licensed maximum, else None."""
-    mg = daily_mg(drug_class, multiple)
-    return mg if mg > STARTING[drug_class].max_daily_mg + 1e-9 else None

@@ -262,7 +262,7 @@ def build_cards(doc: dict[str, Any], ctx: CardContext, app_context: str) -> list
     ranked = [o for o in doc["options"] if o["rank"] is not None]
     indication = _indication(doc)
     treat = indication in _TREAT
-    ordered_opts = _ordered_options(doc, ctx.ordered)
+    ordered_opts = _ordered_options(doc["options"], doc["current_regimen"], ctx.ordered)
     if not ranked:
         return [Card(uuid=_uuid(), summary="No antihypertensive option is free of "
                      "contraindications for this patient: review", detail=_detail(doc),
@@ -335,8 +335,8 @@ def _pathway_card(doc: dict[str, Any], ctx: CardContext, source: Source, link: L
         cls = ctx.ordered[0]
         drug = CLASS_INFO[cls].short
         drug = drug[:1].upper() + drug[1:]
-        checked = _ordered_options({"options": doc.get("checked_options", []),
-                                    "current_regimen": doc["current_regimen"]}, ctx.ordered)
+        checked = _ordered_options(doc.get("checked_options", []), doc["current_regimen"],
+                                   ctx.ordered)
         blocks = [f for o in checked for f in o["findings"] if f["severity"] == "block"]
         cautions = [f for o in checked for f in o["findings"] if f["severity"] == "warn"]
         against = [s for s in stops if cls.value in s["avoid"]]
@@ -362,14 +362,15 @@ def _severity(o: dict[str, Any]) -> int:
     return max((sev[f["severity"]] for f in o["findings"]), default=0)
 
 
-def _ordered_options(doc: dict[str, Any], ordered: tuple[DrugClass, ...]
-                     ) -> list[dict[str, Any]]:
-    """The options that start one of the ordered classes (the order being placed)."""
+def _ordered_options(options: list[dict[str, Any]], current: dict[str, float],
+                     ordered: tuple[DrugClass, ...]) -> list[dict[str, Any]]:
+    """Of ``options``, those that start one of the ordered classes (the order being
+    placed) on top of the ``current`` regimen."""
     if not ordered:
         return []
     wanted = {c.value for c in ordered}
-    return [o for o in doc["options"] if o["action"] in ("start", "add", "switch")
-            and wanted & (set(o["classes_after"]) - set(doc["current_regimen"]))]
+    return [o for o in options if o["action"] in ("start", "add", "switch")
+            and wanted & (set(o["classes_after"]) - set(current))]
 
 
 def _clip(text: str, limit: int = 139) -> str:

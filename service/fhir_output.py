@@ -37,6 +37,11 @@ def _mmhg(v: float) -> dict[str, Any]:
     return {"value": v, "unit": "mmHg", "system": UCUM, "code": "mm[Hg]"}
 
 
+def _guideline_url(citation: str) -> str | None:
+    """The published guideline a citation string names, if one of GUIDELINE_URLS."""
+    return next((u for g, u in GUIDELINE_URLS.items() if citation.startswith(g)), None)
+
+
 def _issue(f: dict[str, Any], patient: dict[str, str], implicated: str | None, when: str
            ) -> dict[str, Any]:
     d: dict[str, Any] = {
@@ -45,7 +50,7 @@ def _issue(f: dict[str, Any], patient: dict[str, str], implicated: str | None, w
         "severity": SEVERITY[f["severity"]], "patient": patient, "identifiedDateTime": when,
         "detail": f"{f['message']} ({f['citation']})",
     }
-    url = next((u for g, u in GUIDELINE_URLS.items() if f["citation"].startswith(g)), None)
+    url = _guideline_url(f["citation"])
     if url:
         d["reference"] = url
     if implicated:
@@ -65,7 +70,7 @@ def _stop_issue(stop: dict[str, Any], patient: dict[str, str], when: str) -> dic
         "detail": f"{stop['summary']} ({stop['citation']})",
         "mitigation": [{"action": {"text": stop["action"]}}],
     }
-    url = next((u for g, u in GUIDELINE_URLS.items() if stop["citation"].startswith(g)), None)
+    url = _guideline_url(stop["citation"])
     if url:
         d["reference"] = url
     return d

@@ -15,17 +15,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
+from time import perf_counter
 from typing import Any, Final
 
+import structlog
 from fastapi.concurrency import run_in_threadpool
 
+from fhir_mappings.errors import InputError
 from service.audit.records import AssessmentRecord, BPSetting, OutcomeRecord, feature_hash
 from service.audit.store import AuditUnavailable
 from service.engine import EngineResult
-from service.errors import ServiceUnavailable
+from service.errors import PatientConflict, ServiceUnavailable
 from service.state import AppState
 
 REQUEST_ID_HEADER: Final = "X-Request-ID"
+log = structlog.get_logger("hypermarker.service")
 
 
 def new_request_id() -> str:
@@ -97,22 +101,31 @@ def observed_outcomes(result: EngineResult, patient_ref: str) -> list[OutcomeRec
     return out
 
 
-def refusal_record(state: AppState, *, request_id: str, hook: str, hook_instance: str,
-                   service_id: str, received: datetime, patient_id: str, code: str,
-                   latency_ms: float) -> AssessmentRecord:
-    """The record of a call refused because its data was not exactly one patient's (status
-    ``refused``, no card): what was refused and why (a finding code), never the data."""
+async def refuse_other_patient(state: AppState, error: InputError, *, hook: str,
+                               hook_instance: str | None, service_id: str, received: datetime,
+                               patient_id: str, started: float,
+                               expression: str | None) -> PatientConflict:
+    """Audit a call refused because its data was not exactly one patient's (status
+    ``refused``, no card: what was refused and why as a finding code, never the data), count
+    it, and return the 422 to raise, which carries the record's request id."""
+    request_id = new_request_id()
     model = state.engine.scorer.manifest
-    return AssessmentRecord(
-        request_id=request_id, hook=hook, hook_instance=hook_instance, service_id=service_id,
-        received_at=received, patient_ref=state.patient_ref(patient_id),
+    record = AssessmentRecord(
+        request_id=request_id, hook=hook, hook_instance=hook_instance or request_id,
+        service_id=service_id, received_at=received, patient_ref=state.patient_ref(patient_id),
         model_id=model.model_id, model_version=model.version,
         provider=state.engine.scorer.provider, guideline=state.engine.profile.name,
         status="refused", feature_hash=feature_hash({}, {}), features={}, regimen={},
-        options=[], findings=[{"code": code, "severity": "block",
+        options=[], findings=[{"code": "patient-mismatch", "severity": "block",
                                "citation": "Hypermarker clinical-safety policy: one patient "
                                            "per call"}],
-        cards=[], latency_ms=latency_ms, prefetch_fetched=[])
+        cards=[], latency_ms=(perf_counter() - started) * 1e3, prefetch_fetched=[])
+    await record_assessment(state, record, [])
+    state.metrics.latency.labels(hook, "refused").observe(perf_counter() - started)
+    log.warning("call_refused", service_id=service_id, request_id=request_id,
+                hook_instance=hook_instance, reason="patient-mismatch")
+    return PatientConflict(f"not assessed: {error.reason}", expression,
+                           headers={REQUEST_ID_HEADER: request_id})
 
 
 async def record_assessment(state: AppState, record: AssessmentRecord,

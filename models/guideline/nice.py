@@ -172,9 +172,11 @@ def above_target(p: FeatureVector, target: Target) -> bool | None:
     return sbp >= target.systolic or (dbp is not None and dbp >= target.diastolic)
 
 
-def _bp(p: FeatureVector) -> str:
+def clinic_bp_text(p: FeatureVector) -> str:
+    """The clinic BP as "152/94" ("?" for an unknown value)."""
     sbp, dbp = p.get("sbp_clinic"), p.get("dbp_clinic")
-    return f"{sbp:.0f}/{'?' if dbp is None else f'{dbp:.0f}'}"
+    return (f"{'?' if sbp is None else f'{sbp:.0f}'}/"
+            f"{'?' if dbp is None else f'{dbp:.0f}'}")
 
 
 def treatment_indication(p: FeatureVector, target: Target) -> Finding | None:
@@ -192,8 +194,9 @@ def treatment_indication(p: FeatureVector, target: Target) -> Finding | None:
     if sbp is None or age is None:
         return None
     goal = f"{target.systolic:.0f}/{target.diastolic:.0f}"
+    bp = clinic_bp_text(p)
     # verapamil/diltiazem and the other antihypertensives (methyldopa ...) treat BP too
-    treated = bool(p.regimen) or p.flag("non_dhp_ccb") or p.flag("other_antihypertensive")
+    treated = p.n_antihypertensives() > 0
     home = p.get("sbp_home")
     home_goal = target.systolic - OUT_OF_OFFICE_OFFSET
     if (home is not None and home < home_goal and p.flag("home_bp_series")
@@ -201,14 +204,14 @@ def treatment_indication(p: FeatureVector, target: Target) -> Finding | None:
         # White-coat effect: the home/ambulatory mean is at target while the clinic reading
         # is not; an escalation (or a diagnosis) is not made on clinic BP alone.
         return Finding(Severity.INFO, "white-coat", f"Home/ambulatory systolic {home:.0f} "
-                       f"mmHg is below its target of {home_goal:.0f} while clinic BP {_bp(p)} "
+                       f"mmHg is below its target of {home_goal:.0f} while clinic BP {bp} "
                        "is not: white-coat effect; do not step up or start treatment on clinic "
                        "BP alone.", nice("1.4.22"))
     if treated:
         if above_target(p, target):
-            return Finding(Severity.INFO, "step-up", f"Clinic BP {_bp(p)} mmHg is not below "
+            return Finding(Severity.INFO, "step-up", f"Clinic BP {bp} mmHg is not below "
                            f"the target of {goal}: step up treatment.", nice("1.4.40-1.4.45"))
-        return Finding(Severity.INFO, "at-target", f"Clinic BP {_bp(p)} mmHg is below the "
+        return Finding(Severity.INFO, "at-target", f"Clinic BP {bp} mmHg is below the "
                        f"target of {goal}: no step-up indicated.", target.citation)
     d = -1.0 if dbp is None else dbp
     if sbp >= 160 or d >= 100:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 
 from fhir_mappings.features import FeatureVector
-from fhir_mappings.vocabulary import CLASS_INFO, CLASS_ORDER, RAS_BLOCKERS, DrugClass
+from fhir_mappings.vocabulary import CLASS_INFO, CLASS_ORDER, RAS_BLOCKERS, DrugClass, class_names
 from models.guideline.citations import (
     bnf,
     mhra,
@@ -32,7 +32,7 @@ from models.guideline.citations import (
 )
 from models.guideline.findings import Finding, Severity
 from models.options import TreatmentOption
-from models.prescribing import MAX_DAILY_MG, STARTING, over_licensed_maximum
+from models.prescribing import MAX_DAILY_MG, STARTING, daily_mg
 
 ACEI, ARB, CCB = DrugClass.ACE_INHIBITOR, DrugClass.ARB, DrugClass.CCB
 THZ, BB = DrugClass.THIAZIDE_LIKE, DrugClass.BETA_BLOCKER
@@ -75,8 +75,7 @@ def after(o: TreatmentOption) -> frozenset[DrugClass]:
     return o.after_set
 
 
-def _names(classes: frozenset[DrugClass]) -> str:
-    return " and ".join(CLASS_INFO[c].short for c in CLASS_ORDER if c in classes)
+_names = class_names
 
 
 NG133_CHRONIC = nice_ng133("section 'Management of chronic hypertension'")
@@ -495,8 +494,7 @@ def renoprotection(p: FeatureVector, options: Options) -> Iterator[Hit]:
 def fifth_drug(p: FeatureVector, options: Options) -> Iterator[Hit]:
     """Uncontrolled on four drugs at optimal doses: NICE asks for specialist advice (1.4.52),
     not a fifth drug."""
-    n = (len(p.regimen) + (1 if p.flag("non_dhp_ccb") else 0)
-         + (1 if p.flag("other_antihypertensive") else 0))
+    n = p.n_antihypertensives()
     if n < 4:
         return
     for i, o in enumerate(options):
@@ -614,13 +612,11 @@ def licensed_maximum(p: FeatureVector, options: Options) -> Iterator[Hit]:
         for c in o.increased_set - o.started_set:
             j = CLASS_ORDER.index(c)
             drug, daily = p.current_drugs.get(c, (STARTING[c].drug, None))
+            mg: float | None = None
             if daily is not None and o.dose_before[j] > 0:
-                mg: float | None = daily * o.dose_after[j] / o.dose_before[j]
-            else:
-                mg = over_licensed_maximum(c, o.dose_after[j]) if drug == STARTING[c].drug \
-                    else None
-                if mg is None and drug == STARTING[c].drug:
-                    continue
+                mg = daily * o.dose_after[j] / o.dose_before[j]
+            elif drug == STARTING[c].drug:  # strength unknown: the model's dose multiple
+                mg = daily_mg(c, o.dose_after[j])
             limit = MAX_DAILY_MG.get(drug)
             if limit is None or mg is None:
                 yield i, Finding(WARN, "maximum-not-checked", f"The licensed maximum of "

@@ -45,8 +45,9 @@ from enum import StrEnum
 from typing import Final
 
 from fhir_mappings.features import FeatureVector
-from fhir_mappings.vocabulary import CLASS_INFO, CLASS_ORDER, DrugClass
+from fhir_mappings.vocabulary import DrugClass, class_names
 from models.guideline.citations import Citation, nice, nice_ng133, policy, ukka
+from models.guideline.nice import clinic_bp_text
 from models.guideline.targets import Target
 
 ACEI, ARB, CCB = DrugClass.ACE_INHIBITOR, DrugClass.ARB, DrugClass.CCB
@@ -70,8 +71,6 @@ OVERTREATMENT_MARGIN: Final = 30.0  # mmHg below the clinic systolic target, on 
 #: a critical stop needs a result this recent (project policy: NG136's 7-day repeat window
 #: for severe BP and a week's leeway for the record to reach the EHR)
 RECENT_DAYS: Final = 14
-RECENT_POLICY: Final = policy(f"a stop is critical on a result of the last {RECENT_DAYS} days; "
-                              "an older one is a warning to repeat it")
 
 
 class Urgency(StrEnum):
@@ -101,20 +100,11 @@ class Stop:
 
 
 def _names(classes: frozenset[DrugClass]) -> str:
-    return ", ".join(CLASS_INFO[c].short for c in CLASS_ORDER if c in classes)
-
-
-def _n_drugs(p: FeatureVector) -> int:
-    """Antihypertensive drugs taken: the regimen's classes, and verapamil/diltiazem."""
-    return (len(p.regimen) + (1 if p.flag("non_dhp_ccb") else 0)
-            + (1 if p.flag("other_antihypertensive") else 0))
+    return class_names(classes, ", ")
 
 
 def _bp_text(p: FeatureVector) -> str:
-    sbp, dbp = p.get("sbp_clinic"), p.get("dbp_clinic")
-    s = "?" if sbp is None else f"{sbp:.0f}"
-    d = "?" if dbp is None else f"{dbp:.0f}"
-    return f"{s}/{d} mmHg"
+    return f"{clinic_bp_text(p)} mmHg"
 
 
 def result_age(p: FeatureVector, feature: str) -> tuple[int | None, str]:
@@ -257,7 +247,7 @@ def _kidney_failure(p: FeatureVector) -> list[Stop]:
 
 def _low(p: FeatureVector, target: Target | None) -> list[Stop]:
     sbp = p.get("sbp_clinic")
-    drugs = _n_drugs(p)
+    drugs = p.n_antihypertensives()
     if sbp is not None and sbp < SBP_LOW:
         urgency = Urgency.CRITICAL if sbp < SBP_SHOCK and drugs else Urgency.WARNING
         urgency, when = _urgent(p, "sbp_clinic", urgency)

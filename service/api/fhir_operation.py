@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fhir_mappings.errors import InputError, MultiplePatients, PatientMismatch
 from models.guideline.profiles import PROFILES
 from service.api.deps import StateDep, authenticate, read_json
-from service.errors import BadRequest, PatientConflict
+from service.errors import BadRequest
 from service.fhir_output import assessment_bundle
 from service.recording import (
     REQUEST_ID_HEADER,
@@ -24,7 +24,7 @@ from service.recording import (
     new_request_id,
     observed_outcomes,
     record_assessment,
-    refusal_record,
+    refuse_other_patient,
 )
 from service.responses import FhirJSON, JSONBody
 
@@ -84,15 +84,10 @@ async def hypertension_options(request: Request, state: StateDep
                                           PROFILES[guideline] if guideline else None)
     except (PatientMismatch, MultiplePatients) as e:
         # Not exactly one patient's record: never assessed, and the refusal is audited.
-        request_id = new_request_id()
-        await record_assessment(state, refusal_record(
-            state, request_id=request_id, hook=OPERATION, hook_instance=request_id,
-            service_id=OPERATION, received=received, patient_id=_patient_id(data) or "",
-            code="patient-mismatch", latency_ms=(time.perf_counter() - t0) * 1e3), [])
-        state.metrics.latency.labels(OPERATION, "refused").observe(time.perf_counter() - t0)
-        log.warning("fhir_operation_refused", request_id=request_id, reason="patient-mismatch")
-        raise PatientConflict(f"not assessed: {e.reason}", e.path or None,
-                              headers={REQUEST_ID_HEADER: request_id}) from e
+        raise await refuse_other_patient(
+            state, e, hook=OPERATION, hook_instance=None, service_id=OPERATION,
+            received=received, patient_id=_patient_id(data) or "", started=t0,
+            expression=e.path or None) from e
     except InputError as e:
         raise BadRequest(e.reason, e.path or None) from e
     doc = result.document

@@ -15,7 +15,7 @@ from fhir_mappings.features import feature_vector_to_document
 from service.api.deps import StateDep, authenticate, parse, read_json
 from service.cards import CardContext, build_cards, suggestion_options
 from service.discovery import REQUIRED_PREFETCH, SERVICES_BY_ID
-from service.errors import BadRequest, NotFound, PatientConflict
+from service.errors import BadRequest, NotFound
 from service.orders import ordered_medication
 from service.recording import (
     REQUEST_ID_HEADER,
@@ -23,7 +23,7 @@ from service.recording import (
     new_request_id,
     observed_outcomes,
     record_assessment,
-    refusal_record,
+    refuse_other_patient,
 )
 from service.responses import JSONBody
 from service.schemas.cds_hooks import CdsResponse, HookRequest
@@ -77,17 +77,10 @@ async def call_service(service_id: str, request: Request,
         ordered, draft = ordered_medication(hook)
     except (PatientMismatch, MultiplePatients) as e:
         # Another patient's data: never a card, and the refusal is audited (hazard H-01).
-        request_id = new_request_id()
-        await record_assessment(state, refusal_record(
-            state, request_id=request_id, hook=hook.hook, hook_instance=hook.hookInstance,
-            service_id=service_id, received=received, patient_id=hook.context.patientId,
-            code="patient-mismatch", latency_ms=(time.perf_counter() - t0) * 1e3), [])
-        state.metrics.latency.labels(hook.hook, "refused").observe(time.perf_counter() - t0)
-        log.warning("cds_call_refused", service_id=service_id, request_id=request_id,
-                    hook_instance=hook.hookInstance, reason="patient-mismatch")
-        raise PatientConflict(f"not assessed: {e.reason}",
-                              "prefetch" + e.path.removeprefix("$") if e.path else "prefetch",
-                              headers={REQUEST_ID_HEADER: request_id}) from e
+        raise await refuse_other_patient(
+            state, e, hook=hook.hook, hook_instance=hook.hookInstance, service_id=service_id,
+            received=received, patient_id=hook.context.patientId, started=t0,
+            expression="prefetch" + e.path.removeprefix("$") if e.path else "prefetch") from e
     except InputError as e:
         raise BadRequest(f"prefetch: {e.reason}", f"prefetch.{e.path}" if e.path else
                          "prefetch") from e

@@ -155,6 +155,6 @@ def test_parse_input_reports_the_domains() -> None:
     assert set(parsed.unavailable) == {"allergies"}
 
 
-def test_obs_builder_still_used() -> None:  # keeps the import of obs honest
+def test_a_lab_of_the_patient_in_a_plain_bundle_is_read() -> None:
     doc = bundle(patient(), obs("k", "2823-3", 4.1, "mmol/L", "2026-11-01"))
     assert features_from_fhir(doc, AS_OF)[0].values["potassium"] == 4.1
