@@ -256,9 +256,10 @@ def pair_readings(parts: list[tuple[Setting, bool | None, Measurement | None,
 
 
 def summarise(ctx: MappingContext, readings: list[BpReading],
-              older: date | None = None) -> BloodPressure:
+              older: date | None = None, home_since: date | None = None) -> BloodPressure:
     """The NICE summaries (see module docstring); ``older``: latest reading before the
-    clinic window (not read further)."""
+    clinic window (not read further); ``home_since``: the day the current regimen last
+    changed (home readings on or before it are not used)."""
     facts: dict[str, Fact] = {}
     as_of = ctx.as_of
     start = ctx.months_before(ctx.policy.clinic_bp_months)
@@ -319,7 +320,7 @@ def summarise(ctx: MappingContext, readings: list[BpReading],
             facts["dbp_clinic"] = unknown(
                 f"the reading chosen for sbp_clinic ({chosen.res.ref}) has no diastolic value")
         days_since = (as_of - clinic[-1].when.day).days
-    facts["sbp_home"], series = _home(ctx, readings)
+    facts["sbp_home"], facts["dbp_home"], series = _home(ctx, readings, home_since)
     home = facts["sbp_home"]
     if home.value is not None:  # (no readings at all: not recorded, taken as absent)
         facts["home_bp_series"] = Fact(
@@ -353,29 +354,43 @@ def _conflicts(visit: list[BpReading]) -> list[str]:
     return out
 
 
-def _home(ctx: MappingContext, readings: list[BpReading]) -> tuple[Fact, bool]:
-    """The home/daytime-ambulatory systolic mean, and whether it is a monitoring series."""
+def _home(ctx: MappingContext, readings: list[BpReading], since: date | None
+          ) -> tuple[Fact, Fact, bool]:
+    """The home/daytime-ambulatory systolic and diastolic means, and whether they are a
+    monitoring series. Only readings after the current regimen's last change count: a
+    series taken on another regimen says nothing of this one."""
     days = ctx.policy.home_bp_days
     start = ctx.as_of - timedelta(days=days)
-    chosen = in_time_order(r for r in readings if r.setting in _OUT_OF_OFFICE
-                           and r.sbp is not None and r.sbp.plausible
-                           and start <= r.when.day <= ctx.as_of)
+    window = [r for r in readings if r.setting in _OUT_OF_OFFICE and r.sbp is not None
+              and r.sbp.plausible and start <= r.when.day <= ctx.as_of]
+    chosen = in_time_order(r for r in window if since is None or r.when.day > since)
     if not chosen:
         note = f"no home or daytime ambulatory readings in the last {days} days"
-        if any(r.setting is Setting.ABPM_24H for r in readings):
+        if window:
+            note = (f"{len(window)} home or daytime ambulatory readings, all on or before "
+                    f"the regimen change of {since}: not used")
+        elif any(r.setting is Setting.ABPM_24H for r in readings):
             note += " (24-hour ABPM means are not used: NICE NG136 uses the daytime mean)"
-        return unknown(note), False
+        return unknown(note), unknown(note), False
     values = [r.sbp.value for r in chosen if r.sbp is not None]
+    dias = [r.dbp.value for r in chosen if r.dbp is not None and r.dbp.plausible]
     for r in chosen:
         ctx.use(r.res)
     first, last = chosen[0], chosen[-1]
     kinds = sorted({r.setting.value for r in chosen})
     series = any(_is_mean(r.res) for r in chosen) or len(values) >= HOME_SERIES_MIN
+    earlier = len(window) - len(chosen)
     note = (f"mean of {len(values)} {' and '.join(kinds)} systolic readings from "
             f"{first.when.day} to {last.when.day}"
+            + (f"; {earlier} earlier readings, before the regimen change of {since}, not "
+               "used" if earlier else "")
             + ("" if series else f"; fewer than {HOME_SERIES_MIN} readings and no recorded "
                "mean: not a monitoring series"))
-    return Fact(sum(values) / len(values), last.res.ref, last.when.day, note), series
+    dbp = (Fact(sum(dias) / len(dias), last.res.ref, last.when.day,
+                f"mean of the {len(dias)} diastolic values of the same readings") if dias
+           else unknown("the home/ambulatory readings have no diastolic value"))
+    return (Fact(sum(values) / len(values), last.res.ref, last.when.day, note), dbp,
+            series)
 
 
 #: A home/ambulatory systolic is a monitoring series (NICE NG136 1.2.6-1.2.7: ABPM at least 14

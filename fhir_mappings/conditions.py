@@ -12,6 +12,10 @@ and it is current: clinicalStatus ``active``, ``recurrence`` or ``relapse`` (a m
 clinicalStatus counts as current) and no abatement on or before the assessment date (an
 abatement means resolved). For facts that are a history (established CVD: a past MI or
 stroke; angioedema; ACE-inhibitor intolerance) resolved and inactive records count too.
+
+Dated events (:data:`EVENTS`: an acute coronary event) are read for their date, not their
+status: the fact's date is the latest record's, and unknown when any record is undated (a
+rule cannot tell how recent an undated event was).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from fhir_mappings.raw import RawResource
 _STAGE_ORDER = ("G1", "G2", "G3", "G3a", "G3b", "G4", "G5")
 #: abatement[x] types that say "no longer current" without a date.
 _OTHER_ABATEMENT = frozenset({"abatementAge", "abatementRange", "abatementString"})
+#: Facts whose date is the latest record's (None when any record is undated).
+EVENTS = frozenset({"acute_coronary"})
 
 
 class _Evidence(NamedTuple):
@@ -87,7 +93,13 @@ def map_conditions(ctx: MappingContext, conditions: Iterable[RawResource]) -> Co
         note = f"coded: {first.display}" + ("" if first.current else " (resolved: history)")
         if len(items) > 1:
             note += f"; and {len(items) - 1} more record(s)"
-        facts[fact] = present(first.res.ref, first.when.day if first.when else None, note)
+        day = first.when.day if first.when else None
+        if fact in EVENTS:
+            dated = [e.when for e in items if e.when is not None]
+            latest = max(dated) if len(dated) == len(items) else None
+            day = latest.day if latest is not None else None
+            note += "; latest dated " + (str(day) if day else "unknown: a record has no date")
+        facts[fact] = present(first.res.ref, day, note)
     if "hfref" in facts and "heart_failure" not in facts:
         facts["heart_failure"] = facts["hfref"]
     top = max(stages) if stages else None

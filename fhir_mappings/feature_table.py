@@ -89,6 +89,7 @@ PATIENT_FEATURES: Final[tuple[FeatureSpec, ...]] = (
     _c("sbp_clinic", "mmHg", "clinic systolic BP", 70, 260, Missing.REQUIRED),
     _c("dbp_clinic", "mmHg", "clinic diastolic BP", 30, 160),
     _c("sbp_home", "mmHg", "home or ambulatory daytime systolic BP", 70, 260),
+    _c("dbp_home", "mmHg", "home or ambulatory daytime diastolic BP", 30, 160, role=Role.RULE),
     _c("egfr", "mL/min/1.73m2", "eGFR", 2, 200),
     _c("potassium", "mmol/L", "serum potassium", 2.0, 8.0),
     _c("sodium", "mmol/L", "serum sodium", 110, 170),
@@ -123,6 +124,8 @@ PATIENT_FEATURES: Final[tuple[FeatureSpec, ...]] = (
     _b("aortic_stenosis", "aortic stenosis", role=Role.RULE),
     _b("renal_artery_stenosis", "renal artery stenosis", role=Role.RULE),
     _b("sick_sinus", "sick sinus syndrome", role=Role.RULE),
+    _b("acute_coronary", "acute myocardial infarction or unstable angina on record (dated "
+       "event)", role=Role.RULE),
     _b("non_dhp_ccb", "current verapamil or diltiazem", role=Role.RULE),
     _b("aliskiren", "current aliskiren", role=Role.RULE),
     _b("home_bp_series", "home/ambulatory BP from a monitoring series", role=Role.RULE),

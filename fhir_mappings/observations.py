@@ -189,7 +189,7 @@ def _code_kind(res: RawResource, d: JsonObject) -> tuple[ObsKind | None, tuple[s
 
 
 def map_observations(ctx: MappingContext, observations: Iterable[RawResource],
-                     demo: Demographics) -> ObservationFacts:
+                     demo: Demographics, home_since: date | None = None) -> ObservationFacts:
     bp_parts: list[tuple[Setting, bool | None, Measurement | None, Measurement | None,
                          When]] = []
     values: dict[ObsKind, list[Measurement]] = defaultdict(list)
@@ -221,7 +221,7 @@ def map_observations(ctx: MappingContext, observations: Iterable[RawResource],
             if m is not None:
                 values[kind].append(m)
 
-    bp: BloodPressure = summarise(ctx, pair_readings(bp_parts), older_bp)
+    bp: BloodPressure = summarise(ctx, pair_readings(bp_parts), older_bp, home_since)
     facts = dict(bp.facts)
     policy = ctx.policy
     lab_start = ctx.months_before(policy.lab_months)

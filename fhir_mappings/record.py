@@ -33,7 +33,7 @@ from fhir_mappings.conditions import map_conditions
 from fhir_mappings.context import MappingContext
 from fhir_mappings.errors import MissingPatient, MultiplePatients, PatientMismatch
 from fhir_mappings.facts import Fact, present
-from fhir_mappings.medications import map_medications
+from fhir_mappings.medications import MedicationFacts, map_medications
 from fhir_mappings.observations import HFREF_LVEF_MAX, map_observations
 from fhir_mappings.patient import map_patient
 from fhir_mappings.policy import DEFAULT_POLICY, MappingPolicy
@@ -106,9 +106,9 @@ def build_record(data: Input, as_of: date, policy: MappingPolicy = DEFAULT_POLIC
     _check_subjects(ctx, resources)
 
     facts, deceased, demo = map_patient(ctx)
-    obs = map_observations(ctx, by_type["Observation"], demo)
-    cond = map_conditions(ctx, by_type["Condition"])
     meds = map_medications(ctx, by_type["MedicationRequest"], by_type["MedicationStatement"])
+    obs = map_observations(ctx, by_type["Observation"], demo, _regimen_changed(meds))
+    cond = map_conditions(ctx, by_type["Condition"])
     allergies = map_allergies(ctx, by_type["AllergyIntolerance"])
 
     facts.update(obs.facts)
@@ -139,6 +139,20 @@ def build_record(data: Input, as_of: date, policy: MappingPolicy = DEFAULT_POLIC
                          MappingProxyType(dict(sorted(missing.items()))),
                          _data_quality(obs.data_quality, report),
                          MappingProxyType(dict(sorted(meds.drugs.items()))))
+
+
+#: Current antihypertensive drugs that are not model classes (their start is a change too).
+_OTHER_ANTIHYPERTENSIVES = ("non_dhp_ccb", "other_antihypertensive", "sacubitril_valsartan",
+                            "aliskiren")
+
+
+def _regimen_changed(meds: MedicationFacts) -> date | None:
+    """The day the current antihypertensive regimen last changed: the latest date of its
+    prescriptions (None: no dated antihypertensive)."""
+    days = [f.date for f in meds.regimen.values() if f.date is not None]
+    days += [f.date for k in _OTHER_ANTIHYPERTENSIVES
+             if (f := meds.facts.get(k)) is not None and f.date is not None]
+    return max(days, default=None)
 
 
 #: Report issues a clinician must see on the card (a value the mapping could not use).

@@ -11,8 +11,9 @@ from fhir_mappings.vocabulary import DrugClass
 
 BASELINE: dict[str, float | None] = {
     "age": 60.0, "sex_female": 0.0, "ethnicity_black": 0.0, "ethnicity_south_asian": 0.0,
-    "bmi": 28.0, "sbp_clinic": 158.0, "dbp_clinic": 92.0, "sbp_home": 151.0, "egfr": 80.0,
-    "potassium": 4.2, "sodium": 140.0, "urine_acr": 1.5, "hba1c": 38.0, "heart_rate": 72.0,
+    "bmi": 28.0, "sbp_clinic": 158.0, "dbp_clinic": 92.0, "sbp_home": 151.0, "dbp_home": 89.0,
+    "egfr": 80.0, "potassium": 4.2, "sodium": 140.0, "urine_acr": 1.5, "hba1c": 38.0,
+    "heart_rate": 72.0,
 }
 
 

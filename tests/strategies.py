@@ -13,8 +13,8 @@ from fhir_mappings.vocabulary import CLASS_ORDER, RAS_BLOCKERS, DrugClass
 #: Realistic ranges for generated values (inside the table's plausibility bounds).
 RANGES: dict[str, tuple[float, float]] = {
     "age": (18, 100), "bmi": (16, 55), "sbp_clinic": (100, 220), "dbp_clinic": (50, 130),
-    "sbp_home": (95, 215), "egfr": (5, 130), "potassium": (2.8, 6.8), "sodium": (122, 150),
-    "urine_acr": (0, 400), "hba1c": (25, 120), "heart_rate": (35, 130),
+    "sbp_home": (95, 215), "dbp_home": (50, 125), "egfr": (5, 130), "potassium": (2.8, 6.8),
+    "sodium": (122, 150), "urine_acr": (0, 400), "hba1c": (25, 120), "heart_rate": (35, 130),
     "potassium_previous": (2.8, 6.8),
 }
 

@@ -44,7 +44,9 @@ def esc_preference(p: FeatureVector) -> Preference:
     current = frozenset(p.regimen)
     has_a = bool(current & RAS_BLOCKERS)
     compelling_bb = p.flag("heart_failure") or p.flag("cvd")
-    if not current:
+    # verapamil/diltiazem counts as the calcium-channel blocker (the options add to it)
+    has_c = CCB in current or p.flag("non_dhp_ccb")
+    if not current and not has_c:
         if esc_lenient(p):
             return Preference(frozenset({ACEI, ARB, CCB, THZ}),
                               "initial monotherapy (age >= 85, frailty or orthostatic "
@@ -54,7 +56,7 @@ def esc_preference(p: FeatureVector) -> Preference:
                           esc("initial two-drug SPC: RASi + CCB or RASi + diuretic (class I)"),
                           combinations=combos)
     missing = (frozenset() if has_a else frozenset(RAS_BLOCKERS)) | (
-        frozenset() if CCB in current else frozenset({CCB})) | (
+        frozenset() if has_c else frozenset({CCB})) | (
         frozenset() if THZ in current else frozenset({THZ}))
     if compelling_bb and BB not in current:
         missing |= {BB}

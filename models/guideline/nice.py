@@ -62,7 +62,10 @@ def nice_preference(p: FeatureVector) -> Preference:
     """The NICE step for this patient's current regimen."""
     current = frozenset(p.regimen)
     has_a = bool(current & RAS_BLOCKERS)
-    has_c, has_d = CCB in current, THZ in current
+    # verapamil/diltiazem is a calcium-channel blocker: it fills the C of A/C/D (the options
+    # add to it; a dihydropyridine CCB on top is a caution of its own)
+    non_dhp = p.flag("non_dhp_ccb")
+    has_c, has_d = CCB in current or non_dhp, THZ in current
     black = _black(p)
     age = p.get("age")
     notes: list[Finding] = []
@@ -70,11 +73,11 @@ def nice_preference(p: FeatureVector) -> Preference:
         notes.append(Finding(Severity.INFO, "family-origin-unknown",
                              "Family origin not recorded: NICE step 1 and the ARB preference "
                              "depend on it.", nice("1.4.32-1.4.39")))
-    if p.flag("non_dhp_ccb") and not current:
+    if non_dhp and CCB not in current:
         notes.append(Finding(Severity.INFO, "non-dhp-ccb-treated", "Taking verapamil or "
-                             "diltiazem: already treated (a rate-limiting CCB is not one of "
-                             "the NICE A/C/D steps); the options add to it.",
-                             nice("1.4.32-1.4.39")))
+                             "diltiazem: counted as the calcium-channel blocker of the NICE "
+                             "steps; the options add to it (the predicted effects do not model "
+                             "it).", nice("1.4.32-1.4.39")))
 
     if p.flag("hfref"):
         # NG136 1.4.31: follow NG106 first in HFrEF: an ACE inhibitor (an ARB only when it is
@@ -90,7 +93,7 @@ def nice_preference(p: FeatureVector) -> Preference:
     if _ckd_needs_ras(p) and not has_a:
         return Preference(_ras_choice(black), "CKD with albuminuria: ACE inhibitor or ARB",
                           NG203_RAS, tuple(notes))
-    if not current:
+    if not current and not non_dhp:
         if p.flag("heart_failure"):
             return Preference(frozenset({THZ}), "step 1 (heart failure): thiazide-like diuretic",
                               nice("1.4.32-1.4.39"), tuple(notes))
@@ -164,6 +167,28 @@ def preferred_options(pref: Preference, options: Sequence[TreatmentOption]
     return tuple(out)
 
 
+def white_coat(p: FeatureVector, target: Target) -> Finding | None:
+    """White-coat effect (NG136 1.4.22): clinic BP is not at target, while a home/ambulatory
+    monitoring series (a recorded mean or enough readings, taken since the regimen last
+    changed) is below the out-of-office target in every component that is above target in
+    the clinic: the systolic always, the diastolic when the clinic diastolic is above its
+    target (a diastolic the series does not give cannot say the clinic diastolic is wrong)."""
+    home_s, home_d = p.get("sbp_home"), p.get("dbp_home")
+    if home_s is None or not p.flag("home_bp_series") or not above_target(p, target):
+        return None
+    goal_s = target.systolic - OUT_OF_OFFICE_OFFSET
+    goal_d = target.diastolic - OUT_OF_OFFICE_OFFSET
+    dbp = p.get("dbp_clinic")
+    clinic_d_high = dbp is not None and dbp >= target.diastolic
+    if home_s >= goal_s or (clinic_d_high and (home_d is None or home_d >= goal_d)):
+        return None
+    home = f"{home_s:.0f}/{'?' if home_d is None else f'{home_d:.0f}'}"
+    return Finding(Severity.INFO, "white-coat", f"Home/ambulatory mean {home} mmHg is below "
+                   f"its target of {goal_s:.0f}/{goal_d:.0f} while clinic BP "
+                   f"{clinic_bp_text(p)} is not: white-coat effect; do not step up or start "
+                   "treatment on clinic BP alone.", nice("1.4.22"))
+
+
 def above_target(p: FeatureVector, target: Target) -> bool | None:
     """Whether clinic BP is at or above the target, systolic or diastolic (None: unknown)."""
     sbp, dbp = p.get("sbp_clinic"), p.get("dbp_clinic")
@@ -197,16 +222,8 @@ def treatment_indication(p: FeatureVector, target: Target) -> Finding | None:
     bp = clinic_bp_text(p)
     # verapamil/diltiazem and the other antihypertensives (methyldopa ...) treat BP too
     treated = p.n_antihypertensives() > 0
-    home = p.get("sbp_home")
-    home_goal = target.systolic - OUT_OF_OFFICE_OFFSET
-    if (home is not None and home < home_goal and p.flag("home_bp_series")
-            and above_target(p, target)):
-        # White-coat effect: the home/ambulatory mean is at target while the clinic reading
-        # is not; an escalation (or a diagnosis) is not made on clinic BP alone.
-        return Finding(Severity.INFO, "white-coat", f"Home/ambulatory systolic {home:.0f} "
-                       f"mmHg is below its target of {home_goal:.0f} while clinic BP {bp} "
-                       "is not: white-coat effect; do not step up or start treatment on clinic "
-                       "BP alone.", nice("1.4.22"))
+    if (wc := white_coat(p, target)) is not None:
+        return wc
     if treated:
         if above_target(p, target):
             return Finding(Severity.INFO, "step-up", f"Clinic BP {bp} mmHg is not below "

@@ -369,14 +369,48 @@ def alpha_blocker(p: FeatureVector, options: Options) -> Iterator[Hit]:
                              "Standing BP after the first dose.")
 
 
+RECENT_CORONARY_DAYS = 30
+"""Nifedipine is contraindicated during or within one month of a myocardial infarction
+(prolonged-release SmPC 4.3): a month is taken as 30 days."""
+
+
 def calcium_channel_blocker(p: FeatureVector, options: Options) -> Iterator[Hit]:
-    """Dihydropyridine CCBs are contraindicated in significant aortic stenosis."""
-    if not p.flag("aortic_stenosis"):
+    """Dihydropyridine CCBs: contraindicated in high-grade aortic stenosis (severity is rarely
+    coded, so any aortic stenosis blocks: unknown severity is not "mild"), within a month of an
+    acute myocardial infarction or in unstable angina (nifedipine SmPC 4.3; amlodipine: not in
+    haemodynamically unstable heart failure after an MI, which a record cannot show), and a
+    caution on top of verapamil or diltiazem (two calcium-channel blockers; diltiazem raises
+    amlodipine and nifedipine levels)."""
+    aortic, non_dhp = p.flag("aortic_stenosis"), p.flag("non_dhp_ccb")
+    acs = p.flag("acute_coronary")
+    days = p.days_old("acute_coronary") if acs else None
+    recent = acs and (days is None or days <= RECENT_CORONARY_DAYS)
+    if not (aortic or non_dhp or recent):
         return
     for i, o in enumerate(options):
-        if CCB in o.increased_set:
+        if CCB not in o.increased_set:
+            continue
+        if aortic:
             yield i, Finding(BLOCK, "ccb-aortic-stenosis", "Aortic stenosis: dihydropyridine "
-                             "CCB contraindicated.", smpc("amlodipine"))
+                             "CCB contraindicated if high grade (severity not recorded here); "
+                             "cardiology advice.", smpc("amlodipine"))
+        if recent and days is not None:
+            yield i, Finding(BLOCK, "ccb-recent-coronary", f"Acute myocardial infarction or "
+                             f"unstable angina {days} days ago (within {RECENT_CORONARY_DAYS}): "
+                             "do not start or increase a dihydropyridine CCB; cardiology "
+                             "advice.", smpc("nifedipine (prolonged release)"))
+        elif recent:
+            yield i, Finding(WARN, "ccb-coronary-undated", "Acute myocardial infarction or "
+                             "unstable angina on record without a date: check it was not within "
+                             "the last month before a dihydropyridine CCB.",
+                             smpc("nifedipine (prolonged release)"),
+                             "Ask about chest pain in the last month.")
+        if non_dhp and CCB in o.started_set:
+            yield i, Finding(WARN, "ccb-with-verapamil-diltiazem", "Taking verapamil or "
+                             "diltiazem: a dihydropyridine CCB on top is a second calcium-channel "
+                             "blocker (diltiazem raises its levels); prefer another class.",
+                             bnf("diltiazem interactions"),
+                             "BP, pulse and ankle swelling after starting.")
 
 
 def potassium_sparing(p: FeatureVector, options: Options) -> Iterator[Hit]:

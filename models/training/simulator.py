@@ -136,7 +136,7 @@ SIMULATED_FEATURES: Final[tuple[str, ...]] = (
     "copd", "aortic_stenosis", "non_dhp_ccb", "breastfeeding", "dialysis", "potassium_previous",
     "aliskiren", "airways_therapy", "renal_artery_stenosis", "sick_sinus",
     "other_antihypertensive", "ace_inhibitor_hypersensitivity", "sacubitril_valsartan",
-    "home_bp_series",
+    "home_bp_series", "acute_coronary", "dbp_home",
 )
 
 #: NICE NG136 1.4.18: ABPM/HBPM run about 5 mmHg below clinic readings [V].
@@ -782,9 +782,15 @@ def _simulate_cohort(
         "other_antihypertensive": np.zeros(n),
         "ace_inhibitor_hypersensitivity": np.zeros(n),
         "sacubitril_valsartan": np.zeros(n),
+        # no acute coronary event in the last month: the cohort is of primary-care patients
+        # whose MI (if any) is in the cvd fact [design]
+        "acute_coronary": np.zeros(n),
     }
     # the simulated home BP is a 7-day monitoring mean wherever it is measured [design]
     values["home_bp_series"] = (~np.isnan(values["sbp_home"])).astype(np.float64)
+    # the home diastolic is not simulated [design]: the white-coat rule then needs the clinic
+    # diastolic at target (a rule-only fact; the model does not read it)
+    values["dbp_home"] = np.full(n, np.nan)
     assert set(values) == set(SIMULATED_FEATURES)
     features = np.empty((n, len(PATIENT_FEATURES)))
     for j, spec in enumerate(PATIENT_FEATURES):

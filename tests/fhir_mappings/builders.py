@@ -80,9 +80,11 @@ def bp(oid: str, sbp: float, dbp: float, when: str, unit: str = "mm[Hg]",
 
 
 def condition(cid: str, code: str, system: str = SNOMED, status: str | None = "active",
-              onset: str = "2020-01-01", pid: str = "p1", **extra: Any) -> Json:
+              onset: str | None = "2020-01-01", pid: str = "p1", **extra: Any) -> Json:
     r: Json = {"resourceType": "Condition", "id": cid, "code": concept(system, code),
-               "subject": {"reference": f"Patient/{pid}"}, "onsetDateTime": onset, **extra}
+               "subject": {"reference": f"Patient/{pid}"}, **extra}
+    if onset is not None:
+        r["onsetDateTime"] = onset
     if status is not None:
         r["clinicalStatus"] = concept(
             "http://terminology.hl7.org/CodeSystem/condition-clinical", status)

@@ -14,6 +14,7 @@ from tests.fhir_mappings.builders import (
     bundle,
     features,
     fixture,
+    med_request,
     obs,
     patient,
     prov,
@@ -230,3 +231,30 @@ def test_a_home_monitoring_series_is_a_mean_or_enough_readings() -> None:
     fv, _ = features(bundle(patient(), *few, bp("c", 158, 92, "2026-11-20T10:00:00Z")))
     assert fv.values["sbp_home"] == 126.0
     assert fv.values["home_bp_series"] == 0.0
+
+
+def test_home_readings_count_only_after_the_regimen_last_changed() -> None:
+    """A home series taken before the current regimen's last prescription is of another
+    regimen: not used (named in the note); readings after it are, with their diastolic."""
+    ext = [{"url": "http://hl7.org/fhir/us/vitals/StructureDefinition/MeasurementSettingExt",
+            "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct",
+                                                 "code": "264362003"}]}}]
+    before = [bp(f"h{i}", 126, 78, f"2026-10-1{i}", extension=ext) for i in range(8)]
+    after = [bp(f"a{i}", 130, 82, f"2026-11-1{i}", extension=ext) for i in range(3)]
+    ramipril = med_request("m1", "35296", display="ramipril",
+                           authored="2026-11-01")
+    fv, _ = features(bundle(patient(), ramipril, *before, *after,
+                            bp("c", 158, 92, "2026-11-20T10:00:00Z")))
+    assert fv.values["sbp_home"] == 130.0
+    assert fv.values["dbp_home"] == 82.0
+    assert fv.values["home_bp_series"] == 0.0
+    assert "8 earlier readings, before the regimen change of 2026-11-01" in prov(
+        fv, "sbp_home").note
+    only_before = bundle(patient(), ramipril, *before, bp("c", 158, 92, "2026-11-20T10:00:00Z"))
+    fv, _ = features(only_before)
+    assert fv.values["sbp_home"] is None
+    assert "regimen change of 2026-11-01: not used" in prov(fv, "sbp_home").note
+    untreated = bundle(patient(), *before, bp("c", 158, 92, "2026-11-20T10:00:00Z"))
+    fv, _ = features(untreated)
+    assert (fv.values["sbp_home"], fv.values["dbp_home"]) == (126.0, 78.0)
+    assert fv.values["home_bp_series"] == 1.0

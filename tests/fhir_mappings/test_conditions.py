@@ -122,3 +122,23 @@ def test_pregnancy_status_observation() -> None:
 def test_unknown_condition_codes_are_counted() -> None:
     _, report = features(bundle(patient(), condition("c", "38822007")))
     assert report.unknown_codes == {"Condition http://snomed.info/sct|38822007": 1}
+
+
+def test_an_acute_coronary_event_is_dated_by_its_latest_record() -> None:
+    """The nifedipine/amlodipine rule needs how recent the infarction was: the fact's date is
+    the latest record's (an old MI and a new STEMI: the STEMI), a resolved record still counts
+    (the date matters, not the status), an undated record leaves the date unknown, and "history
+    of MI" is CVD, not an acute event."""
+    two = bundle(patient(), condition("old", "22298006", onset="2001-03-04"),
+                 condition("new", "401303003", status="resolved", onset="2026-11-12"))
+    fv, _ = features(two)
+    assert fv.values["acute_coronary"] == 1.0
+    assert fv.days_old("acute_coronary") == 12
+    assert fv.values["cvd"] == 1.0
+    undated = bundle(patient(), condition("old", "22298006", onset="2001-03-04"),
+                     condition("new", "I21.4", ICD10, onset=None))
+    assert features(undated)[0].values["acute_coronary"] == 1.0
+    assert features(undated)[0].days_old("acute_coronary") is None
+    history = bundle(patient(), condition("h", "399211009", onset="2001-03-04"))
+    assert features(history)[0].values["acute_coronary"] == 0.0
+    assert features(history)[0].values["cvd"] == 1.0

@@ -24,7 +24,7 @@ EXPECTED_FACTS = {
     "pregnancy", "breastfeeding", "dialysis", "diabetes_t2", "ckd", "heart_failure", "hfref",
     "cvd", "asthma", "copd", "gout", "angioedema_history", "ace_inhibitor_intolerance",
     "heart_block", "orthostatic_hypotension", "aortic_stenosis", "frailty",
-    "renal_artery_stenosis", "sick_sinus"}
+    "renal_artery_stenosis", "sick_sinus", "acute_coronary"}
 
 
 def _by_fact() -> dict[str, ConditionConcept]:
@@ -56,7 +56,7 @@ def test_every_file_loads() -> None:
 
 def test_history_flags_carried_over() -> None:
     history = {c.fact for c in load_conditions() if c.history}
-    assert history == {"cvd", "angioedema_history", "ace_inhibitor_intolerance"}
+    assert history == {"cvd", "angioedema_history", "ace_inhibitor_intolerance", "acute_coronary"}
 
 
 @pytest.mark.parametrize("code", ["169560008", "77386006", "72892002", "47200007"])

@@ -38,6 +38,9 @@ STEPS = [
      {A, ARB}),
     ("CKD, diabetes, ACR 5, naive: ACEi or ARB", {}, {"ckd": 1, "diabetes_t2": 1,
                                                      "urine_acr": 5, "age": 70}, {A, ARB}),
+    ("diltiazem alone, age 70: step 2 (it is the C)", {}, {"age": 70, "non_dhp_ccb": 1},
+     {A, ARB, T}),
+    ("diltiazem with an ACEi: step 3 thiazide", {A: 1.0}, {"non_dhp_ccb": 1}, {T}),
 ]
 
 
@@ -158,3 +161,12 @@ def test_treated_patients_count_diastolic_too(sbp: float, dbp: float, code: str)
     finding = treatment_indication(p, NICE.target(p, Setting.CLINIC))
     assert finding is not None
     assert finding.code == code
+
+
+def test_esc_counts_diltiazem_as_the_calcium_channel_blocker() -> None:
+    """On diltiazem alone the ESC step-up adds a RAS blocker and a diuretic, not a second CCB
+    in a starting single-pill combination."""
+    pref = esc_preference(patient({}, non_dhp_ccb=1))
+
+    assert not pref.combinations
+    assert set(pref.classes) == {A, ARB, T}

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from fhir_mappings.features import Provenance
 from fhir_mappings.vocabulary import DrugClass as D
 from models.assessment import assess
@@ -52,7 +54,8 @@ def test_patient_checks(scorer: Scorer, explainer: Explainer) -> None:
 def test_home_bp_at_target_stops_an_escalation_on_clinic_bp() -> None:
     """White-coat effect: clinic 158/92 but a home mean of 126: no step-up, no start."""
     for regimen in ({C: 1.0}, {}):
-        p = patient(regimen, sbp_clinic=158, dbp_clinic=92, sbp_home=126, home_bp_series=1)
+        p = patient(regimen, sbp_clinic=158, dbp_clinic=92, sbp_home=126, dbp_home=78,
+                    home_bp_series=1)
         ind = treatment_indication(p, NICE.target(p, Setting.CLINIC))
         assert ind is not None
         assert ind.code == "white-coat"
@@ -65,6 +68,24 @@ def test_home_bp_at_target_stops_an_escalation_on_clinic_bp() -> None:
     ind = treatment_indication(p, NICE.target(p, Setting.CLINIC))
     assert ind is not None
     assert ind.code == "step-up"
+
+
+@pytest.mark.parametrize(("clinic", "home", "code"), [
+    ((150, 84), (128, None), "white-coat"),   # clinic diastolic at target: systolic decides
+    ((150, 96), (128, 80), "white-coat"),     # both components at target at home
+    ((150, 96), (128, None), "step-up"),      # home diastolic unknown: clinic 96 stands
+    ((150, 96), (128, 88), "step-up"),        # home diastolic 88 is above 85
+    ((150, 84), (136, 70), "step-up"),        # home systolic 136 is above 135
+])
+def test_white_coat_needs_every_raised_component_at_target_at_home(
+        clinic: tuple[float, float], home: tuple[float, float | None], code: str) -> None:
+    """NG136 1.4.22: the out-of-office series must be at target (135/85 under NICE) in each
+    component that is above target in the clinic."""
+    p = patient({C: 1.0}, sbp_clinic=clinic[0], dbp_clinic=clinic[1], sbp_home=home[0],
+                dbp_home=home[1], home_bp_series=1)
+    ind = treatment_indication(p, NICE.target(p, Setting.CLINIC))
+    assert ind is not None
+    assert ind.code == code
 
 
 def test_hfref_goes_to_ng106_first() -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
+
 import pytest
 
+from fhir_mappings.features import FeatureVector, Provenance
 from fhir_mappings.vocabulary import DrugClass as D
 from models.guideline.findings import Severity
 from models.guideline.safety import option_findings
@@ -184,6 +188,16 @@ CASES = [
      Severity.BLOCK),
     ("sacubitril/valsartan: not titrated as an ARB", {ARB: 1.0}, "opt-titrate-arb",
      {"sacubitril_valsartan": 1}, "sacubitril-titration", Severity.BLOCK),
+    ("aortic stenosis blocks increasing amlodipine", {C: 1.0}, "opt-titrate-ccb",
+     {"aortic_stenosis": 1}, "ccb-aortic-stenosis", Severity.BLOCK),
+    ("undated acute MI: check before starting a CCB", {}, "opt-start-ccb",
+     {"acute_coronary": 1}, "ccb-coronary-undated", Severity.WARN),
+    ("undated acute MI: an ACEi is not a CCB", {}, "opt-start-ace_inhibitor",
+     {"acute_coronary": 1}, "ccb-coronary-undated", None),
+    ("diltiazem: amlodipine on top is a caution", {}, "opt-start-ccb", {"non_dhp_ccb": 1},
+     "ccb-with-verapamil-diltiazem", Severity.WARN),
+    ("diltiazem: an ACEi is no second CCB", {}, "opt-start-ace_inhibitor", {"non_dhp_ccb": 1},
+     "ccb-with-verapamil-diltiazem", None),
 ]
 
 
@@ -221,3 +235,30 @@ def test_a_healthy_patient_has_no_block_on_any_first_line_option() -> None:
 
     for o in valid_options({}):
         assert all(f.severity < Severity.BLOCK for f in option_findings(p, o)), o.id
+
+
+def _mi_days_ago(days: int, regimen: dict[D, float]) -> FeatureVector:
+    p = patient(regimen, acute_coronary=1)
+    when = (p.as_of - timedelta(days=days)).isoformat()
+    return replace(p, provenance=(Provenance("acute_coronary", "Condition/mi", when),))
+
+
+@pytest.mark.parametrize(("days", "regimen", "option_id", "severity"), [
+    (10, {}, "opt-start-ccb", Severity.BLOCK),
+    (30, {C: 1.0}, "opt-titrate-ccb", Severity.BLOCK),
+    (31, {}, "opt-start-ccb", None),
+    (400, {C: 1.0}, "opt-titrate-ccb", None),
+])
+def test_a_dihydropyridine_ccb_waits_a_month_after_an_acute_mi(
+        days: int, regimen: dict[D, float], option_id: str, severity: Severity | None) -> None:
+    """Nifedipine SmPC 4.3: not during or within one month of a myocardial infarction; the
+    same for a dose going up; an old MI is CVD, not a contraindication."""
+    p = _mi_days_ago(days, regimen)
+    found = {f.code: f for f in option_findings(p, _option(regimen, option_id))}
+
+    assert "ccb-coronary-undated" not in found
+    if severity is None:
+        assert "ccb-recent-coronary" not in found
+    else:
+        assert found["ccb-recent-coronary"].severity is severity
+        assert f"{days} days ago" in found["ccb-recent-coronary"].message

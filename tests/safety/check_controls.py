@@ -31,6 +31,7 @@ PRESCRIBING = "tests/models/test_prescribing.py"
 ALLERGIES = "tests/fhir_mappings/test_allergies.py"
 MEDS = "tests/fhir_mappings/test_medications.py"
 BRANDS = "tests/fhir_mappings/test_brands.py"
+CONDITIONS = "tests/fhir_mappings/test_conditions.py"
 
 
 class Mutation(NamedTuple):
@@ -181,8 +182,8 @@ MUTATIONS = (
              '        if False:',
              (RULES,)),
     Mutation('H-23 white coat', 'models/guideline/nice.py',
-             '    if (home is not None and home < home_goal',
-             '    if (False and home is not None and home < home_goal',
+             '    if home_s >= goal_s or (clinic_d_high and (home_d is None or home_d >= goal_d)):',
+             '    if True:',
              (CHECKS,)),
     Mutation('H-24 HFrEF to NG106', 'models/guideline/nice.py',
              '    if p.flag("hfref"):\n        # NG136 1.4.31',
@@ -261,6 +262,30 @@ MUTATIONS = (
              '        if isinstance(key, DrugClass) and len(drugs_of_class) > 1:',
              '        if False:',
              (MEDS,)),
+    Mutation('H-23 white coat reads the diastolic', 'models/guideline/nice.py',
+             '    if home_s >= goal_s or (clinic_d_high and (home_d is None or home_d >= goal_d)):',
+             '    if home_s >= goal_s:',
+             (CHECKS,)),
+    Mutation('H-23 home readings since the regimen changed', 'fhir_mappings/blood_pressure.py',
+             '    chosen = in_time_order(r for r in window if since is None or r.when.day > since)',
+             '    chosen = in_time_order(r for r in window)',
+             (BP,)),
+    Mutation('H-21 no CCB within a month of an MI', 'models/guideline/safety.py',
+             '    recent = acs and (days is None or days <= RECENT_CORONARY_DAYS)',
+             '    recent = False',
+             (RULES,)),
+    Mutation('H-21 acute coronary date is the latest', 'fhir_mappings/conditions.py',
+             '            latest = max(dated) if len(dated) == len(items) else None',
+             '            latest = min(dated) if dated else None',
+             (CONDITIONS,)),
+    Mutation('H-25 diltiazem is the C of A/C/D', 'models/guideline/nice.py',
+             '    has_c, has_d = CCB in current or non_dhp, THZ in current',
+             '    has_c, has_d = CCB in current, THZ in current',
+             (STEPS,)),
+    Mutation('H-25 a second CCB on diltiazem', 'models/guideline/safety.py',
+             '        if non_dhp and CCB in o.started_set:',
+             '        if False:',
+             (RULES,)),
 )
 
 

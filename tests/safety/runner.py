@@ -29,6 +29,8 @@ service over HTTP (dates moved to today) on all three hooks and, when ``operatio
 * ``first_excludes``: classes the first ranked option must not start or increase.
 * ``first_in``: classes of which the first ranked option must start one.
 * ``first_keeps``: classes the first ranked option must not stop.
+* ``never_ranked``: classes that no ranked option may start or increase (contraindicated),
+  and that no card suggests (its drug is not named in any suggestion's label).
 * ``indicator``: the patient-view card's indicator (``none``: no card at all).
 * ``order_indicator``: the indicator of the order-select and order-sign cards.
 * ``summary_contains`` / ``summary_excludes``: text every card summary must (not) hold.
@@ -44,11 +46,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from fhir_mappings.vocabulary import DrugClass
+from models.prescribing import STARTING
+
 CASES = Path(__file__).resolve().parent / "cases"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 KNOWN_EXPECT = frozenset({
     "refused", "status", "stops", "stops_exact", "reasons_contain", "findings_contain",
-    "data_quality_contain", "first_excludes", "first_in", "first_keeps", "indicator",
+    "data_quality_contain", "first_excludes", "first_in", "first_keeps", "never_ranked",
+    "indicator",
     "order_indicator",
     "summary_contains", "summary_excludes", "no_suggestions"})
 
@@ -160,6 +166,10 @@ def check_document(case: Case, doc: dict[str, Any]) -> Iterator[str]:
             yield f"first option {first['label']!r} stops {sorted(lost)}"
     elif "first_in" in e:
         yield "no ranked option"
+    never = set(e.get("never_ranked", []))
+    for o in doc["options"]:
+        if o["rank"] is not None and (bad := _classes_up(o, doc["current_regimen"]) & never):
+            yield f"option {o['label']!r} ranked {o['rank']} starts or increases {sorted(bad)}"
 
 
 def check_cards(case: Case, hook: str, cards: list[dict[str, Any]]) -> Iterator[str]:
@@ -180,5 +190,10 @@ def check_cards(case: Case, hook: str, cards: list[dict[str, Any]]) -> Iterator[
         for word in e.get("summary_excludes", []):
             if word.lower() in c["summary"].lower():
                 yield f"{hook}: summary {c['summary']!r} says {word!r}"
+        for cls in e.get("never_ranked", []):
+            drug = STARTING[DrugClass(cls)].drug
+            for s in c.get("suggestions") or []:
+                if drug in s["label"].lower():
+                    yield f"{hook}: suggestion {s['label']!r} starts {drug}"
         if e.get("no_suggestions") and c.get("suggestions"):
             yield f"{hook}: card offers suggestions {[s['label'] for s in c['suggestions']]}"
