@@ -153,6 +153,7 @@ def serve(
         os.environ["HYPERMARKER_AUTH_MODE"] = auth.value
     else:
         os.environ.setdefault("HYPERMARKER_AUTH_MODE", "demo")
+    os.environ["HYPERMARKER_WORKERS"] = str(workers)  # several need the shared stores
     Settings()  # fail fast, with the reasons, on unsafe or malformed settings
     uvicorn.run("service.app:create_app", factory=True, host=host, port=port,
                 workers=workers, log_config=None, access_log=False)

@@ -26,6 +26,7 @@ from service.engine import Engine
 from service.errors import ServiceError, operation_outcome
 from service.logging import configure_logging
 from service.metrics import make_metrics
+from service.panel_store import MemoryPanelStore, PanelStore, PanelStoreError, RedisPanelStore
 from service.prefetch import PrefetchResolver
 from service.responses import FhirJSON, JSONBody
 from service.settings import AuthMode, Settings
@@ -52,6 +53,16 @@ def _verifier(settings: Settings, http: httpx.Client) -> ClientVerifier:
     replay = (RedisReplayCache.from_url(settings.replay_cache_url) if settings.replay_cache_url
               else MemoryReplayCache())
     return CdsJwtVerifier(issuers, JwksCache(client=http), replay)
+
+
+def _panel_stores(settings: Settings) -> tuple[PanelStore, PanelStore]:
+    """Panel tokens (30 minutes) and launches/view grants (10 minutes): in Redis when a shared
+    store is configured (every worker and pod sees them), else in this process."""
+    url = settings.shared_state_url
+    if url is None:
+        return MemoryPanelStore(), MemoryPanelStore(ttl_s=600.0)
+    return (RedisPanelStore.from_url(url),
+            RedisPanelStore.from_url(url, ttl_s=600.0, prefix="hypermarker:launch:"))
 
 
 def _error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None
@@ -83,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             "provider": scorer.provider, "form": scorer.form})
         state = AppState(settings, engine, store, _verifier(settings, sync_http), metrics, http,
                          PrefetchResolver(http, settings.fhir_timeout_s, settings.fhir_max_pages,
-                                          settings.allow_http_fhir))
+                                          settings.allow_http_fhir), *_panel_stores(settings))
         await run_in_threadpool(engine.warm_up)
         # Everything built so far lives as long as the process: move it out of the collector's
         # reach, so that a full collection scans only per-request garbage (a full pass over the
@@ -115,11 +126,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "Content-Type"])
+                           allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                           expose_headers=["X-Request-ID"], max_age=600)
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONBody:
         return _error(exc.status_code, exc.outcome(), exc.headers or None)
+
+    @app.exception_handler(PanelStoreError)
+    async def _panel_store(request: Request, exc: PanelStoreError) -> JSONBody:
+        return _error(503, operation_outcome("transient", str(exc)), {"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONBody:

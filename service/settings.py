@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.manifest import DEFAULT_ARTIFACTS
 
@@ -59,13 +59,25 @@ class Settings(BaseSettings):
     fhir_timeout_s: float = 1.5
     fhir_max_pages: int = 5
     allow_http_fhir: bool = True
-    cors_origins: list[str] = Field(default_factory=list)
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Browser origins allowed to call the service (CORS): "
+        'a JSON list (["https://ehr.example"]) or comma-separated origins')
     log_format: str = "auto"
     log_level: str = "INFO"
     max_body_bytes: int = 8_000_000
     replay_cache_url: str | None = Field(
         default=None, description="redis://... shared JWT replay cache (needed with several "
         "workers or pods); default: in-process memory")
+    state_url: str | None = Field(
+        default=None, description="redis://... shared store for panel tokens and SMART launch "
+        "state (needed with several workers or pods); default: replay_cache_url, else "
+        "in-process memory")
+    workers: int = Field(default=1, ge=1, description="Worker processes serving this app "
+                         "(set by `hypermarker serve --workers`); more than one needs the "
+                         "shared stores (state_url or replay_cache_url)")
+    smart_ehrs: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="FHIR base URLs (iss) of the EHRs allowed to launch "
+        "the SMART panel: a JSON list or comma-separated; no other iss is contacted")
     smart_client_id: str = "hypermarker-panel"
     smart_scope: str = "launch openid fhirUser patient/Patient.rs"
 
@@ -73,6 +85,34 @@ class Settings(BaseSettings):
     @classmethod
     def _json_list(cls, v: Any) -> Any:
         return json.loads(v) if isinstance(v, str) else v
+
+    @field_validator("cors_origins", "smart_ehrs", mode="before")
+    @classmethod
+    def _string_list(cls, v: Any) -> Any:
+        """A JSON list, or one or more comma-separated values (a plain origin is a list of
+        one)."""
+        if not isinstance(v, str):
+            return v
+        text = v.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"not a JSON list: {e.msg}") from e
+        return [part.strip() for part in text.split(",") if part.strip()]
+
+    @field_validator("smart_ehrs")
+    @classmethod
+    def _ehr_urls(cls, v: list[str]) -> list[str]:
+        for url in v:
+            if not url.startswith(("https://", "http://")):
+                raise ValueError(f"{url!r} is not an EHR FHIR base URL (http(s)://...)")
+        return [u.rstrip("/") for u in v]
+
+    @property
+    def shared_state_url(self) -> str | None:
+        """Where panel tokens and launch state live (None: this process's memory)."""
+        return self.state_url or self.replay_cache_url
 
     @field_validator("provider")
     @classmethod
@@ -87,6 +127,18 @@ class Settings(BaseSettings):
         if v not in ("nice", "esc"):
             raise ValueError("guideline must be nice or esc")
         return v
+
+    @model_validator(mode="after")
+    def _workers_share_state(self) -> Settings:
+        if self.workers > 1 and not self.shared_state_url:
+            raise UnsafeSettings(
+                f"{self.workers} workers need shared panel/launch state and a shared JWT replay "
+                "cache: set HYPERMARKER_REPLAY_CACHE_URL (and optionally "
+                "HYPERMARKER_STATE_URL) to redis://...")
+        if self.workers > 1 and self.auth_mode is AuthMode.JWT and not self.replay_cache_url:
+            raise UnsafeSettings(f"{self.workers} workers need a shared JWT replay cache "
+                                 "(HYPERMARKER_REPLAY_CACHE_URL=redis://...)")
+        return self
 
     @model_validator(mode="after")
     def _production_is_safe(self) -> Settings:

@@ -1,10 +1,15 @@
-"""The panel in a real headless Chromium, served by a real uvicorn server on loopback."""
+"""The panel in a real headless Chromium, served by a real uvicorn server on loopback; and a
+browser CDS client on another origin calling the service with CORS configured as the README
+says."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -12,6 +17,7 @@ import pytest
 
 from tests.service.conftest import example_request
 from tests.service.live_server import serve
+from tests.service.smart_ehr import FakeEhr, launch
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -19,19 +25,56 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from serve(tmp_path_factory.mktemp("browser"))
+def ehr() -> Iterator[FakeEhr]:
+    e = FakeEhr()
+    yield e
+    e.close()
+
+
+@pytest.fixture(scope="module")
+def client_site() -> Iterator[str]:
+    """The browser client's own origin: a static page server (the page is written per test)."""
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, ehr: FakeEhr, client_site: str
+           ) -> Iterator[str]:
+    # CORS as the README says: HYPERMARKER_CORS_ORIGINS, a plain origin or a JSON list
+    yield from serve(tmp_path_factory.mktemp("browser"), smart_ehrs=ehr.url,
+                     cors_origins=client_site)
+
+
+class _Page(BaseHTTPRequestHandler):
+    body = b""
+
+    def log_message(self, *a: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install "
                     "chromium); .ci/run installs it")
-def test_the_panel_renders_in_chromium(server: str, tmp_path: Path) -> None:
+def test_the_panel_renders_in_chromium(server: str, ehr: FakeEhr, tmp_path: Path) -> None:
     """Card over real HTTP -> panel page -> Chromium's DOM has the ranked table and flags,
     and a screenshot is produced."""
     card = httpx.post(server + "/cds-services/hypertension-treatment",
                       json=example_request(), timeout=30).json()["cards"][0]
-    token = card["links"][0]["appContext"].split('"')[3]
-    url = f"{server}/panel/view/{token}"
+    ehr.app_context, ehr.patient = card["links"][0]["appContext"], "example-patient-1"
+    with httpx.Client(timeout=30) as http:
+        r = launch(http, ehr, server)
+    assert r.status_code == 303, r.text
+    url = server + r.headers["location"]
     profile = tmp_path / "profile"
     assert CHROMIUM is not None
 
@@ -48,3 +91,54 @@ def test_the_panel_renders_in_chromium(server: str, tmp_path: Path) -> None:
     assert "Data provenance" in dom
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 10_000
+
+
+_CLIENT_JS = """
+<!doctype html><html><body><pre id="out">pending</pre><script>
+const req = %s;
+(async () => {
+  const out = document.getElementById("out");
+  try {
+    const disc = await fetch("%s/cds-services");
+    const services = (await disc.json()).services.map(s => s.id);
+    const call = await fetch("%s/cds-services/hypertension-treatment", {
+      method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(req)});
+    const body = await call.json();
+    out.textContent = JSON.stringify({services, status: call.status,
+      requestId: call.headers.get("X-Request-ID"), cards: body.cards.length,
+      summary: body.cards[0].summary});
+  } catch (e) { out.textContent = "ERROR " + e; }
+})();
+</script></body></html>
+"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install "
+                    "chromium); .ci/run installs it")
+def test_a_browser_cds_client_on_another_origin_connects(server: str, client_site: str,
+                                                         tmp_path: Path) -> None:
+    """A CDS client page on another origin (as the CDS Hooks Sandbox is) calls discovery and
+    a hook from Chromium: the CORS preflight passes and X-Request-ID is readable."""
+    _Page.body = (_CLIENT_JS % (json.dumps(example_request()), server, server)).encode()
+    assert CHROMIUM is not None
+
+    dom = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+                          "--virtual-time-budget=20000", "--dump-dom", client_site + "/"],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+
+    out = dom.split('<pre id="out">')[1].split("</pre>")[0]
+    assert out.startswith("{"), out
+    result = json.loads(out.replace("&quot;", '"').replace("&amp;", "&"))
+    assert "hypertension-treatment" in result["services"]
+    assert result["status"] == 200
+    assert result["requestId"]
+    assert result["cards"] >= 1
+
+
+def test_without_cors_the_preflight_is_refused(tmp_path: Path) -> None:
+    """Unconfigured, a browser on another origin gets no CORS approval (the default is
+    closed; the README says how to open it)."""
+    for base in serve(tmp_path):
+        r = httpx.options(base + "/cds-services/hypertension-treatment", headers={
+            "Origin": "https://sandbox.example", "Access-Control-Request-Method": "POST"})
+        assert "access-control-allow-origin" not in r.headers

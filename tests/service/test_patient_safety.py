@@ -219,7 +219,11 @@ def test_severe_hypertension_is_critical_on_every_hook(client: TestClient) -> No
 def test_the_panel_of_a_pathway_answer_shows_the_stop_not_a_ranking(client: TestClient) -> None:
     card = client.post(URL, json=_bp_to(example_request(), 230, 130)).json()["cards"][0]
     token = json.loads(card["links"][0]["appContext"])["assessment"]
-    page = client.get(f"/panel/view/{token}")
+    state = client.app.state.hm  # type: ignore[attr-defined]
+    # the view grant a SMART launch gives (the launch itself: tests/service/test_panel_launch.py)
+    grant = state.launches.put({"kind": "view", "assessment": token},
+                               state.panel.get(token).patient_ref)
+    page = client.get(f"/panel/view/{grant}")
     assert page.status_code == 200, page.text
     assert "No ranked options" in page.text
     assert "data-stop='severe-hypertension'" in page.text
