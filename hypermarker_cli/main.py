@@ -155,8 +155,10 @@ def serve(
         os.environ.setdefault("HYPERMARKER_AUTH_MODE", "demo")
     os.environ["HYPERMARKER_WORKERS"] = str(workers)  # several need the shared stores
     Settings()  # fail fast, with the reasons, on unsafe or malformed settings
+    from service.http_protocol import server_options
+
     uvicorn.run("service.app:create_app", factory=True, host=host, port=port,
-                workers=workers, log_config=None, access_log=False)
+                workers=workers, log_config=None, access_log=False, **server_options())
 
 
 @model_app.command("verify")

@@ -18,6 +18,10 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.api import discovery, feedback, fhir_operation, health, hooks, panel
@@ -46,10 +50,7 @@ def _verifier(settings: Settings, http: httpx.Client) -> ClientVerifier:
     from service.auth.replay import MemoryReplayCache, RedisReplayCache
     from service.auth.verifier import CdsJwtVerifier
 
-    issuers = [TrustedIssuer(iss=i["iss"], jwks_url=i.get("jwks_url"), jwks=i.get("jwks"),
-                             allowed_jku=tuple(i.get("allowed_jku", ())),
-                             tenant=i.get("tenant"))
-               for i in settings.trusted_issuers]
+    issuers = [TrustedIssuer.from_mapping(i) for i in settings.trusted_issuers]
     replay = (RedisReplayCache.from_url(settings.replay_cache_url) if settings.replay_cache_url
               else MemoryReplayCache())
     return CdsJwtVerifier(issuers, JwksCache(client=http), replay)
@@ -63,6 +64,20 @@ def _panel_stores(settings: Settings) -> tuple[PanelStore, PanelStore]:
         return MemoryPanelStore(), MemoryPanelStore(ttl_s=600.0)
     return (RedisPanelStore.from_url(url),
             RedisPanelStore.from_url(url, ttl_s=600.0, prefix="hypermarker:launch:"))
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """``/docs`` from the Swagger UI files of the ``swagger-ui-bundle`` package: a hospital
+    network without internet access still sees the API (FastAPI's default loads a CDN)."""
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} - API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png")
 
 
 def _error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None
@@ -122,7 +137,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "simulated training data, not clinically validated).",
         lifespan=lifespan,
         default_response_class=JSONBody,
+        docs_url=None, redoc_url=None,  # served below from packaged assets, not a CDN
     )
+    _offline_docs(app)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST"],

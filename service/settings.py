@@ -12,11 +12,39 @@ import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.manifest import DEFAULT_ARTIFACTS
+
+
+#: A production patient-reference key has at least this many different characters (a random
+#: 32-character key has about 25; "a" * 32 has one).
+MIN_KEY_DISTINCT_CHARS = 12
+#: The largest request body the production profile accepts (a CDS Hooks call with a full
+#: prefetch is well under 1 MB; 16 MB leaves room for a large $hypertension-options Bundle).
+MAX_BODY_BYTES_PRODUCTION = 16_000_000
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def _loopback(url: str) -> bool:
+    """Whether a URL's host is this machine (no network to protect)."""
+    return (urlsplit(url).hostname or "") in _LOOPBACK
+
+
+def _postgres_tls(url: str) -> bool:
+    """A PostgreSQL URL that asks for TLS, or one on loopback or a Unix socket (host in the
+    query string); other back ends are refused elsewhere."""
+    if not url.startswith("postgresql"):
+        return True
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    if query.get("sslmode", [""])[-1] in ("require", "verify-ca", "verify-full"):
+        return True
+    host = parts.hostname or ""
+    return host in _LOOPBACK or (not host and bool(query.get("host", [""])[-1].startswith("/")))
 
 
 class Profile(StrEnum):
@@ -43,7 +71,9 @@ class Settings(BaseSettings):
     auth_mode: AuthMode = AuthMode.JWT
     trusted_issuers: list[dict[str, Any]] = Field(
         default_factory=list,
-        description='JSON list of {"iss", "jwks_url" | "jwks", "allowed_jku": [...], "tenant"}')
+        description='JSON list of {"iss", "jwks_url" | "jwks" | "jwks_file", "allowed_jku": '
+        '[...], "tenant"}: the configured keys verify the issuer\'s tokens whatever their jku '
+        "says; a jku is fetched only when allow-listed")
     public_base_url: str | None = Field(
         default=None, description="External base URL (JWT aud checks, card links); default: "
         "the request's own URL")
@@ -152,14 +182,31 @@ class Settings(BaseSettings):
         if self.database_url.startswith("sqlite"):
             problems.append("SQLite audit store: use PostgreSQL (HYPERMARKER_DATABASE_URL)")
         key = self.patient_ref_key.get_secret_value()
-        if key == "local-development-only" or len(key) < 32:
-            problems.append("HYPERMARKER_PATIENT_REF_KEY must be a secret of 32+ characters")
+        if (key == "local-development-only" or len(key) < 32
+                or len(set(key)) < MIN_KEY_DISTINCT_CHARS):
+            problems.append("HYPERMARKER_PATIENT_REF_KEY must be a random secret of 32+ "
+                            f"characters (at least {MIN_KEY_DISTINCT_CHARS} different ones)")
         if not self.public_base_url:
             problems.append("HYPERMARKER_PUBLIC_BASE_URL unset (JWT aud would trust Host)")
+        elif not self.public_base_url.startswith("https://"):
+            problems.append("HYPERMARKER_PUBLIC_BASE_URL must be https")
         if not self.replay_cache_url:
             problems.append("no shared JWT replay cache (HYPERMARKER_REPLAY_CACHE_URL=redis://)")
-        if "*" in self.cors_origins:
-            problems.append("CORS for any origin")
+        for name, url in (("REPLAY_CACHE_URL", self.replay_cache_url),
+                          ("STATE_URL", self.state_url)):
+            if url and url.startswith("redis://") and not _loopback(url):
+                problems.append(f"HYPERMARKER_{name}: a remote Redis needs TLS (rediss://)")
+        if not _postgres_tls(self.database_url):
+            problems.append("HYPERMARKER_DATABASE_URL: a remote PostgreSQL needs TLS "
+                            "(sslmode=require, verify-ca or verify-full)")
+        if "*" in self.cors_origins or "null" in self.cors_origins:
+            problems.append("CORS for any origin (\"*\" or \"null\")")
+        if any(not o.startswith("https://") for o in self.cors_origins if o not in ("*", "null")):
+            problems.append("CORS origins must be https")
+        if any(not u.startswith("https://") for u in self.smart_ehrs):
+            problems.append("HYPERMARKER_SMART_EHRS must be https")
+        if self.max_body_bytes > MAX_BODY_BYTES_PRODUCTION:
+            problems.append(f"HYPERMARKER_MAX_BODY_BYTES above {MAX_BODY_BYTES_PRODUCTION:,}")
         if self.allow_http_fhir:
             problems.append("plain-http FHIR servers (set HYPERMARKER_ALLOW_HTTP_FHIR=false)")
         if problems:

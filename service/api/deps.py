@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -11,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect
 
-from service.errors import BadRequest, PayloadTooLarge, Unauthorized
+from service.errors import BadRequest, PayloadTooLarge, RequestTimeout, Unauthorized
 from service.state import AppState
 
 M = TypeVar("M", bound=BaseModel)
@@ -26,18 +28,25 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-async def read_json(request: Request, limit: int) -> Any:
+#: Seconds a client has to send the whole request body (a half-sent body holds a worker).
+BODY_TIMEOUT_S = 15.0
+
+
+async def read_json(request: Request, limit: int, timeout_s: float = BODY_TIMEOUT_S) -> Any:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request body over {limit} bytes")
     body = bytearray()
     try:
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise PayloadTooLarge(f"request body over {limit} bytes")
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise PayloadTooLarge(f"request body over {limit} bytes")
     except ClientDisconnect as e:  # nobody is left to answer; not a server error
         raise BadRequest("the client disconnected before sending the whole body") from e
+    except TimeoutError as e:
+        raise RequestTimeout(f"the request body did not arrive within {timeout_s:g} s") from e
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as e:

@@ -4,9 +4,11 @@ Order of checks (cheap and key-free first, so junk never causes a key fetch):
 1. `Authorization: Bearer <compact JWS>`, bounded size, three base64url parts.
 2. Header: `typ` JWT, `alg` in the allow-list (ES384/RS384; `none`, HMAC and everything else
    are refused before any key lookup), `kid` present, no `crit`.
-3. Unverified `iss` only selects the trusted issuer (unknown issuer: refused); a `jku`, if
-   present, must be allow-listed for that issuer.
-4. Key: the issuer's inline JWKS, else the `jku` key set, else the configured `jwks_url`.
+3. Unverified `iss` only selects the trusted issuer (unknown issuer: refused).
+4. Key, the service's configuration first: the issuer's inline or file JWKS, then its
+   configured `jwks_url`, then the token's `jku`, only if it is allow-listed for that issuer.
+   A `jku` that is not allow-listed is never fetched: it is ignored when the issuer has
+   configured keys, and the token is refused (`jku_not_allowed`) when it has none.
 5. PyJWT verifies the signature with exactly the header's allow-listed algorithm, then `exp`,
    `iat`, `nbf`, `iss`, and `aud` (a string or list that must contain the exact called URL);
    `exp`, `iat`, `jti`, `iss`, `aud` are required.
@@ -134,11 +136,12 @@ class CdsJwtVerifier:
             if issuer.iss in by_iss:
                 raise ValueError(f"duplicate trusted issuer {issuer.iss!r}")
             by_iss[issuer.iss] = issuer
-            if issuer.jwks is not None:
-                keyset = KeySet.from_jwks(issuer.jwks)
+            local = issuer.local_jwks()
+            if local is not None:
+                keyset = KeySet.from_jwks(local)
                 if not any(alg in algs for _, alg in keyset.keys):
                     raise ValueError(
-                        f"trusted issuer {issuer.iss!r}: inline JWKS has no usable "
+                        f"trusted issuer {issuer.iss!r}: configured JWKS has no usable "
                         f"{'/'.join(algs)} public signing key with a kid"
                     )
                 inline[issuer.iss] = keyset
@@ -209,7 +212,11 @@ class CdsJwtVerifier:
         ctx["kid"] = safe_id(kid)
 
         if jku is not None and not issuer.jku_allowed(jku):
-            raise AuthError("jku_not_allowed")
+            if not issuer.has_configured_keys:
+                raise AuthError("jku_not_allowed")
+            # Never fetched; the token must be signed by one of the configured keys.
+            _log.info("cds_client_jku_ignored", iss=issuer.iss, kid=safe_id(kid))
+            jku = None
 
         key = self._find_key(issuer, kid, alg, jku)
         payload = self._decode(token, key, alg, audience, issuer.iss)
@@ -271,22 +278,28 @@ class CdsJwtVerifier:
             raise AuthError("missing_kid")
         jku = header.get("jku")
         if jku is not None and not isinstance(jku, str):
-            raise AuthError("jku_not_allowed")
+            raise AuthError("bad_header")  # RFC 7515 4.1.2: a URI string
         return alg, kid, jku
 
     def _find_key(self, issuer: TrustedIssuer, kid: str, alg: str, jku: str | None) -> PyJWK:
+        """The key for (kid, alg): configured sources first, then the allow-listed `jku`
+        (`jku` is None unless it is allow-listed). A source that lacks the kid or cannot be
+        fetched passes to the next; the last failure is the reason."""
         inline = self._inline.get(issuer.iss)
         if inline is not None:
             key = inline.get(kid, alg)
             if key is not None:
                 return key
-        url = jku if jku is not None else issuer.jwks_url
-        if url is None:
+        urls = [u for u in (issuer.jwks_url, jku) if u is not None]
+        if not urls:
             raise AuthError("unknown_kid" if inline is not None else "no_key_source")
-        try:
-            return self._jwks.get_key(url, kid, alg)
-        except JwksError as exc:
-            raise AuthError(exc.reason) from None
+        reason: AuthReason = "unknown_kid"
+        for url in dict.fromkeys(urls):  # jku may name the configured jwks_url: fetch it once
+            try:
+                return self._jwks.get_key(url, kid, alg)
+            except JwksError as exc:
+                reason = exc.reason
+        raise AuthError(reason)
 
     def _decode(self, token: str, key: PyJWK, alg: str, audience: str, iss: str) -> dict[str, Any]:
         try:

@@ -8,9 +8,10 @@ cds-resp-2..6 on cards, cds-fb-1..3 on feedback.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 
 class _Wire(BaseModel):
@@ -18,7 +19,10 @@ class _Wire(BaseModel):
 
 
 class FhirAuthorization(_Wire):
-    access_token: str = Field(min_length=1, repr=False)
+    # RFC 6750 2.1 b64token: anything else (non-ASCII, CR/LF) is a 400 naming the path, never
+    # a 500 when the token is sent on to the FHIR server, and never logged
+    access_token: str = Field(min_length=1, max_length=8192, pattern=r"^[A-Za-z0-9\-._~+/]+=*$",
+                              repr=False)
     token_type: str = "Bearer"
     expires_in: int
     scope: str
@@ -173,6 +177,22 @@ class FeedbackItem(_Wire):
     overrideReason: FeedbackOverrideReason | None = None
     outcomeTimestamp: str = Field(
         pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+    @field_validator("outcomeTimestamp")
+    @classmethod
+    def _a_real_instant(cls, value: str) -> str:
+        """The pattern admits 2026-13-45T25:61:61Z: the date and time must also exist (and
+        have a UTC equivalent: 9999-12-31T23:59:59-01:00 has none)."""
+        try:
+            datetime.fromisoformat(value).astimezone(UTC)
+        except (ValueError, OverflowError):
+            raise ValueError("not a real date and time (RFC 3339)") from None
+        return value
+
+    @property
+    def timestamp(self) -> datetime:
+        """``outcomeTimestamp`` as an aware datetime in UTC."""
+        return datetime.fromisoformat(self.outcomeTimestamp).astimezone(UTC)
 
     @model_validator(mode="after")
     def _cds_fb_2(self) -> FeedbackItem:

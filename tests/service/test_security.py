@@ -93,17 +93,33 @@ def test_discovery_and_feedback_need_the_jwt_too(jwt_client: TestClient, key: An
     ({"allow_http_fhir": True}, "plain-http"),
     ({"public_base_url": None}, "PUBLIC_BASE_URL"),
     ({"replay_cache_url": None}, "replay cache"),
+    ({"public_base_url": "http://cds.example.org"}, "must be https"),
+    ({"cors_origins": ["null"]}, "CORS"),
+    ({"cors_origins": ["http://ehr.example.org"]}, "CORS origins must be https"),
+    ({"database_url": "postgresql+psycopg://cds@db/cds"}, "needs TLS"),
+    ({"database_url": "postgresql+psycopg://cds@db/cds?sslmode=prefer"}, "needs TLS"),
+    ({"replay_cache_url": "redis://cache:6379/0"}, "needs TLS"),
+    ({"state_url": "redis://cache:6379/1"}, "STATE_URL"),
+    ({"patient_ref_key": "a" * 32}, "PATIENT_REF_KEY"),
+    ({"max_body_bytes": 1_000_000_000}, "MAX_BODY_BYTES"),
+    ({"smart_ehrs": ["http://ehr.example.org/fhir"]}, "SMART_EHRS"),
 ])
 def test_the_production_profile_refuses_unsafe_settings(overrides: dict[str, Any],
                                                         reason: str) -> None:
     safe: dict[str, Any] = {
         "profile": "production", "auth_mode": "jwt",
         "trusted_issuers": [{"iss": ISS, "jwks_url": ISS + "/jwks"}],
-        "database_url": "postgresql+psycopg://cds@db/cds", "patient_ref_key": "k" * 40,
+        "database_url": "postgresql+psycopg://cds@db/cds?sslmode=verify-full",
+        "patient_ref_key": "t4Qx9-LmZr2_Wp8Kd7Vb3Hn6Yc1Sf0Ja",
         "allow_http_fhir": False, "public_base_url": "https://cds.example.org",
-        "replay_cache_url": "redis://127.0.0.1:6379/0",
+        "replay_cache_url": "rediss://cache:6380/0", "cors_origins": ["https://ehr.example.org"],
+        "smart_ehrs": ["https://ehr.example.org/fhir"],
     }
     Settings(**safe)  # the safe baseline is accepted
+    # loopback services need no TLS (a sidecar, a Unix socket)
+    Settings(**{**safe, "database_url": "postgresql+psycopg://cds@127.0.0.1/cds",
+                "replay_cache_url": "redis://localhost:6379/0"})
+    Settings(**{**safe, "database_url": "postgresql+psycopg://cds@/cds?host=/run/postgresql"})
 
     with pytest.raises(ValueError, match=reason):
         Settings(**{**safe, **overrides})
@@ -143,3 +159,20 @@ def test_no_patient_data_or_token_reaches_a_log_line(tmp_path: Path,
     for secret in (secret_token, "example-patient-1", "Example", "1957-03-14", "Pat"):
         assert secret not in text, secret
     assert any(e["event"] == "cds_call" for e in logs)
+
+
+@pytest.mark.parametrize("token", ["tökén-SECRET\u2603", "abc\r\nX-Injected: 1"])
+def test_a_bad_fhir_access_token_is_a_400_and_never_logged(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], token: str) -> None:
+    """A non-ASCII or header-breaking fhirAuthorization.access_token was a 500 whose traceback
+    logged characters of the token."""
+    req = example_request(fhirAuthorization={
+        "access_token": token, "token_type": "Bearer", "expires_in": 30,
+        "scope": "patient/*.read", "subject": "x"}, fhirServer="http://127.0.0.1:9")
+    del req["prefetch"]["labs"]
+    with TestClient(create_app(local_settings(tmp_path)), raise_server_exceptions=False) as c:
+        r = c.post(URL, json=req)
+    assert r.status_code == 400, r.text
+    out = capsys.readouterr()
+    assert "SECRET" not in out.err + out.out
+    assert "Injected" not in out.err + out.out

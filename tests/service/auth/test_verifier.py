@@ -236,12 +236,12 @@ def test_jku_of_another_host_is_rejected(
     assert server.requests == []
 
 
-def test_jku_is_checked_even_when_the_issuer_has_a_jwks_url(
+def test_configured_jwks_url_is_used_whatever_an_unlisted_jku_says(
     verifier: CdsJwtVerifier, ec_key: SigningKey, server: JwksServer
 ) -> None:
     token = sign(ec_key, headers={"jku": server.url("/evil/jwks.json")})
-    assert reason_of(verifier, bearer(token)) == "jku_not_allowed"
-    assert server.requests == []
+    assert verifier.verify(bearer(token), AUD).iss == ISS
+    assert server.requests == ["/jwks"]  # the unlisted jku is never fetched
 
 
 def test_jku_equal_to_the_configured_jwks_url_is_accepted(
@@ -365,8 +365,6 @@ def test_missing_required_claim_rejected(
         {"jti": 12345},
         {"jti": ""},
         {"jti": "x" * 257},
-        {"exp": str(int(time.time()) + 300)},
-        {"iat": str(int(time.time()))},
         {"iat": True},
         {"exp": 1e400},
     ],
@@ -375,6 +373,16 @@ def test_malformed_claims_rejected(
     claims: dict[str, Any], verifier: CdsJwtVerifier, ec_key: SigningKey
 ) -> None:
     token = sign(ec_key, make_claims(**claims))
+    assert reason_of(verifier, bearer(token)) in {"bad_claim", "malformed"}
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat"])
+def test_time_claims_as_numeric_strings_rejected(
+    claim: str, verifier: CdsJwtVerifier, ec_key: SigningKey
+) -> None:
+    now = int(time.time())  # when the test runs, never when it is collected
+    claims = make_claims(exp=str(now + 300)) if claim == "exp" else make_claims(iat=str(now))
+    token = sign(ec_key, claims)
     assert reason_of(verifier, bearer(token)) in {"bad_claim", "malformed"}
 
 
