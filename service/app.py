@@ -24,7 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.api import discovery, feedback, fhir_operation, health, hooks, panel
+from service.api import contract, discovery, feedback, fhir_operation, health, hooks, panel
 from service.audit.store import AuditStore
 from service.engine import Engine
 from service.errors import ServiceError, operation_outcome
@@ -140,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None, redoc_url=None,  # served below from packaged assets, not a CDN
     )
     _offline_docs(app)
+    contract.install(app)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST"],

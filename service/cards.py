@@ -1,7 +1,12 @@
 """Assessment -> CDS Hooks cards.
 
 At most one card per call in normal cases (DESIGN.md section 6), summary under 140 characters.
-What the card says follows the assessment's status:
+On order hooks, only a relevant order gets a card (:mod:`service.orders`): an order that is
+neither an antihypertensive nor a drug that interacts with the regimen (a statin, an imaging
+request) gets none. A drug that interacts with the regimen (NSAID, potassium, lithium ...)
+gets one card about the interaction, without the ranked options (none when it adds nothing
+to the current regimen). What the card about an antihypertensive says follows the
+assessment's status:
 
 * ``pathway`` (a stop condition): the stop's own indicator (critical: act today; warning:
   review first), what the guideline asks for, and no suggestion; an order for a class the stop
@@ -13,9 +18,15 @@ What the card says follows the assessment's status:
   for an antihypertensive is named as over-treatment (``warning``); ``critical`` when the drug
   being ordered is contraindicated, ``warning`` when it needs a caution.
 
-Each card carries a uuid, the source label with the model id and version, override reasons, a
-SMART link to the panel and, on order hooks above target, suggestions that create or replace
-the MedicationRequest for the top safe option.
+The interactions of the drug being ordered with the current regimen are named on the card and
+raise its indicator (critical for a contraindication).
+
+Each card carries a uuid (random: a resent hook instance is a new, separately audited answer),
+the source label with the model id and version, override reasons, a SMART link to the panel
+and, on order hooks above target, suggestions that create or replace the MedicationRequest for
+the top safe options. A suggestion never orders a class the draft orders already (so never
+replaces a draft of the same drug) and, when the draft starts a ranked option, only an option
+ranked above it; its coding lists the orderable product (dm+d VMP, then RxNorm SCD) first.
 """
 
 from __future__ import annotations
@@ -24,8 +35,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fhir_mappings.vocabulary import CLASS_INFO, DrugClass
+from fhir_mappings.availability import REQUIRED_DOMAINS
+from fhir_mappings.vocabulary import CLASS_INFO, DrugClass, class_names
 from models.assessment_text import driver_phrase
+from service.orders import is_antihypertensive, order_label
 from service.schemas.cds_hooks import (
     Action,
     Card,
@@ -62,6 +75,15 @@ class CardContext:
     patient_id: str
     ordered: tuple[DrugClass, ...] = ()
     draft_order: dict[str, Any] | None = None
+    #: rule facts of the other drugs ordered (service.orders.ORDER_FACTS)
+    ordered_facts: tuple[str, ...] = ()
+    #: findings the ordered drugs add to the current regimen (service.orders.interactions)
+    interactions: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def drug(self) -> str:
+        """What is being ordered, capitalised."""
+        return order_label(self.ordered, self.ordered_facts)
 
 
 def _uuid() -> str:
@@ -204,14 +226,23 @@ def _medication_request(order: dict[str, Any], patient_id: str, base: dict[str, 
 
 
 def _suggestions(doc: dict[str, Any], ctx: CardContext) -> list[Suggestion]:
+    """At most two orders among the top three ranked options: never a class the draft
+    orders already (the draft carries it: suggesting it again would replace a draft of the
+    same drug) and, when the draft starts a ranked option, only options ranked above it."""
     out: list[Suggestion] = []
-    ranked = [o for o in doc["options"] if o["rank"] is not None]
+    ranked = sorted((o for o in doc["options"] if o["rank"] is not None),
+                    key=lambda o: int(o["rank"]))
+    drafted = _ordered_options(ranked, doc["current_regimen"], ctx.ordered)
+    above = min((int(o["rank"]) for o in drafted), default=None)
     for o in ranked[:3]:
+        if above is not None and int(o["rank"]) >= above:
+            break
         started = [DrugClass(c) for c in o["classes_after"]
                    if c not in doc["current_regimen"]]
         # Only single-drug starts and additions become orders: a switch also stops a current
         # drug, which a replacement order alone would not do.
-        if len(started) != 1 or o["action"] not in ("start", "add"):
+        if len(started) != 1 or o["action"] not in ("start", "add") or (
+                started[0] in ctx.ordered):
             continue
         order = o.get("order")
         if order is None:
@@ -240,23 +271,74 @@ def suggestion_options(cards: list[Card]) -> dict[str, str]:
 
 def build_cards(doc: dict[str, Any], ctx: CardContext, app_context: str) -> list[Card]:
     """The cards for one call (empty when there is nothing to say, e.g. BP at target on
-    patient-view)."""
+    patient-view, or an order that is neither an antihypertensive nor an interacting drug)."""
     source = _source(doc)
     link = Link(label="Open the hypertension options panel", url=ctx.panel_url, type="smart",
                 appContext=app_context)
+    if ctx.hook == "patient-view":
+        return _cards(doc, ctx, source, link)
+    if not (ctx.ordered or ctx.ordered_facts):
+        return []  # not an order this service checks (a statin, an imaging request)
+    if is_antihypertensive(ctx.ordered, ctx.ordered_facts):
+        return _with_interactions(_cards(doc, ctx, source, link), doc, ctx, source, link)
+    # a drug that interacts with the regimen: the interaction, never the ranked options
+    unavailable = [f"{d.label} could not be obtained ({doc['unavailable'][d.value]})"
+                   for d in REQUIRED_DOMAINS if d.value in doc.get("unavailable", {})]
+    if unavailable:
+        return [_not_checked(doc, ctx, "; ".join(unavailable), source)]
+    pathway = [_pathway_card(doc, ctx, source, link)] if doc["status"] == "pathway" else []
+    return _with_interactions(pathway, doc, ctx, source, link) if ctx.interactions else []
+
+
+def _not_checked(doc: dict[str, Any], ctx: CardContext, reasons: str, source: Source) -> Card:
+    """A warning on an order hook: the order could not be checked, and why."""
+    return Card(uuid=_uuid(), summary=_clip(f"{ctx.drug} order not checked: {reasons}"),
+                detail="\n".join(["Cannot assess: " + reasons, *_notes(doc), "", DISCLAIMER]),
+                indicator="warning", source=source)
+
+
+_INDICATOR: dict[str, Literal["info", "warning", "critical"]] = {
+    "info": "info", "warn": "warning", "block": "critical"}
+_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+def _with_interactions(cards: list[Card], doc: dict[str, Any], ctx: CardContext,
+                       source: Source, link: Link) -> list[Card]:
+    """The cards with the order's interactions with the current regimen named first in the
+    detail of the first card (a card of its own when there is none); an interaction more
+    severe than the card's indicator becomes its summary and indicator."""
+    if not ctx.interactions:
+        return cards
+    worst = max(ctx.interactions, key=lambda f: _RANK[_INDICATOR[f["severity"]]])
+    indicator = _INDICATOR[worst["severity"]]
+    summary = _clip(f"{ctx.drug} ordered: {worst['message']}")
+    current = class_names({DrugClass(c) for c in doc["current_regimen"]})
+    checks = (f"**{ctx.drug} ordered with the current {current}:** "
+              + "; ".join(_caution(f) for f in ctx.interactions)
+              + " (the safety rules of the options, applied to the current regimen)")
+    if not cards:
+        return [Card(uuid=_uuid(), summary=summary, detail=f"{checks}\n\n{DISCLAIMER}",
+                     indicator=indicator, source=source,
+                     overrideReasons=list(OVERRIDE_REASONS), links=[link])]
+    first = cards[0]
+    update: dict[str, Any] = {"detail": f"{checks}\n\n{first.detail or ''}".rstrip()}
+    if _RANK[indicator] > _RANK[first.indicator]:
+        update |= {"summary": summary, "indicator": indicator}
+    return [first.model_copy(update=update), *cards[1:]]
+
+
+def _cards(doc: dict[str, Any], ctx: CardContext, source: Source, link: Link) -> list[Card]:
+    """The hypertension card of patient-view, or of an order hook for an antihypertensive."""
     order_hook = ctx.hook != "patient-view"
     if doc["status"] == "cannot_assess":
         reasons = "; ".join(doc["reasons"])
-        if order_hook and ctx.ordered:
-            drug = CLASS_INFO[ctx.ordered[0]].short
-            summary = f"{drug} order not checked: {reasons}"
-        else:
-            summary = f"Hypertension options not assessed: {reasons}"
-        return [Card(uuid=_uuid(), summary=_clip(summary),
+        if order_hook:
+            return [_not_checked(doc, ctx, reasons, source)]
+        return [Card(uuid=_uuid(), summary=_clip(f"Hypertension options not assessed: "
+                                                 f"{reasons}"),
                      detail="\n".join(["Cannot assess: " + reasons, *_notes(doc), "",
                                        DISCLAIMER]),
-                     indicator="warning" if order_hook and ctx.ordered else "info",
-                     source=source)]
+                     indicator="info", source=source)]
     if doc["status"] == "pathway":
         return [_pathway_card(doc, ctx, source, link)]
     ranked = [o for o in doc["options"] if o["rank"] is not None]

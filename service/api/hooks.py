@@ -16,7 +16,7 @@ from service.api.deps import StateDep, authenticate, parse, read_json
 from service.cards import CardContext, build_cards, suggestion_options
 from service.discovery import REQUIRED_PREFETCH, SERVICES_BY_ID
 from service.errors import BadRequest, NotFound
-from service.orders import ordered_medication
+from service.orders import draft_orders
 from service.recording import (
     REQUEST_ID_HEADER,
     assessment_record,
@@ -74,7 +74,8 @@ async def call_service(service_id: str, request: Request,
         result = state.engine.assess_fhir(resolved.data, received.date(),
                                           patient_id=hook.context.patientId,
                                           unavailable=_unavailable(resolved.unavailable))
-        ordered, draft = ordered_medication(hook)
+        # what the draft orders order, and what they add to the current regimen
+        ordered = draft_orders(hook, result.features, received.date())
     except (PatientMismatch, MultiplePatients) as e:
         # Another patient's data: never a card, and the refusal is audited (hazard H-01).
         raise await refuse_other_patient(
@@ -89,7 +90,8 @@ async def call_service(service_id: str, request: Request,
     # serialised: ten thousand cached feature graphs would make every full GC pass slow
     token = state.panel.put(orjson.dumps(feature_vector_to_document(result.features)), patient)
     cards = build_cards(doc, CardContext(hook.hook, service_id, _panel_url(request, state),
-                                         hook.context.patientId, ordered, draft),
+                                         hook.context.patientId, ordered.classes, ordered.draft,
+                                         ordered.facts, ordered.interactions),
                         app_context=orjson.dumps({"assessment": token}).decode())
     card_docs = [c.model_dump(exclude_none=True) for c in cards]
     request_id = new_request_id()

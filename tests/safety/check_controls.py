@@ -32,6 +32,7 @@ ALLERGIES = "tests/fhir_mappings/test_allergies.py"
 MEDS = "tests/fhir_mappings/test_medications.py"
 BRANDS = "tests/fhir_mappings/test_brands.py"
 CONDITIONS = "tests/fhir_mappings/test_conditions.py"
+ORDER_HOOKS = "tests/service/test_order_hooks.py"
 
 
 class Mutation(NamedTuple):
@@ -270,6 +271,16 @@ MUTATIONS = (
              '    chosen = in_time_order(r for r in window if since is None or r.when.day > since)',
              '    chosen = in_time_order(r for r in window)',
              (BP,)),
+    Mutation('H-28 irrelevant orders get no card', 'service/cards.py',
+             '    if not (ctx.ordered or ctx.ordered_facts):\n        return []  # not an order '
+             'this service checks (a statin, an imaging request)\n    if is_antihypertensive('
+             'ctx.ordered, ctx.ordered_facts):',
+             '    if True:',
+             (ORDER_HOOKS,)),
+    Mutation('H-28 no suggestion of the drafted class', 'service/cards.py',
+             '        if above is not None and int(o["rank"]) >= above:\n            break',
+             '        if False:\n            break',
+             (ORDER_HOOKS,)),
     Mutation('H-21 no CCB within a month of an MI', 'models/guideline/safety.py',
              '    recent = acs and (days is None or days <= RECENT_CORONARY_DAYS)',
              '    recent = False',
