@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import orjson
 import structlog
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 
 from fhir_mappings.availability import PREFETCH_KEY_DOMAINS
 from fhir_mappings.errors import InputError, MultiplePatients, PatientMismatch
@@ -17,6 +18,7 @@ from service.cards import CardContext, build_cards, suggestion_options
 from service.discovery import REQUIRED_PREFETCH, SERVICES_BY_ID
 from service.errors import BadRequest, NotFound
 from service.orders import draft_orders
+from service.panel_store import PanelStoreError
 from service.recording import (
     REQUEST_ID_HEADER,
     assessment_record,
@@ -88,12 +90,19 @@ async def call_service(service_id: str, request: Request,
     doc = result.document
     patient = state.patient_ref(hook.context.patientId)
     # serialised: ten thousand cached feature graphs would make every full GC pass slow
-    token = state.panel.put(orjson.dumps(feature_vector_to_document(result.features)), patient)
+    try:
+        token: str | None = await run_in_threadpool(
+            state.panel.put, orjson.dumps(feature_vector_to_document(result.features)), patient)
+    except PanelStoreError:  # the card still goes out, without a panel link it cannot keep
+        token = None
     cards = build_cards(doc, CardContext(hook.hook, service_id, _panel_url(request, state),
                                          hook.context.patientId, ordered.classes, ordered.draft,
                                          ordered.facts, ordered.interactions),
                         app_context=orjson.dumps({"assessment": token}).decode())
     card_docs = [c.model_dump(exclude_none=True) for c in cards]
+    if token is None:
+        for c in card_docs:
+            c.pop("links", None)
     request_id = new_request_id()
     record = assessment_record(
         result, doc, request_id=request_id, hook=hook.hook, hook_instance=hook.hookInstance,

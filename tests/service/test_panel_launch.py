@@ -241,3 +241,17 @@ def _open_panels(base: str, ehr: FakeEhr, n: int) -> int:
             page = http.get(base + r.headers["location"])
             opened += page.status_code == 200 and "Hypertension treatment" in page.text
     return opened
+
+
+def test_a_card_goes_out_without_its_panel_link_when_the_store_is_down(tmp_path: Path) -> None:
+    """The shared store unreachable: the card (and its audit record) still go out, without a
+    link that could not open."""
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    app = create_app(local_settings(tmp_path, state_url=down))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.post("/cds-services/hypertension-treatment", json=example_request())
+    assert r.status_code == 200, r.text
+    cards = r.json()["cards"]
+    assert cards
+    assert all("links" not in card for card in cards)
+    assert r.headers["x-request-id"]
