@@ -144,6 +144,7 @@ def serve(
     store under ./var, and (unless configured) demo auth, which the production profile refuses.
     Every setting can be overridden with HYPERMARKER_* environment variables."""
     import os
+    import tempfile
 
     import uvicorn
 
@@ -154,6 +155,16 @@ def serve(
     else:
         os.environ.setdefault("HYPERMARKER_AUTH_MODE", "demo")
     os.environ["HYPERMARKER_WORKERS"] = str(workers)  # several need the shared stores
+    # Several workers share their Prometheus counters through files in one directory (each
+    # worker's /metrics answers for all); emptied here, once, before any worker starts.
+    multiproc = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if workers > 1 and not multiproc:
+        multiproc = tempfile.mkdtemp(prefix="hypermarker-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = multiproc
+    if multiproc:
+        from service.metrics import prepare_multiprocess_dir  # after the variable is set
+
+        prepare_multiprocess_dir(Path(multiproc))
     Settings()  # fail fast, with the reasons, on unsafe or malformed settings
     from service.http_protocol import server_options
 

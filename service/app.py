@@ -21,8 +21,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from swagger_ui_bundle import swagger_ui_path
 
 from service.api import contract, discovery, feedback, fhir_operation, health, hooks, panel
 from service.audit.store import AuditStore
@@ -95,7 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.database_url.startswith("sqlite:///"):
             Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
                 parents=True, exist_ok=True)
-        store = AuditStore.open(settings.database_url, settings.spool_dir)
+        store = AuditStore.open(settings.database_url, settings.spool_dir,
+                                migrate=settings.migrate_on_start)
         replayed = store.replay_spool()
         sync_http = httpx.Client(timeout=httpx.Timeout(2.0, connect=1.0))
         http = httpx.AsyncClient(

@@ -22,7 +22,13 @@ import structlog
 from fastapi.concurrency import run_in_threadpool
 
 from fhir_mappings.errors import InputError
-from service.audit.records import AssessmentRecord, BPSetting, OutcomeRecord, feature_hash
+from service.audit.records import (
+    CARD_OVERRIDE_REASONS,
+    AssessmentRecord,
+    BPSetting,
+    OutcomeRecord,
+    feature_hash,
+)
 from service.audit.store import AuditUnavailable
 from service.engine import EngineResult
 from service.errors import PatientConflict, ServiceUnavailable
@@ -70,7 +76,11 @@ def assessment_record(result: EngineResult, doc: dict[str, Any], *, request_id: 
                   for f in doc["findings"]],
         cards=[{"uuid": c.get("uuid"), "indicator": c["indicator"], "summary": c["summary"],
                 "suggestions": [{"uuid": s.get("uuid"), "option": options.get(s.get("uuid", ""))}
-                                for s in c.get("suggestions", [])]}
+                                for s in c.get("suggestions", [])],
+                # the reasons this card offered: feedback is held to exactly these
+                CARD_OVERRIDE_REASONS: [{"code": r["code"], "system": r.get("system"),
+                                         "display": r.get("display")}
+                                        for r in c.get("overrideReasons", [])]}
                for c in cards],
         latency_ms=latency_ms, prefetch_fetched=prefetch_fetched)
 

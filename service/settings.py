@@ -19,7 +19,6 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.manifest import DEFAULT_ARTIFACTS
 
-
 #: A production patient-reference key has at least this many different characters (a random
 #: 32-character key has about 25; "a" * 32 has one).
 MIN_KEY_DISTINCT_CHARS = 12
@@ -84,6 +83,10 @@ class Settings(BaseSettings):
                              "call; the panel explains every option when it is opened")
     database_url: str = "sqlite:///var/hypermarker/audit.db"
     spool_dir: Path = Path("var/hypermarker/spool")
+    migrate_on_start: bool = Field(
+        default=True, description="Bring the audit schema to head at start-up; false where a "
+        "migration job does it (the Helm hook), so the runtime database user needs no DDL "
+        "rights (the service is then not ready until the schema is at head)")
     patient_ref_key: SecretStr = SecretStr("local-development-only")
     guideline: str = "nice"
     fhir_timeout_s: float = 1.5

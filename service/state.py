@@ -33,6 +33,8 @@ class AppState:
     #: pending SMART launches and the view grants of completed ones (10 minutes)
     launches: PanelStore = field(default_factory=lambda: MemoryPanelStore(ttl_s=600.0))
     ready: bool = False
+    #: the audit schema was seen at head (when a migration job, not the service, migrates)
+    schema_checked: bool = False
 
     def patient_ref(self, patient_id: str) -> str:
         """Keyed hash of the patient id: the audit store never holds the id itself."""

@@ -46,7 +46,8 @@ FHIR_RESOURCE: Final[dict[str, Any]] = {
 FEEDBACK_RESULT: Final[dict[str, Any]] = {
     "type": "object", "title": "FeedbackResult", "additionalProperties": True,
     "properties": {"stored": {"type": "integer", "minimum": 0},
-                   "duplicates": {"type": "integer", "minimum": 0}},
+                   "duplicates": {"type": "integer", "minimum": 0},
+                   "unverified": {"type": "integer", "minimum": 0}},
     "required": ["stored", "duplicates"],
 }
 HEALTH: Final[dict[str, Any]] = {

@@ -142,7 +142,8 @@ class AssessmentRecord(_Record):
     #: id, rank, status, predicted_sbp_change, interval, p_target, findings, drivers
     options: list[dict[str, Any]]
     findings: list[dict[str, Any]]
-    #: card uuid, indicator, summary, suggestion uuids
+    #: per card: uuid, indicator, summary, suggestions (uuid, option) and the override reasons
+    #: offered (``override_reasons``: code, system, display; see :class:`IssuedCard`)
     cards: list[dict[str, Any]]
     latency_ms: float
     prefetch_fetched: list[str]
@@ -178,9 +179,16 @@ class FeedbackRecord(_Record):
     outcome_timestamp: datetime
     received_at: datetime
     schema_version: int = SCHEMA_VERSION
+    #: True when the service checked it against the audit record of its card (known card of
+    #: this service, offered reason, the card's suggestions); False when that record could not
+    #: be read yet (its assessment still in the spool, or the database down) and for feedback
+    #: stored before the check existed.
+    verified: bool = False
 
     def __post_init__(self) -> None:
         _Record.__post_init__(self)
+        if not isinstance(self.verified, bool):
+            raise ValueError("verified must be a bool")
         if not self.card_uuid:
             raise ValueError("card_uuid is required")
         _check_choice("outcome", self.outcome, FeedbackOutcome)
@@ -206,6 +214,49 @@ class OutcomeRecord(_Record):
         _Record.__post_init__(self)
         _check_choice("setting", self.setting, BPSetting)
         _check_finite("sbp", self.sbp)
+
+
+#: The key of a card entry of :attr:`AssessmentRecord.cards` that lists the override reasons
+#: the card offered, each ``{"code", "system", "display"}``.
+CARD_OVERRIDE_REASONS: Final = "override_reasons"
+
+
+@dataclass(frozen=True, slots=True)
+class OfferedReason:
+    """An override reason a card offered."""
+
+    code: str
+    system: str | None
+    display: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCard:
+    """A card the service issued, as the audit record of its assessment shows it (what
+    feedback on the card is checked against)."""
+
+    uuid: str
+    request_id: str
+    service_id: str
+    #: uuids of the card's suggestions
+    suggestions: frozenset[str]
+    #: the override reasons offered; None when the record does not say (written before
+    #: records listed them)
+    override_reasons: tuple[OfferedReason, ...] | None
+
+    @classmethod
+    def from_entry(cls, request_id: str, service_id: str, entry: Mapping[str, Any]
+                   ) -> IssuedCard:
+        """Read one entry of :attr:`AssessmentRecord.cards`. Suggestions are dicts with a
+        ``uuid`` (strings in records of early releases)."""
+        ids = (s.get("uuid") if isinstance(s, Mapping) else s
+               for s in entry.get("suggestions") or [])
+        suggestions = frozenset(str(i) for i in ids if i)
+        raw = entry.get(CARD_OVERRIDE_REASONS)
+        reasons = None if raw is None else tuple(
+            OfferedReason(str(r["code"]), r.get("system"), r.get("display"))
+            for r in raw if isinstance(r, Mapping) and r.get("code"))
+        return cls(str(entry["uuid"]), request_id, service_id, suggestions, reasons)
 
 
 AuditRecord = AssessmentRecord | FeedbackRecord | OutcomeRecord
@@ -235,10 +286,13 @@ def record_from_dict(kind: str, data: Mapping[str, Any]) -> AuditRecord:
 
 
 __all__ = [
+    "CARD_OVERRIDE_REASONS",
     "SCHEMA_VERSION",
     "AssessmentRecord",
     "AuditRecord",
     "FeedbackRecord",
+    "IssuedCard",
+    "OfferedReason",
     "OutcomeRecord",
     "RecordKind",
     "canonical_json",

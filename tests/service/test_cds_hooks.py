@@ -153,8 +153,8 @@ def test_feedback_is_idempotent(client: TestClient) -> None:
     second = client.post(URL + "/feedback", json=fb)
 
     assert (first.status_code, second.status_code) == (200, 200)
-    assert first.json() == {"stored": 1, "duplicates": 0}
-    assert second.json() == {"stored": 0, "duplicates": 1}
+    assert first.json() == {"stored": 1, "duplicates": 0, "unverified": 0}
+    assert second.json() == {"stored": 0, "duplicates": 1, "unverified": 0}
 
 
 @pytest.mark.parametrize(("item", "rule"), [

@@ -89,11 +89,11 @@ def test_an_oversized_request_head_is_refused_not_read(server: tuple[str, int]) 
     assert reply == b"" or reply.split(b" ")[1] in (b"400", b"431"), reply[:100]
 
 
-def test_a_half_sent_body_is_a_408(server: tuple[str, int], tmp_path: Path) -> None:
+def test_a_half_sent_body_is_a_408(server: tuple[str, int]) -> None:
     """The body has its own deadline (15 s by default; the test shortens it)."""
     import service.api.deps as deps
 
-    base, port = server
+    _, port = server
     saved = deps.BODY_TIMEOUT_S
     deps.read_json.__defaults__ = (0.5,)
     try:

@@ -176,3 +176,19 @@ def test_a_bad_fhir_access_token_is_a_400_and_never_logged(
     out = capsys.readouterr()
     assert "SECRET" not in out.err + out.out
     assert "Injected" not in out.err + out.out
+
+
+def test_without_migration_at_start_the_service_is_ready_only_at_schema_head(
+        tmp_path: Path) -> None:
+    """HYPERMARKER_MIGRATE_ON_START=false (a migration job migrates; the runtime user has no
+    DDL rights): not ready until the schema is at head, then ready."""
+    from service.audit.migrate import upgrade
+
+    app = create_app(local_settings(tmp_path, migrate_on_start=False))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/health/ready")
+        assert r.status_code == 503
+        assert "migration" in r.json()["database"]
+        upgrade(c.app.state.hm.store.engine)  # type: ignore[attr-defined]
+        r = c.get("/health/ready")
+        assert r.status_code == 200, r.json()

@@ -15,9 +15,6 @@
 {{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
 {{- end }}
 {{- end }}
-{{- if and .Values.monitor.enabled (not .Values.secrets.keys.databaseUrl) }}
-{{- fail "monitor.enabled needs secrets.keys.databaseUrl (the job reads the audit store)" }}
-{{- end }}
 {{- end }}
 
 {{- define "hypermarker.chart" -}}
@@ -76,39 +73,54 @@ app.kubernetes.io/part-of: hypermarker
       key: {{ $key }}
 {{- end }}
 {{- end }}
-{{- if and .Values.monitor.enabled (not .Values.secrets.keys.databaseUrl) }}
-{{- fail "monitor.enabled needs secrets.keys.databaseUrl (the job reads the audit store)" }}
+{{- end }}
+
+{{/* The monitor CronJob's name (a CronJob name leaves 11 characters for the Job suffix). */}}
+{{- define "hypermarker.monitorName" -}}
+{{- printf "%s-monitor" (include "hypermarker.fullname" .) | trunc 52 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Claim of the audit spool: the existing one, the chart's, or "" (an emptyDir). */}}
+{{- define "hypermarker.spoolClaim" -}}
+{{- if .Values.spool.existingClaim }}
+{{- .Values.spool.existingClaim }}
+{{- else if .Values.spool.persistence.enabled }}
+{{- printf "%s-spool" (include "hypermarker.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 {{- end }}
 
+{{/* Claim of the monitor reports: the existing one, the chart's, or "" (an emptyDir). */}}
+{{- define "hypermarker.reportsClaim" -}}
+{{- $r := .Values.monitor.reports }}
+{{- if $r.existingClaim }}
+{{- $r.existingClaim }}
+{{- else if $r.persistence.enabled }}
+{{- printf "%s-monitor-reports" (include "hypermarker.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/* settings with the derived ones filled in: migrateOnStart null -> not migrations.enabled. */}}
+{{- define "hypermarker.settings" -}}
+{{- $s := deepCopy .Values.settings }}
+{{- if kindIs "invalid" $s.migrateOnStart }}
+{{- $_ := set $s "migrateOnStart" (not .Values.migrations.enabled) }}
+{{- end }}
+{{- toJson $s }}
+{{- end }}
+
 {{/*
-Refuse at render time what the production profile would refuse at start-up when it is set
-explicitly; what is merely missing (issuers, public URL) is reported by NOTES.txt and by the
-pod itself, which then never becomes ready.
+What values.schema.json cannot express (it refuses the rest before anything renders: see its
+allOf): checks across two values.
 */}}
 {{- define "hypermarker.validate" -}}
 {{- $s := .Values.settings }}
-{{- if eq $s.profile "production" }}
-{{- if eq $s.authMode "demo" }}
-{{- fail "settings.authMode=demo is refused by the production profile" }}
-{{- end }}
-{{- if $s.allowHttpFhir }}
-{{- fail "settings.allowHttpFhir=true is refused by the production profile" }}
-{{- end }}
-{{- if has "*" $s.corsOrigins }}
-{{- fail "settings.corsOrigins=[\"*\"] is refused by the production profile" }}
-{{- end }}
-{{- if not .Values.secrets.keys.databaseUrl }}
-{{- fail "secrets.keys.databaseUrl: the production profile needs a PostgreSQL audit store" }}
-{{- end }}
-{{- if not .Values.secrets.keys.patientRefKey }}
-{{- fail "secrets.keys.patientRefKey: the production profile needs a patient-reference key" }}
-{{- end }}
-{{- if not .Values.secrets.keys.replayCacheUrl }}
-{{- fail "secrets.keys.replayCacheUrl: the production profile needs a shared replay cache" }}
+{{- if .Values.ingress.enabled }}
+{{- $url := printf "https://%s" .Values.ingress.host }}
+{{- if and $s.publicBaseUrl (ne (trimSuffix "/" $s.publicBaseUrl) $url) (not (hasPrefix (printf "%s/" $url) $s.publicBaseUrl)) }}
+{{- fail (printf "settings.publicBaseUrl (%s) must be %s when the Ingress serves ingress.host: JWT audiences and card links use it" $s.publicBaseUrl $url) }}
 {{- end }}
 {{- end }}
-{{- if and .Values.monitor.enabled (not .Values.secrets.keys.databaseUrl) }}
-{{- fail "monitor.enabled needs secrets.keys.databaseUrl (the job reads the audit store)" }}
+{{- if and .Values.prometheusRule.enabled (not .Values.prometheusRule.skipCrdCheck) (not (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1/PrometheusRule")) }}
+{{- fail "prometheusRule.enabled: this cluster has no monitoring.coreos.com/v1 PrometheusRule (install the Prometheus Operator CRDs first; prometheusRule.skipCrdCheck=true to render without a cluster)" }}
 {{- end }}
 {{- end }}

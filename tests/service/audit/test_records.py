@@ -12,9 +12,12 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from service.audit.records import (
+    CARD_OVERRIDE_REASONS,
     SCHEMA_VERSION,
     AssessmentRecord,
     FeedbackRecord,
+    IssuedCard,
+    OfferedReason,
     OutcomeRecord,
     feature_hash,
     patient_ref,
@@ -105,3 +108,24 @@ def test_feedback_key_and_card_uuids() -> None:
     fb = factories.feedback(7)
     assert fb.key() == (fb.service_id, "card-000007-0", "overridden", fb.outcome_timestamp)
     assert factories.assessment(5, cards=2).card_uuids() == ["card-000005-0", "card-000005-1"]
+
+
+def test_feedback_spooled_before_the_verified_flag_reads_as_unchecked() -> None:
+    data = factories.feedback(3).to_dict()
+    del data["verified"]  # a spool line written by the previous release
+    assert FeedbackRecord.from_dict(data).verified is False
+    checked = replace(factories.feedback(3), verified=True)
+    assert FeedbackRecord.from_dict(json.loads(json.dumps(checked.to_dict()))) == checked
+    with pytest.raises(ValueError, match="verified"):
+        replace(checked, verified="yes")  # type: ignore[arg-type]
+
+
+def test_an_issued_card_reads_either_form_of_suggestions() -> None:
+    entry = {"uuid": "c", "suggestions": [{"uuid": "s-1", "option": "x"}, {"uuid": None},
+                                          "s-legacy"],
+             CARD_OVERRIDE_REASONS: [{"code": "need-more-info", "display": "Need more"},
+                                     {"display": "no code"}]}
+    card = IssuedCard.from_entry("req", "svc", entry)
+    assert card.suggestions == frozenset({"s-1", "s-legacy"})
+    assert card.override_reasons == (OfferedReason("need-more-info", None, "Need more"),)
+    assert IssuedCard.from_entry("req", "svc", {"uuid": "c"}).override_reasons is None

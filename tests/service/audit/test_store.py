@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 import structlog
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, func, inspect, select
+from sqlalchemy import column, create_engine, func, inspect, select, table
 from sqlalchemy.engine import URL
 
 from service.audit import AuditStore, AuditUnavailable
@@ -24,7 +25,10 @@ from service.audit.migrate import (
     head_revision,
     upgrade,
 )
+from service.audit.records import CARD_OVERRIDE_REASONS, IssuedCard, OfferedReason
+from service.audit.rows import feedback_row
 from service.audit.schema import assessment_cards, assessments, feedback, metadata, outcomes
+from service.audit.spool import Spool
 from tests.service.audit import factories
 from tests.service.audit.conftest import render
 from tests.service.audit.tcp_proxy import TcpProxy
@@ -103,7 +107,7 @@ def test_migrations_create_the_schema_and_rerun(db_url: str, tmp_path: Path) -> 
         assert not set(inspect(engine).get_table_names()) & TABLES
         AuditStore.open(db_url, tmp_path / "s1").close()
         assert set(inspect(engine).get_table_names()) >= TABLES
-        assert current_revision(engine) == head_revision() == "0002"
+        assert current_revision(engine) == head_revision() == "0003"
         AuditStore.open(db_url, tmp_path / "s2").close()  # re-running is a no-op
         downgrade(engine, "base")
         assert not set(inspect(engine).get_table_names()) & (TABLES - {VERSION_TABLE})
@@ -276,7 +280,7 @@ def test_the_status_migration_keeps_every_audit_row(db_url: str, tmp_path: Path)
         with AuditStore.open(db_url, tmp_path / "s1", migrate=False) as store:
             for i in range(3):
                 store.record_assessment(factories.assessment(i, cards=2))
-        upgrade(engine)
+        upgrade(engine, "0002")
         assert current_revision(engine) == "0002"
         with engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(assessments)).scalar() == 3
@@ -289,5 +293,86 @@ def test_the_status_migration_keeps_every_audit_row(db_url: str, tmp_path: Path)
                 rec = type(rec)(**{**rec.to_dict(), "status": status,
                                    "received_at": rec.received_at})
                 assert store.record_assessment(rec) == "database"
+    finally:
+        engine.dispose()
+
+
+def test_find_card_reads_the_issued_card_from_its_record(store: AuditStore) -> None:
+    """What feedback is checked against: the card's service, suggestions and offered reasons
+    (None when the record does not list them: records of earlier releases)."""
+    rec = factories.assessment(3, cards=2)
+    entry = {**rec.cards[1],
+             "suggestions": [{"uuid": "s-1", "option": "add_ccb"}, {"uuid": None}],
+             CARD_OVERRIDE_REASONS: [{"code": "patient-refuses", "system": "sys",
+                                      "display": "Patient declines"}]}
+    assert store.record_assessment(replace(rec, cards=[rec.cards[0], entry])) == "database"
+
+    assert store.find_card("card-000003-1") == IssuedCard(
+        "card-000003-1", "req-000003", "hypermarker-hypertension", frozenset({"s-1"}),
+        (OfferedReason("patient-refuses", "sys", "Patient declines"),))
+    legacy = store.find_card("card-000003-0")
+    assert isinstance(legacy, IssuedCard)
+    assert (legacy.suggestions, legacy.override_reasons) == (frozenset({"sugg-000003-0"}), None)
+    assert store.find_card("card-never-issued") == "unknown"
+
+
+def test_a_card_whose_assessment_waits_in_the_spool_is_pending(store: AuditStore) -> None:
+    """While any record waits in the spool a missing card may be there: "pending", not
+    "unknown"; after the replay the card is found and a never-issued one is unknown."""
+    Spool(store.spool_dir).append(factories.assessment(4))
+
+    assert store.find_card("card-000004-0") == "pending"
+    assert store.find_card("card-never-issued") == "pending"
+    assert store.replay_spool() == 1
+    assert isinstance(store.find_card("card-000004-0"), IssuedCard)
+    assert store.find_card("card-never-issued") == "unknown"
+
+
+def test_a_card_lookup_with_the_database_down_is_pending(pg_url: URL, tmp_path: Path) -> None:
+    proxy = TcpProxy((pg_url.host or "127.0.0.1", pg_url.port or 5432))
+    proxy.start()
+    proxy.kill()
+    via_proxy = render(pg_url.set(host="127.0.0.1", port=proxy.port))
+    store = AuditStore.open(via_proxy, tmp_path / "spool", retry_interval_s=0.0)
+    try:
+        assert store.find_card("card-000000-0") == "pending"  # the query failed: no raise
+        fb = replace(factories.feedback(0), verified=False)
+        assert store.record_feedback(fb) is True
+        assert store.spool_depth() == 1
+    finally:
+        store.close()
+        proxy.kill()
+
+
+def test_feedback_says_whether_it_was_verified(store: AuditStore) -> None:
+    checked = replace(factories.feedback(5), verified=True)
+    unchecked = factories.feedback(6)
+    assert store.record_feedback(checked)
+    assert store.record_feedback(unchecked)
+    assert [f.verified for f in store.feedback()] == [True, False]
+
+
+def test_the_verified_migration_keeps_feedback_as_unchecked(db_url: str, tmp_path: Path) -> None:
+    """0002 -> 0003 adds ``feedback.verified``: a row stored before reads ``false`` (it was
+    never checked) and is kept through the upgrade and the downgrade."""
+    engine = create_audit_engine(db_url)
+    try:
+        upgrade(engine, "0002")
+        row = feedback_row(factories.feedback(1), "direct")
+        del row["verified"]
+        old = table("feedback", *(column(k, feedback.c[k].type) for k in row))
+        with engine.begin() as conn:
+            conn.execute(old.insert().values(**row))
+        upgrade(engine)
+        assert current_revision(engine) == "0003"
+        with AuditStore.open(db_url, tmp_path / "s", migrate=False) as store:
+            stored = list(store.feedback())
+        assert stored == [factories.feedback(1)]
+        assert stored[0].verified is False
+        downgrade(engine, "0002")
+        engine.dispose()
+        assert "verified" not in {c["name"] for c in inspect(engine).get_columns("feedback")}
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(old)).scalar() == 1
     finally:
         engine.dispose()
