@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from swagger_ui_bundle import swagger_ui_path
 
 from service.api import contract, discovery, feedback, fhir_operation, health, hooks, panel
+from service.api.deps import loc_path
 from service.audit.store import AuditStore
 from service.engine import Engine
 from service.errors import ServiceError, operation_outcome
@@ -159,7 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONBody:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        path = ".".join(str(p) for p in first.get("loc", ()))
+        path = loc_path(first.get("loc", ()))
         return _error(400, operation_outcome("invalid", f"{path}: {first.get('msg')}", path))
 
     @app.exception_handler(StarletteHTTPException)

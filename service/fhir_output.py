@@ -1,7 +1,19 @@
 """The assessment as FHIR R4: GuidanceResponse + RiskAssessment per option + DetectedIssue per
-finding, in a ``collection`` Bundle, each resource validated with ``fhir.resources.R4B``.
+finding + the Parameters that link them, in a ``collection`` Bundle, each resource validated
+with ``fhir.resources.R4B`` (and, in the tests, with the HL7 R4 JSON Schema and the
+StructureDefinitions' FHIRPath invariants: tests/fhir_validator/).
 
 For systems that do not speak CDS Hooks (``POST /fhir/$hypertension-options``).
+
+The ranking is data, not only text. R4 GuidanceResponse.outputParameters (0..1
+Reference(Parameters)): "The output parameters of the evaluation, if any. ... modules may
+define specific outputs that would be returned as the result of the evaluation, and these
+would be returned in this element." It references a Parameters entry with one ``option`` per
+RiskAssessment, in rank order (parts ``rank``, ``status``, ``riskAssessment``), and one
+``issue`` per DetectedIssue (names: CodeSystem ``output-parameter``). GuidanceResponse.result
+(0..1 Reference(CarePlan | RequestGroup)) is "the actions, if any, produced by the
+evaluation": the operation proposes no orderable action as a resource (a RequestGroup action
+needs a resource or sub-actions, rqg-1), so it is absent.
 """
 
 from __future__ import annotations
@@ -13,13 +25,11 @@ from typing import Any
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.detectedissue import DetectedIssue
 from fhir.resources.R4B.guidanceresponse import GuidanceResponse
+from fhir.resources.R4B.parameters import Parameters
 from fhir.resources.R4B.riskassessment import RiskAssessment
 
-BASE = "https://hypermarker.example.org/fhir"
-EXT_SBP = f"{BASE}/StructureDefinition/predicted-sbp-change"
-EXT_STATUS = f"{BASE}/StructureDefinition/option-status"
-FINDING_SYSTEM = f"{BASE}/CodeSystem/finding"
-OPTION_SYSTEM = f"{BASE}/CodeSystem/treatment-option"
+from service.fhir_canonical import EXT_SBP, EXT_STATUS, FINDING_SYSTEM, OPTION_SYSTEM
+
 UCUM = "http://unitsofmeasure.org"
 SEVERITY = {"block": "high", "warn": "moderate", "info": "low"}
 GUIDELINE_URLS = {"NICE NG136": "https://www.nice.org.uk/guidance/ng136",
@@ -76,13 +86,38 @@ def _stop_issue(stop: dict[str, Any], patient: dict[str, str], when: str) -> dic
     return d
 
 
+def _output_parameters(entries: list[dict[str, Any]],
+                       options: list[tuple[str, int | None, str]],
+                       guidance: dict[str, Any]) -> dict[str, Any]:
+    """The Parameters entry that GuidanceResponse.outputParameters references (module
+    docstring): ``option`` per (RiskAssessment fullUrl, rank, status) of ``options``, in the
+    document's rank order, then ``issue`` per DetectedIssue of ``entries``."""
+    params: list[dict[str, Any]] = []
+    for ra_url, rank, status in options:
+        parts: list[dict[str, Any]] = (
+            [{"name": "rank", "valueInteger": rank}] if rank is not None else [])
+        parts += [{"name": "status", "valueCode": status},
+                  {"name": "riskAssessment", "valueReference": {"reference": ra_url}}]
+        params.append({"name": "option", "part": parts})
+    params += [{"name": "issue", "valueReference": {"reference": e["fullUrl"]}}
+               for e in entries if e["resource"]["resourceType"] == "DetectedIssue"]
+    url = _urn()
+    guidance["outputParameters"] = {"reference": url}
+    resource: dict[str, Any] = {"resourceType": "Parameters"}
+    if params:  # an empty list is not valid FHIR JSON
+        resource["parameter"] = params
+    return {"fullUrl": url, "resource": resource}
+
+
 def assessment_bundle(doc: dict[str, Any], patient_id: str | None, module_uri: str,
                       request_id: str) -> dict[str, Any]:
-    """Build and validate the Bundle for one assessment document."""
+    """Build and validate the Bundle for one assessment document; ``module_uri`` is the
+    canonical of the module (service/fhir_canonical.py MODULE_URI)."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
     patient = {"reference": f"Patient/{patient_id}"} if patient_id else {
         "display": "patient in the submitted bundle"}
     entries: list[dict[str, Any]] = []
+    options: list[tuple[str, int | None, str]] = []  # (RiskAssessment fullUrl, rank, status)
     gr_url = _urn()
     guidance: dict[str, Any] = {
         "resourceType": "GuidanceResponse", "requestIdentifier": {"value": request_id},
@@ -155,14 +190,16 @@ def assessment_bundle(doc: dict[str, Any], patient_id: str | None, module_uri: s
             }
             if ra["note"] is None:
                 del ra["note"]
+            options.append((ra_url, o["rank"], o["status"]))
             entries.append({"fullUrl": ra_url, "resource": ra})
             entries += [{"fullUrl": _urn(), "resource": _issue(f, patient, ra_url, now)}
                         for f in o["findings"] if f["severity"] != "info"]
         entries += [{"fullUrl": _urn(), "resource": _issue(f, patient, None, now)}
                     for f in doc["findings"]]
+    entries.append(_output_parameters(entries, options, guidance))
     validators: dict[str, Any] = {"GuidanceResponse": GuidanceResponse,
                                   "RiskAssessment": RiskAssessment,
-                                  "DetectedIssue": DetectedIssue}
+                                  "DetectedIssue": DetectedIssue, "Parameters": Parameters}
     for e in entries:
         validators[e["resource"]["resourceType"]].model_validate(e["resource"])
     bundle = {"resourceType": "Bundle", "type": "collection", "timestamp": now,

@@ -12,6 +12,7 @@ with new card uuids, and that answer is audited too (the hook instance is kept b
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
@@ -144,8 +145,13 @@ async def record_assessment(state: AppState, record: AssessmentRecord,
     fsync) and count where it went: ``"database"`` or ``"spool"``; 503 when neither could
     keep it."""
     try:
-        destination: str = await run_in_threadpool(state.store.record_assessment, record,
-                                                    observed)
+        try:
+            destination: str = await asyncio.wait_for(
+                run_in_threadpool(state.store.record_assessment, record, observed),
+                timeout=state.settings.audit_write_timeout_s)
+        except TimeoutError:  # a stalled database: the spool keeps it, the card goes out
+            destination = await run_in_threadpool(state.store.spool_assessment, record,
+                                                  observed)
     except AuditUnavailable as e:  # no card without its audit record: a retryable 503
         raise ServiceUnavailable("the audit store cannot record this assessment; retry") from e
     state.metrics.audit_writes.labels("assessment", destination).inc()

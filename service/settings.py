@@ -83,6 +83,9 @@ class Settings(BaseSettings):
                              "call; the panel explains every option when it is opened")
     database_url: str = "sqlite:///var/hypermarker/audit.db"
     spool_dir: Path = Path("var/hypermarker/spool")
+    audit_write_timeout_s: float = Field(
+        default=2.5, gt=0, description="Seconds an in-line audit write may take before the "
+        "record goes to the spool instead (a stalled database never holds a card)")
     migrate_on_start: bool = Field(
         default=True, description="Bring the audit schema to head at start-up; false where a "
         "migration job does it (the Helm hook), so the runtime database user needs no DDL "

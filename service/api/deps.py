@@ -52,13 +52,18 @@ async def read_json(request: Request, limit: int, timeout_s: float = BODY_TIMEOU
         raise BadRequest(f"body is not valid JSON: {e.msg} at position {e.pos}") from e
 
 
+def loc_path(loc: Any) -> str:
+    """A validation error's location as a FHIRPath-style path: ``feedback[0].outcome``."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+
+
 def parse(model: type[M], data: Any) -> M:
     """Validate ``data`` against ``model``; the error names the first bad path."""
     try:
         return model.model_validate(data)
     except ValidationError as e:
         first = e.errors()[0]
-        path = ".".join(str(p) for p in first["loc"]) or "$"
+        path = loc_path(first["loc"]) or "$"
         raise BadRequest(f"{path}: {first['msg']}", path) from e
 
 

@@ -1,7 +1,12 @@
 """``POST /fhir/$hypertension-options``: the assessment as FHIR, for systems without CDS Hooks.
 
 Input: a Bundle of the patient's resources, or a Parameters resource with a ``patientData``
-parameter holding that Bundle (and optionally ``guideline`` = nice | esc).
+parameter holding that Bundle (and optionally ``guideline`` = nice | esc): the
+OperationDefinition served at ``/fhir/OperationDefinition/hypertension-options``
+(service/fhir_contract.py). The conformance routes (``/fhir/metadata``, OperationDefinition,
+CodeSystem) are included in this module's router. Error expressions are FHIRPath from the
+posted resource (``Bundle.entry[2].resource.subject``,
+``Parameters.parameter[0].resource.entry[2].resource.subject``).
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from fastapi import APIRouter, Request
 from fhir_mappings.errors import InputError, MultiplePatients, PatientMismatch
 from models.guideline.profiles import PROFILES
 from service.api.deps import StateDep, authenticate, read_json
-from service.errors import BadRequest
+from service.api.fhir_metadata import router as metadata_router
+from service.errors import BadRequest, fhirpath
+from service.fhir_canonical import MODULE_URI
 from service.fhir_output import assessment_bundle
 from service.recording import (
     REQUEST_ID_HEADER,
@@ -29,32 +36,38 @@ from service.recording import (
 from service.responses import FhirJSON, JSONBody
 
 router = APIRouter(tags=["FHIR"])
+router.include_router(metadata_router)
 log = structlog.get_logger("hypermarker.service")
 #: How the operation appears in the audit store (hook and service id) and in metrics.
 OPERATION = "$hypertension-options"
 
 
-def _unwrap(body: Any) -> tuple[Any, str | None]:
+def _unwrap(body: Any) -> tuple[Any, str | None, str]:
+    """(the patient's Bundle, the guideline asked for, the FHIRPath of that Bundle)."""
     if not isinstance(body, dict):
-        raise BadRequest("body must be a FHIR Bundle or Parameters resource", "$")
+        raise BadRequest("body must be a FHIR Bundle or Parameters resource")
     if body.get("resourceType") == "Bundle":
-        return body, None
+        return body, None, "Bundle"
     if body.get("resourceType") != "Parameters":
-        raise BadRequest("body must be a FHIR Bundle or Parameters resource", "resourceType")
-    data, guideline = None, None
-    for i, p in enumerate(body.get("parameter") or []):
+        raise BadRequest("body must be a FHIR Bundle or Parameters resource")
+    params = body.get("parameter") or []
+    if not isinstance(params, list):
+        raise BadRequest("parameter must be a list", "Parameters.parameter")
+    data, guideline, where = None, None, "Parameters.parameter"
+    for i, p in enumerate(params):
         if not isinstance(p, dict):
-            raise BadRequest("parameter entries must be objects", f"parameter[{i}]")
+            raise BadRequest("parameter entries must be objects", f"Parameters.parameter[{i}]")
         if p.get("name") == "patientData":
-            data = p.get("resource")
+            data, where = p.get("resource"), f"Parameters.parameter[{i}].resource"
         elif p.get("name") == "guideline":
             guideline = p.get("valueCode")
-    if data is None:
+            if guideline not in PROFILES:
+                raise BadRequest(f"guideline must be one of {sorted(PROFILES)}",
+                                 f"Parameters.parameter[{i}].value")
+    if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
         raise BadRequest("Parameters needs a patientData parameter with a Bundle resource",
-                         "parameter")
-    if guideline is not None and guideline not in PROFILES:
-        raise BadRequest(f"guideline must be one of {sorted(PROFILES)}", "parameter.guideline")
-    return data, guideline
+                         where)
+    return data, guideline, where
 
 
 def _patient_id(data: Any) -> str | None:
@@ -68,8 +81,7 @@ def _patient_id(data: Any) -> str | None:
     return None
 
 
-@router.post("/fhir/$hypertension-options",
-             responses={400: {"description": "Invalid FHIR input (OperationOutcome)"}})
+@router.post("/fhir/$hypertension-options")  # responses: service/api/contract.py
 async def hypertension_options(request: Request, state: StateDep
                                ) -> JSONBody:
     """Assess a patient from a FHIR Bundle; answer with GuidanceResponse, RiskAssessment and
@@ -78,7 +90,7 @@ async def hypertension_options(request: Request, state: StateDep
     t0 = time.perf_counter()
     received = datetime.now(UTC)
     await authenticate(request, state)
-    data, guideline = _unwrap(await read_json(request, state.settings.max_body_bytes))
+    data, guideline, where = _unwrap(await read_json(request, state.settings.max_body_bytes))
     try:
         result = state.engine.assess_fhir(data, received.date(),
                                           PROFILES[guideline] if guideline else None)
@@ -87,13 +99,13 @@ async def hypertension_options(request: Request, state: StateDep
         raise await refuse_other_patient(
             state, e, hook=OPERATION, hook_instance=None, service_id=OPERATION,
             received=received, patient_id=_patient_id(data) or "", started=t0,
-            expression=e.path or None) from e
+            expression=fhirpath(e.path, where)) from e
     except InputError as e:
-        raise BadRequest(e.reason, e.path or None) from e
+        raise BadRequest(e.reason, fhirpath(e.path, where)) from e
     doc = result.document
     patient_id = _patient_id(data)
     request_id = new_request_id()
-    bundle = assessment_bundle(doc, patient_id, str(request.url), request_id)
+    bundle = assessment_bundle(doc, patient_id, MODULE_URI, request_id)
     record = assessment_record(
         result, doc, request_id=request_id, hook=OPERATION, hook_instance=request_id,
         service_id=OPERATION, received=received,

@@ -16,7 +16,7 @@ from fhir_mappings.features import feature_vector_to_document
 from service.api.deps import StateDep, authenticate, parse, read_json
 from service.cards import CardContext, build_cards, suggestion_options
 from service.discovery import REQUIRED_PREFETCH, SERVICES_BY_ID
-from service.errors import BadRequest, NotFound
+from service.errors import BadRequest, NotFound, fhirpath
 from service.orders import draft_orders
 from service.panel_store import PanelStoreError
 from service.recording import (
@@ -83,10 +83,10 @@ async def call_service(service_id: str, request: Request,
         raise await refuse_other_patient(
             state, e, hook=hook.hook, hook_instance=hook.hookInstance, service_id=service_id,
             received=received, patient_id=hook.context.patientId, started=t0,
-            expression="prefetch" + e.path.removeprefix("$") if e.path else "prefetch") from e
+            expression=fhirpath(e.path, "prefetch") or "prefetch") from e
     except InputError as e:
-        raise BadRequest(f"prefetch: {e.reason}", f"prefetch.{e.path}" if e.path else
-                         "prefetch") from e
+        raise BadRequest(f"prefetch: {e.reason}", fhirpath(e.path, "prefetch") or "prefetch"
+                         ) from e
     doc = result.document
     patient = state.patient_ref(hook.context.patientId)
     # serialised: ten thousand cached feature graphs would make every full GC pass slow

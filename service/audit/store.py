@@ -174,6 +174,28 @@ class AuditStore:
                     log.warning("audit.outcome_not_spooled", error=type(exc).__name__)
         return destination
 
+    def spool_assessment(self, rec: AssessmentRecord,
+                         observed: Sequence[OutcomeRecord] = ()) -> Destination:
+        """Put ``rec`` (and its outcomes) in the spool without waiting on the database: the
+        caller's in-line write did not finish in time (a stalled database that still
+        acknowledges packets). The breaker trips, so the next writes go to the spool at once
+        until a probe finds the database again; if the stalled write commits after all, the
+        replay finds the duplicate and skips it."""
+        self._trip()
+        try:
+            self._spool.append(rec)
+        except Exception as exc:
+            log.error("audit.unavailable", kind="assessment", error=type(exc).__name__)
+            raise AuditUnavailable("could not spool an audit assessment record") from exc
+        for o in observed:
+            try:
+                self._spool.append(o)
+            except Exception as exc:  # re-read from the EHR at the next call
+                log.warning("audit.outcome_not_spooled", error=type(exc).__name__)
+        self._pending = True
+        log.warning("audit.database_write_timed_out", kind="assessment")
+        return "spool"
+
     def record_feedback(self, rec: FeedbackRecord) -> bool:
         """Record feedback once per key; False if the database already held this feedback.
 
