@@ -151,6 +151,8 @@ def over_http(workers: int, n: int) -> dict[str, Any]:
     env = dict(os.environ, HYPERMARKER_DATABASE_URL=f"sqlite:///{tmp}/audit.db",
                HYPERMARKER_SPOOL_DIR=f"{tmp}/spool", HYPERMARKER_AUTH_MODE="demo",
                HYPERMARKER_LOG_LEVEL="WARNING")
+    if workers > 1:  # several workers share panel tokens through Redis (the settings insist)
+        env.setdefault("HYPERMARKER_STATE_URL", "redis://127.0.0.1:6379/13")
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "hypermarker_cli.main", "serve", "--port",
                              str(port), "--workers", str(workers)], env=env, cwd=ROOT,

@@ -43,6 +43,9 @@ class PanelItem:
 
 
 class PanelStore(Protocol):
+    #: whether calls wait on the network (callers then run them off the event loop)
+    remote: bool
+
     def put(self, value: Any, patient_ref: str) -> str:
         """Store ``value`` for this store's lifetime (TTL) and return a new token."""
         ...
@@ -70,6 +73,8 @@ def _decode(raw: bytes) -> PanelItem:
 
 class MemoryPanelStore:
     """One process's memory: thread-safe, bounded (oldest dropped first), items expire."""
+
+    remote = False
 
     def __init__(self, ttl_s: float = 1800.0, max_items: int = 10_000) -> None:
         self._ttl = ttl_s
@@ -104,6 +109,8 @@ class _Redis(Protocol):
 
 class RedisPanelStore:
     """Items in Redis (``SET key value PX ttl``), shared by every worker and pod."""
+
+    remote = True
 
     def __init__(self, client: _Redis, *, ttl_s: float = 1800.0,
                  prefix: str = "hypermarker:panel:") -> None:

@@ -11,7 +11,7 @@ import uvicorn
 from typer.testing import CliRunner
 
 from hypermarker_cli.main import app as cli
-from service.http_protocol import GuardedH11Protocol
+from service.http_protocol import GuardedHttpToolsProtocol
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def test_several_workers_share_an_emptied_metrics_directory(
     assert not stale.exists()  # counters of an earlier run are not added to this one's
     (kw,) = started
     assert kw["workers"] == 2
-    assert kw["http"] is GuardedH11Protocol
+    assert kw["http"] is GuardedHttpToolsProtocol
     assert os.environ["HYPERMARKER_WORKERS"] == "2"
 
 

@@ -91,8 +91,9 @@ async def call_service(service_id: str, request: Request,
     patient = state.patient_ref(hook.context.patientId)
     # serialised: ten thousand cached feature graphs would make every full GC pass slow
     try:
-        token: str | None = await run_in_threadpool(
-            state.panel.put, orjson.dumps(feature_vector_to_document(result.features)), patient)
+        value = orjson.dumps(feature_vector_to_document(result.features))
+        token: str | None = (await run_in_threadpool(state.panel.put, value, patient)
+                             if state.panel.remote else state.panel.put(value, patient))
     except PanelStoreError:  # the card still goes out, without a panel link it cannot keep
         token = None
     cards = build_cards(doc, CardContext(hook.hook, service_id, _panel_url(request, state),

@@ -14,12 +14,12 @@ import pytest
 import uvicorn
 
 from service.app import create_app
-from service.http_protocol import MAX_HEADER_BYTES, GuardedH11Protocol, server_options
+from service.http_protocol import MAX_HEADER_BYTES, GuardedHttpToolsProtocol, server_options
 from tests.service.conftest import local_settings
 from tests.service.live_server import free_port
 
 
-class _QuickHead(GuardedH11Protocol):
+class _QuickHead(GuardedHttpToolsProtocol):
     header_timeout_s = 0.5
 
 
