@@ -411,7 +411,8 @@ def _status(severity: Severity | None) -> str:
     return "caution" if severity is Severity.WARN else "not-ranked"
 
 
-def _finding_doc(f: Finding) -> dict[str, Any]:
+def finding_document(f: Finding) -> dict[str, Any]:
+    """One finding as the assessment document (and the order hooks' interaction cards) write it."""
     d: dict[str, Any] = {"severity": f.severity.label, "code": f.code, "message": f.message,
                          "citation": str(f.citation)}
     if f.monitoring:
@@ -431,7 +432,7 @@ def assessment_document(a: Assessment) -> dict[str, Any]:
         "current_regimen": a.current_regimen,
         "guideline_step": a.guideline_step,
         "guideline_default": list(a.guideline_default),
-        "findings": [_finding_doc(f) for f in a.findings],
+        "findings": [finding_document(f) for f in a.findings],
         "options": [{
             "id": o.option.id,
             "label": personal_label(o.option, a.current_drugs),
@@ -445,7 +446,7 @@ def assessment_document(a: Assessment) -> dict[str, Any]:
             "interval": list(o.interval),
             "interval_coverage": o.interval_coverage,
             "p_target": o.p_target,
-            "findings": [_finding_doc(f) for f in o.findings],
+            "findings": [finding_document(f) for f in o.findings],
             "drivers": [{"feature": d.feature, "label": d.label, "value": d.value,
                          "unit": d.unit, "contribution": d.contribution} for d in o.drivers],
         } for o in a.options],
@@ -462,7 +463,7 @@ def assessment_document(a: Assessment) -> dict[str, Any]:
             "id": o.id, "label": o.label, "action": o.action.value,
             "classes_after": [c.value for c in o.classes_after],
             "status": _status(max_severity(fs)),
-            "findings": [_finding_doc(f) for f in fs]} for o, fs in a.checked],
+            "findings": [finding_document(f) for f in fs]} for o, fs in a.checked],
         "clinic_bp": {"systolic": a.clinic_bp[0], "diastolic": a.clinic_bp[1]},
         "unavailable": dict(a.unavailable),
         "data_quality": list(a.data_quality),

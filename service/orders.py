@@ -33,6 +33,7 @@ from fhir_mappings.feature_table import FEATURES_BY_NAME
 from fhir_mappings.features import FeatureVector
 from fhir_mappings.mapping import features_from_fhir
 from fhir_mappings.vocabulary import CLASS_INFO, CLASS_ORDER, DrugClass
+from models.assessment import finding_document
 from models.guideline.findings import Finding
 from models.guideline.safety import option_findings
 from models.options import Action, TreatmentOption
@@ -124,14 +125,6 @@ def _classify(order: dict[str, Any], medications: list[dict[str, Any]], as_of: d
     return list(fv.regimen), [f for f in ORDER_FACTS if fv.flag(f)]
 
 
-def _finding_doc(f: Finding) -> dict[str, Any]:
-    d: dict[str, Any] = {"severity": f.severity.label, "code": f.code, "message": f.message,
-                         "citation": str(f.citation)}
-    if f.monitoring:
-        d["monitoring"] = f.monitoring
-    return d
-
-
 def interactions(patient: FeatureVector, facts: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
     """Findings the safety rules make about the current regimen (checked as if started) with
     ``facts`` set that they do not make with them cleared (see the module docstring)."""
@@ -147,7 +140,7 @@ def interactions(patient: FeatureVector, facts: tuple[str, ...]) -> tuple[dict[s
         return option_findings(replace(patient, values=values), regimen)
 
     without = set(findings(0.0))
-    return tuple(_finding_doc(f) for f in findings(1.0) if f not in without)
+    return tuple(finding_document(f) for f in findings(1.0) if f not in without)
 
 
 def draft_orders(hook: HookRequest, patient: FeatureVector, as_of: date) -> DraftOrders:

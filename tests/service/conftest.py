@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from fhir_mappings.dates import shift_dates
 from service.app import create_app
 from service.settings import Settings
+from tests.service.smart_ehr import FakeEhr
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "patient-view.json"
 
@@ -53,3 +54,11 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     app = create_app(local_settings(tmp_path_factory.mktemp("svc")))
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def ehr() -> Iterator[FakeEhr]:
+    """A SMART-launch EHR on loopback (tests/service/smart_ehr.py) for the module's tests."""
+    e = FakeEhr()
+    yield e
+    e.close()

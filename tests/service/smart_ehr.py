@@ -78,3 +78,4 @@ def launch(client: _Client, ehr: FakeEhr, base: str = "") -> Any:
     assert q["launch"] == ["xyz"]
     return client.get(f"{base}/panel/callback", params={"code": "c1", "state": q["state"][0]},
                       follow_redirects=False)
+

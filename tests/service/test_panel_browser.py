@@ -25,13 +25,6 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 
 @pytest.fixture(scope="module")
-def ehr() -> Iterator[FakeEhr]:
-    e = FakeEhr()
-    yield e
-    e.close()
-
-
-@pytest.fixture(scope="module")
 def client_site() -> Iterator[str]:
     """The browser client's own origin: a static page server (the page is written per test)."""
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Page)

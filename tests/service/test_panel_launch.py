@@ -38,13 +38,6 @@ needs_redis = pytest.mark.skipif(not _redis_reachable(), reason="no Redis at 127
 
 
 @pytest.fixture(scope="module")
-def ehr() -> Iterator[FakeEhr]:
-    e = FakeEhr()
-    yield e
-    e.close()
-
-
-@pytest.fixture(scope="module")
 def rogue() -> Iterator[FakeEhr]:
     """A SMART server that is not configured: it must never be contacted."""
     e = FakeEhr(authorize_url="https://phish.example/authorize")
