@@ -1,18 +1,24 @@
-"""Apply the safety-monitoring plan to the suite reports: a pass/fail/skipped result per
-(check, suite), and whether any gate failed (the command's exit status)."""
+"""Apply the plan's ``[[check]]`` tables to the suite reports of ``hypermarker evaluate``: a
+pass/fail/skipped result per (check, suite), and whether any gate failed (the command's exit
+status).
+
+``skipped`` means the suite report holds an explicit null for the metric (no figure on these
+data); a metric path the report does not have raises
+:class:`~evaluation.plan.MetricPathError` (see :mod:`evaluation.plan`).
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from evaluation.plan import Check, Plan
+from evaluation.plan import Check, Plan, compare, number, resolve
 
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
+    """One check judged on one suite report."""
+
     id: str
     suite: str
     metric: str
@@ -27,40 +33,15 @@ class CheckResult:
         return asdict(self)
 
 
-def lookup(report: Mapping[str, Any], path: str) -> Any:
-    """The value at a dotted path of a report (``"a.b.c"``), or None when absent."""
-    node: Any = report
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def metric_value(report: dict[str, Any], path: str) -> float | None:
-    """The number at a dotted path of a report, or None when absent or not a number."""
-    node = lookup(report, path)
-    if isinstance(node, bool):
-        return float(node)
-    return float(node) if isinstance(node, int | float) else None
-
-
-def compare(value: float, comparator: str, threshold: float) -> bool:
-    if math.isnan(value):
-        return False
-    if comparator == "<=":
-        return value <= threshold
-    if comparator == ">=":
-        return value >= threshold
-    if comparator == "==":
-        return value == threshold
-    if comparator == "abs<=":
-        return abs(value) <= threshold
-    raise ValueError(f"unknown comparator {comparator!r}")
+def metric_value(report: dict[str, Any], path: str, where: str = "metric") -> float | None:
+    """The number at a dotted path of a report, or None when the report holds null or
+    something that is not a number there; raises
+    :class:`~evaluation.plan.MetricPathError` when the path does not resolve."""
+    return number(resolve(report, path, where))
 
 
 def _one(check: Check, suite: str, report: dict[str, Any]) -> CheckResult:
-    value = metric_value(report, check.metric)
+    value = metric_value(report, check.metric, f"check {check.id!r} on suite {suite!r}")
     status = ("skipped" if value is None
               else "pass" if compare(value, check.comparator, check.threshold) else "fail")
     return CheckResult(check.id, suite, check.metric, check.comparator, check.threshold,
@@ -68,7 +49,9 @@ def _one(check: Check, suite: str, report: dict[str, Any]) -> CheckResult:
 
 
 def run_checks(plan: Plan, reports: list[dict[str, Any]]) -> list[CheckResult]:
-    """Every check against every suite report it names (by the report's ``suite`` field)."""
+    """Every check against every suite report it names (by the report's ``suite`` field);
+    raises :class:`~evaluation.plan.MetricPathError` when a check's metric is not in a
+    report it applies to."""
     out = []
     for check in plan.checks:
         for r in reports:

@@ -23,7 +23,6 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from evaluation.cohort import CaseSet, feature_vector
-from evaluation.metrics import captured_fraction
 from fhir_mappings.features import FeatureVector
 from models.assessment import ModelInfo, rank_options
 from models.guideline.findings import Severity, max_severity
@@ -31,6 +30,7 @@ from models.guideline.profiles import GuidelineProfile
 from models.guideline.safety import option_findings
 from models.options import TreatmentOption, valid_options
 from models.scorer import ScoreBatch, Scorer
+from models.training.metrics import captured_fraction
 
 Ranker = Callable[..., Any]
 """Signature of :func:`models.assessment.rank_options` (replaceable to plant a faulty one)."""

@@ -82,6 +82,8 @@ import numpy.typing as npt
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import wasserstein_distance
 
+from evaluation.report_io import clean
+
 F64 = npt.NDArray[np.float64]
 Status = Literal["ok", "warning", "alarm", "insufficient"]
 Kind = Literal["continuous", "binary"]
@@ -276,7 +278,7 @@ class FeatureDrift:
     status: Status
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = _clean(asdict(self))
+        out: dict[str, Any] = clean(asdict(self))
         return out
 
 
@@ -341,7 +343,7 @@ class PredictionDrift:
     status: Status
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = _clean(asdict(self))
+        out: dict[str, Any] = clean(asdict(self))
         return out
 
 
@@ -387,7 +389,7 @@ class DriverDrift:
     status: Status
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = _clean(asdict(self))
+        out: dict[str, Any] = clean(asdict(self))
         return out
 
 
@@ -440,17 +442,6 @@ def reference_driver_shares(n: int = REFERENCE_DRIVER_PATIENTS,
         if a.first is not None:
             drivers.append([{"feature": d.feature} for d in a.first.drivers])
     return shares(driver_counts(drivers))
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe: non-finite floats become None."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
 
 
 def worst(statuses: Iterable[Status]) -> Status:

@@ -21,21 +21,23 @@ assessments after the window (``follow_ups``), which say which regimen a patient
 follow-up. A job run soon after a window closes therefore sees few outcomes; calibration is
 judged only from ``min_n`` joined outcomes on.
 
-Gates: the ``[[monitor.gate]]`` tables of ``evaluation/plan.toml`` (:func:`load_gates`), the
-same versioned plan as ``hypermarker evaluate``'s checks: each has a threshold, a severity
-(``gate`` fails the run, exit status 1; ``warn`` is reported only), the fewest observations
-it needs, and its rationale.
+Gates: the ``[[monitor.gate]]`` tables of ``evaluation/plan.toml``, read by the one plan
+loader (:mod:`evaluation.plan`, when first needed, not at import), the same versioned plan as
+``hypermarker evaluate``'s checks: each has a threshold, a severity (``gate`` fails the run,
+exit status 1; ``warn`` is reported only), the fewest observations it needs, and its
+rationale. A gate is ``insufficient`` while its data are (a null metric, or fewer than
+``min_n`` observations); a metric path absent from the report is a plan error.
 """
 
 from __future__ import annotations
 
 import math
 import tempfile
-import tomllib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -45,14 +47,13 @@ from scipy.stats import t as t_dist
 from sqlalchemy.exc import SQLAlchemyError
 
 from evaluation import drift as D
-from evaluation.checks import lookup
-from evaluation.metrics import calibration_curve
-from evaluation.plan import PlanError
+from evaluation.plan import DEFAULT_PLAN, Gate, Plan, PlanError, compare, load_plan, resolve
+from evaluation.report_io import clean
 from fhir_mappings.vocabulary import CLASS_ORDER, DrugClass
 from models.options import regimen_vector, valid_options
+from models.training.metrics import calibration_curve
 from service.audit import AssessmentRecord, AuditStore, FeedbackRecord, OutcomeRecord
 
-GateSeverity = Literal["gate", "warn"]
 GateStatus = Literal["pass", "fail", "insufficient"]
 
 #: Version of the monitoring report layout and of the gate table below.
@@ -65,85 +66,12 @@ FOLLOW_UP_MAX: Final = timedelta(weeks=26)
 #: ... preferring the one closest to the model's 12-week horizon.
 FOLLOW_UP_TARGET: Final = timedelta(weeks=12)
 ALERT_INDICATORS: Final = frozenset({"warning", "critical"})
-PLAN_PATH: Final = Path(__file__).resolve().parent / "plan.toml"
 
 
-@dataclass(frozen=True, slots=True)
-class Gate:
-    """One monitoring gate: ``metric`` (a path in the report) ``comparator`` ``threshold``,
-    judged once ``n_metric`` reaches ``min_n``."""
-
-    id: str
-    metric: str
-    comparator: Literal["<=", ">=", "<", ">", "=="]
-    threshold: float
-    severity: GateSeverity
-    min_n: int
-    n_metric: str
-    rationale: str
-
-
-_GATE_FIELDS: Final = {"id": str, "metric": str, "comparator": str, "severity": str,
-                       "n_metric": str, "rationale": str}
-_GATE_COMPARATORS: Final = ("<=", ">=", "<", ">", "==")
-
-
-def _gate(i: int, raw: Any, source: str) -> Gate:
-    if not isinstance(raw, dict):
-        raise PlanError(f"{source}: monitor gate {i}: not a table")
-    where = f"{source}: monitor gate {raw.get('id', i)!r}"
-    for name, kind in _GATE_FIELDS.items():
-        if not isinstance(raw.get(name), kind) or not raw[name].strip():
-            raise PlanError(f"{where}: '{name}' must be a non-empty string")
-    threshold, min_n = raw.get("threshold"), raw.get("min_n")
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-        raise PlanError(f"{where}: 'threshold' must be a number")
-    if isinstance(min_n, bool) or not isinstance(min_n, int) or min_n < 1:
-        raise PlanError(f"{where}: 'min_n' must be a positive integer")
-    if raw["comparator"] not in _GATE_COMPARATORS:
-        raise PlanError(f"{where}: comparator {raw['comparator']!r} not one of "
-                        f"{_GATE_COMPARATORS}")
-    if raw["severity"] not in ("gate", "warn"):
-        raise PlanError(f"{where}: severity {raw['severity']!r} not 'gate' or 'warn'")
-    unknown = set(raw) - set(_GATE_FIELDS) - {"threshold", "min_n"}
-    if unknown:
-        raise PlanError(f"{where}: unknown field(s) {sorted(unknown)}")
-    return Gate(raw["id"], raw["metric"], raw["comparator"], float(threshold),
-                raw["severity"], min_n, raw["n_metric"], raw["rationale"].strip())
-
-
-def load_gates(plan: Path = PLAN_PATH) -> tuple[Gate, ...]:
-    """The monitoring gates of the plan's ``[[monitor.gate]]`` tables: the plan is the one
-    versioned, reviewed source of every threshold and its rationale. Raises
-    :class:`~evaluation.plan.PlanError` when the plan is unreadable or a gate malformed."""
-    try:
-        data = tomllib.loads(plan.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise PlanError(f"{plan}: cannot read: {e}") from e
-    except tomllib.TOMLDecodeError as e:
-        raise PlanError(f"{plan}: not valid TOML: {e}") from e
-    section = data.get("monitor")
-    raw = section.get("gate") if isinstance(section, dict) else None
-    if not isinstance(raw, list) or not raw:
-        raise PlanError(f"{plan}: no [[monitor.gate]] entries")
-    gates = tuple(_gate(i, g, str(plan)) for i, g in enumerate(raw))
-    ids = [g.id for g in gates]
-    if len(set(ids)) != len(ids):
-        raise PlanError(f"{plan}: duplicate monitor gate id(s) "
-                        f"{sorted({i for i in ids if ids.count(i) > 1})}")
-    return gates
-
-
-def plan_version(plan: Path = PLAN_PATH) -> str | None:
-    try:
-        version = tomllib.loads(plan.read_text(encoding="utf-8")).get("plan_version")
-    except (OSError, tomllib.TOMLDecodeError):
-        return None
-    return str(version) if version is not None else None
-
-
-#: The gates of the bundled plan (``evaluation/plan.toml``).
-GATES: Final[tuple[Gate, ...]] = load_gates()
+@cache
+def bundled_plan() -> Plan:
+    """The bundled plan (``evaluation/plan.toml``), read on first use, not at import."""
+    return load_plan(DEFAULT_PLAN, require=("monitor.gate",))
 
 
 # -- records ----------------------------------------------------------------------------------
@@ -494,11 +422,11 @@ def drift_over_time(assessments: Sequence[AssessmentRecord], profile: D.Referenc
              if (f := first_option(a)) is not None], profile.prediction_deciles)
         out.append({
             "start": lo.isoformat(), "end": hi.isoformat(), "n": len(presented),
-            "psi": {f.feature: D._clean(f.psi) for f in features},
+            "psi": {f.feature: clean(f.psi) for f in features},
             "alarms": sorted(f.feature for f in features if f.status == "alarm"),
             "status": D.worst(f.status for f in features),
-            "prediction_psi": D._clean(pred.psi),
-            "prediction_wasserstein_mmhg": D._clean(pred.wasserstein_mmhg),
+            "prediction_psi": clean(pred.psi),
+            "prediction_wasserstein_mmhg": clean(pred.wasserstein_mmhg),
         })
         lo = hi
     return out
@@ -506,22 +434,21 @@ def drift_over_time(assessments: Sequence[AssessmentRecord], profile: D.Referenc
 
 # -- gates ------------------------------------------------------------------------------------
 
-_COMPARE = {
-    "<=": lambda v, t: v <= t, ">=": lambda v, t: v >= t, "<": lambda v, t: v < t,
-    ">": lambda v, t: v > t, "==": lambda v, t: v == t,
-}
-
-
 def apply_gates(report: Mapping[str, Any], gates: Iterable[Gate]) -> list[dict[str, Any]]:
+    """Judge each gate on ``report``: ``insufficient`` while its metric is null or its
+    ``n_metric`` is null or below ``min_n`` (too little data), else ``pass`` or ``fail``.
+    Raises :class:`~evaluation.plan.MetricPathError` when a gate's metric or ``n_metric`` is
+    not in the report (a plan fault, never "insufficient")."""
     results = []
     for g in gates:
-        value = lookup(report, g.metric)
-        n = lookup(report, g.n_metric)
+        where = f"monitor gate {g.id!r}"
+        value = resolve(report, g.metric, where)
+        n = resolve(report, g.n_metric, where)
         status: GateStatus
         if value is None or n is None or n < g.min_n:
             status = "insufficient"
         else:
-            status = "pass" if _COMPARE[g.comparator](float(value), g.threshold) else "fail"
+            status = "pass" if compare(float(value), g.comparator, g.threshold) else "fail"
         results.append({"id": g.id, "metric": g.metric, "value": value,
                         "comparator": g.comparator, "threshold": g.threshold,
                         "severity": g.severity, "n": n, "min_n": g.min_n, "status": status,
@@ -568,8 +495,9 @@ def monitor(data: AuditWindow, profile: D.ReferenceProfile | None = None, *,
     if window is not None:
         report["drift_over_time"] = drift_over_time(a, profile, window, data.since, data.until)
     if gates is None:
-        gates = GATES
-        report["plan_version"] = plan_version()
+        plan = bundled_plan()
+        gates = plan.gates
+        report["plan_version"] = plan.version
     results = apply_gates(report, gates)
     report["gates"] = results
     report["failed_gates"] = [r["id"] for r in results
@@ -577,7 +505,7 @@ def monitor(data: AuditWindow, profile: D.ReferenceProfile | None = None, *,
     report["warnings"] = [r["id"] for r in results
                           if r["status"] == "fail" and r["severity"] == "warn"]
     report["passed"] = not report["failed_gates"]
-    return D._clean(report)  # type: ignore[no-any-return]
+    return clean(report)  # type: ignore[no-any-return]
 
 
 class MonitorError(Exception):
@@ -589,14 +517,14 @@ def run_monitor(url: str, since: datetime | None = None, until: datetime | None 
     """Open the audit store at ``url`` read-only (no migration, no spool replay) and report.
 
     Raises :class:`MonitorError` when the store cannot be read: the job must then fail
-    loudly, never report "no drift" from an empty read.
+    loudly, never report "no drift" from an empty read; and when the plan is malformed or a
+    gate's metric path is not in the report (message ``plan: ...``).
     """
-    gates: tuple[Gate, ...] | None = None
-    if plan is not None:
-        try:
-            gates = load_gates(plan)
-        except PlanError as e:
-            raise MonitorError(f"plan: {e}") from e
+    try:
+        the_plan = (bundled_plan() if plan is None
+                    else load_plan(plan, require=("monitor.gate",)))
+    except PlanError as e:
+        raise MonitorError(f"plan: {e}") from e
     with tempfile.TemporaryDirectory(prefix="hm-monitor-spool-") as spool:
         try:
             store = AuditStore.open(url, Path(spool), migrate=False, replay_on_open=False,
@@ -611,10 +539,13 @@ def run_monitor(url: str, since: datetime | None = None, until: datetime | None 
                                "reachable and migrated?") from exc
         finally:
             store.close()
-    if plan is None:
-        return monitor(data, window=window)
-    report = monitor(data, window=window, gates=gates)
-    report["plan_version"] = plan_version(plan)
+    try:
+        if plan is None:  # the bundled plan: monitor() records its version
+            return monitor(data, window=window)
+        report = monitor(data, window=window, gates=the_plan.gates)
+    except PlanError as e:
+        raise MonitorError(f"plan: {e}") from e
+    report["plan_version"] = the_plan.version
     return report
 
 

@@ -3,29 +3,23 @@
 The HTML page embeds its figures as base64 PNG (matplotlib, Agg backend) and needs no network:
 per-feature drift (PSI and W1 against the clinical tolerance), drift over time windows, the
 realised calibration curve of the option taken, and the override and alert picture. It is
-rendered from a jinja2 string template with autoescape.
+rendered from a jinja2 string template with autoescape; the JSON, PNG and template helpers
+are :mod:`evaluation.report_io`, shared with the evaluation report.
 """
 
 from __future__ import annotations
 
-import base64
-import io
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import jinja2
+from evaluation.report_io import html_template, png, write_json
 
-
-def write_json(report: Mapping[str, Any], path: Path) -> None:
-    path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+__all__ = ["figures", "render_html", "write_html", "write_json"]
 
 
 def _png(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return png(fig, dpi=96)
 
 
 def figures(report: Mapping[str, Any]) -> dict[str, str]:
@@ -63,7 +57,6 @@ def figures(report: Mapping[str, Any]) -> dict[str, str]:
         axes[2].set_xlabel("|change in missing rate|")
         fig.suptitle("Input drift against the training reference")
         out["feature_drift"] = _png(fig)
-        plt.close(fig)
     windows = report.get("drift_over_time") or []
     if len(windows) >= 1:
         fig, axes = plt.subplots(2, 1, figsize=(11, 6), sharex=True)
@@ -85,7 +78,6 @@ def figures(report: Mapping[str, Any]) -> dict[str, str]:
         axes[1].set_xticks(x, labels, rotation=45, ha="right", fontsize=8)
         axes[1].set_title("Prediction drift per window")
         out["drift_over_time"] = _png(fig)
-        plt.close(fig)
     curve = (report.get("calibration") or {}).get("curve")
     if curve and curve.get("predicted"):
         fig, ax = plt.subplots(figsize=(4.6, 4.2))
@@ -98,7 +90,6 @@ def figures(report: Mapping[str, Any]) -> dict[str, str]:
         ax.set_title("Realised calibration", fontsize=10)
         ax.legend(fontsize=8)
         out["calibration"] = _png(fig)
-        plt.close(fig)
     return out
 
 
@@ -219,8 +210,8 @@ def _num(v: Any) -> str:
 
 
 def render_html(report: Mapping[str, Any]) -> str:
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    return env.from_string(_TEMPLATE).render(r=report, figs=figures(report), num=_num)
+    return html_template(_TEMPLATE, strict=True).render(r=report, figs=figures(report),
+                                                        num=_num)
 
 
 def write_html(report: Mapping[str, Any], path: Path) -> None:

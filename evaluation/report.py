@@ -1,48 +1,26 @@
 """Evaluation reports: JSON for machines, one self-contained HTML page for people
-(calibration curves and subgroup bars as embedded PNGs; no external assets)."""
+(calibration curves and subgroup bars as embedded PNGs; no external assets). The JSON, PNG
+and template helpers are :mod:`evaluation.report_io`, shared with the monitoring report."""
 
 from __future__ import annotations
 
-import base64
-import io
-import json
 import math
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from evaluation.checks import lookup
+from evaluation.plan import lookup
+from evaluation.report_io import html_template, png, to_json, write_json
 
-
-def _clean(x: Any) -> Any:
-    """NaN and infinities become null so the JSON is standard."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    return x
-
-
-def to_json(result: dict[str, Any]) -> str:
-    return json.dumps(_clean(result), indent=2, allow_nan=False)
-
-
-def write_json(result: dict[str, Any], path: Path) -> None:
-    path.write_text(to_json(result) + "\n", encoding="utf-8")
+__all__ = ["figures", "render_html", "to_json", "write_html", "write_json"]
 
 
 def _png(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return png(fig, dpi=90)
 
 
 def calibration_plot(curve: dict[str, list[float]], title: str, xlabel: str) -> str:
@@ -96,7 +74,7 @@ def figures(suite: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-_TEMPLATE = jinja2.Template("""<!doctype html>
+_TEMPLATE = html_template("""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>hypermarker evaluation: {{ model.id }} {{ model.version }}</title>
 <style>
@@ -130,7 +108,7 @@ warnings: {{ checks.warnings | join(', ') }}{% endif %}</p>
 src="data:image/png;base64,{{ png }}"><figcaption>{{ caption }}</figcaption></figure>
 {% endfor %}{% endfor %}
 </body></html>
-""", autoescape=True)
+""")
 
 HEADLINE = (
     ("patients", "patients"), ("patient-options", "patient_options"),

@@ -17,14 +17,14 @@ from typing import Any
 
 from evaluation.cohort import CaseSet, simulated_outcomes, subgroups
 from evaluation.decisions import Ranker, ranking_workers, run_decisions
-from evaluation.metrics import (
+from models.guideline.profiles import GuidelineProfile
+from models.scorer import Scorer
+from models.training.metrics import (
     binary_metrics,
     interval_coverage,
     regression_metrics,
     subgroup_table,
 )
-from models.guideline.profiles import GuidelineProfile
-from models.scorer import Scorer
 
 Progress = Callable[[int], None]
 

@@ -46,7 +46,6 @@ from evaluation.fhir_generator import (
     patient_resources,
     unexpressed,
 )
-from evaluation.metrics import captured_fraction, percentiles
 from evaluation.safety_matrix import matrix_patients
 from fhir_mappings import features_from_fhir
 from fhir_mappings.features import FeatureVector
@@ -57,6 +56,7 @@ from models.guideline.profiles import GuidelineProfile
 from models.guideline.safety import option_findings
 from models.options import valid_options
 from models.scorer import Scorer
+from models.training.metrics import captured_fraction, percentiles
 
 HOOK_PATH = "/cds-services/hypertension-treatment"
 OPERATION_PATH = "/fhir/$hypertension-options"

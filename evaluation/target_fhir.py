@@ -40,7 +40,6 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from evaluation.metrics import percentiles
 from evaluation.target import HOOK_PATH, OPERATION_PATH, TargetClient, parse_operation
 from fhir_mappings import features_from_fhir
 from fhir_mappings.errors import InputError
@@ -52,6 +51,7 @@ from models.guideline.profiles import GuidelineProfile
 from models.guideline.safety import option_findings
 from models.options import valid_options
 from models.scorer import Scorer
+from models.training.metrics import percentiles
 
 Json = dict[str, Any]
 DISCOVERY_PATH: Final = "/cds-services"

@@ -77,7 +77,7 @@ def evaluate(
 
     try:
         the_plan = load_plan(plan or DEFAULT_PLAN)
-    except (OSError, PlanError) as e:
+    except PlanError as e:
         typer.echo(f"error: plan: {e}", err=True)
         raise typer.Exit(2) from e
     try:
@@ -131,7 +131,11 @@ def evaluate(
                                procs)
                    for i, n in enumerate(names)]
         mode = "in-process"
-    results = run_checks(the_plan, reports)
+    try:
+        results = run_checks(the_plan, reports)
+    except PlanError as e:  # a metric path the reports lack: the plan is wrong, not a gate
+        typer.echo(f"error: plan: {e}", err=True)
+        raise typer.Exit(2) from e
     checks = summary(the_plan, results)
     result: dict[str, Any] = {
         "model": {"id": scorer.manifest.model_id, "version": scorer.manifest.version,

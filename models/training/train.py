@@ -147,10 +147,10 @@ def _evaluate(d: _Data, mask: npt.NDArray[np.bool_], margins: F64, q: float) -> 
     return {
         "n_patients": len(np.unique(rows.patient_idx)),
         "n_rows": len(rows),
-        "sbp_change": metrics.regression_metrics(margins[:, 0], obs, true),
-        "interval": metrics.interval_metrics(lo, hi, obs),
-        "target": metrics.classification_metrics(p, d.reached[mask], d.p_reach_true[mask]),
-        "decision_unconstrained": metrics.decision_metrics(
+        "sbp_change": metrics.heldout_regression(margins[:, 0], obs, true),
+        "interval": metrics.heldout_interval(lo, hi, obs),
+        "target": metrics.heldout_classification(p, d.reached[mask], d.p_reach_true[mask]),
+        "decision_unconstrained": metrics.heldout_decision(
             margins[:, 0], true, rows.group_starts()
         ),
     }

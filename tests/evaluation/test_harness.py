@@ -23,6 +23,28 @@ def _suite(report: dict[str, Any], name: str) -> dict[str, Any]:
     return next(s for s in report["suites"] if s["suite"] == name)
 
 
+def test_every_check_of_the_plan_is_evaluated_on_every_suite_it_names(tmp_path: Path) -> None:
+    """A normal in-process run of every suite judges each check of the bundled plan on each
+    suite it names that ran, pass or fail, never skipped: a check whose metric a suite no
+    longer reports cannot vanish from the gate (it would raise a plan error instead)."""
+    from evaluation.plan import DEFAULT_PLAN, load_plan
+
+    out = tmp_path / "eval.json"
+    suites = ["internal", "external", "safety", "fhir"]
+    result = runner.invoke(app, ["evaluate", *(a for s in suites for a in ("--suite", s)),
+                                 "--patients", "300", "--limit", "300", "--json", str(out),
+                                 "--quiet"])
+    assert result.exit_code == 0, result.output
+    checks = json.loads(out.read_text())["checks"]
+    judged = {(r["id"], r["suite"]): r["status"] for r in checks["results"]}
+    expected = {(c.id, s) for c in load_plan(DEFAULT_PLAN).checks for s in c.suites
+                if s in suites}
+    assert set(judged) == expected
+    assert all(status in ("pass", "fail") for status in judged.values()), judged
+    assert checks["counts"]["skipped"] == 0
+    assert len(checks["results"]) == len(expected)
+
+
 def test_small_evaluation_is_a_passing_ci_gate(tmp_path: Path) -> None:
     """The CI gate: internal + safety at small sizes exit 0 and every gate passes; the
     reports carry the metrics, baselines, checks, the rows/s figure and the plots."""

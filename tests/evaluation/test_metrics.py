@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from evaluation.metrics import (
+from models.training.metrics import (
     auroc,
     binary_metrics,
     calibration_curve,

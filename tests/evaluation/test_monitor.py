@@ -28,18 +28,19 @@ from typer.testing import CliRunner
 from evaluation import drift as D
 from evaluation.audit_sim import Model, SimulatedAudit, simulate_audit, write_audit
 from evaluation.monitor import (
-    GATES,
     AuditWindow,
+    MonitorError,
+    apply_gates,
+    bundled_plan,
     calibration,
     join_outcomes,
-    load_gates,
     monitor,
     override_stats,
     run_monitor,
     taken_option,
 )
 from evaluation.monitor_report import render_html
-from evaluation.plan import PlanError
+from evaluation.plan import MetricPathError, PlanError, load_plan
 from fhir_mappings.vocabulary import CLASS_ORDER, DrugClass
 from hypermarker_cli.main import app
 from models.explainer import Explainer
@@ -152,7 +153,8 @@ def test_false_alarm_rate_over_internal_windows(model: Model) -> None:
                              model)
         report = monitor(AuditWindow(sim.assessments, sim.feedback, sim.outcomes),
                          profile, driver_reference=reference)
-        # every gate is judged, none skipped for want of data
+        # every gate of the plan is judged, none skipped for want of data
+        assert [g["id"] for g in report["gates"]] == [g.id for g in bundled_plan().gates]
         assert "insufficient" not in {g["status"] for g in report["gates"]}, report["gates"]
         failed.append(report["failed_gates"])
     rate = sum(bool(f) for f in failed) / FALSE_ALARM_WINDOWS
@@ -249,8 +251,9 @@ def test_latency_slo_gate_fails_the_run(internal: SimulatedAudit) -> None:
 
 
 def test_gates_come_from_the_plan_with_rationales(tmp_path: Path, sqlite_url: str) -> None:
-    assert all(g.rationale and g.min_n > 0 for g in GATES)
-    assert {g.id for g in GATES} >= {"calibration-in-the-large", "calibration-slope-low",
+    gates_of_plan = bundled_plan().gates
+    assert all(g.rationale and g.min_n > 0 for g in gates_of_plan)
+    assert {g.id for g in gates_of_plan} >= {"calibration-in-the-large", "calibration-slope-low",
                                      "calibration-slope-high", "interval-coverage-shortfall",
                                      "input-drift-alarms", "prediction-drift"}
     plan = tmp_path / "plan.toml"
@@ -259,6 +262,7 @@ def test_gates_come_from_the_plan_with_rationales(tmp_path: Path, sqlite_url: st
                     'severity = "gate"\nmin_n = 20\nn_metric = "latency.n"\n'
                     'rationale = "a planted, impossible SLO"\n')
     gates = load_gates(plan)
+    assert load_plan(plan, require=("monitor.gate",)).gates == gates
     assert [(g.id, g.threshold) for g in gates] == [("latency-p95", 1.0)]
     runner = CliRunner()
     args = ["monitor", "--database", sqlite_url, "--since", "2026-01-05", "--until",
@@ -277,9 +281,47 @@ def test_gates_come_from_the_plan_with_rationales(tmp_path: Path, sqlite_url: st
     assert "plan:" in bad.output
 
 
+def load_gates(plan: Path) -> tuple[Any, ...]:
+    return load_plan(plan, require=("monitor.gate",)).gates
+
+
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+GATE = ('plan_version = "x"\n[[monitor.gate]]\nid = "latency-p95"\n'
+        'metric = "latency.p95_ms"\ncomparator = "<"\nthreshold = 500.0\n'
+        'severity = "gate"\nmin_n = 20\nn_metric = "latency.n"\nrationale = "SLO"\n')
+
+
+@pytest.mark.parametrize("path", ["latency.p95_msec", "latencies.p95_ms", "latency.p95_ms.x"])
+def test_a_gate_metric_not_in_the_report_is_a_plan_error_not_insufficient(
+        tmp_path: Path, path: str) -> None:
+    """A renamed metric must fail the job loudly (exit 2, "plan: ..."), never read as
+    "insufficient" like a window without enough data."""
+    report = {"latency": {"p95_ms": 120.0, "n": 50}}
+    good = load_gates(_write(tmp_path / "good.toml", GATE))
+    assert [g["status"] for g in apply_gates(report, good)] == ["pass"]
+    renamed = load_gates(_write(tmp_path / "renamed.toml",
+                                GATE.replace('"latency.p95_ms"', f'"{path}"')))
+    with pytest.raises(MetricPathError, match="latency-p95"):
+        apply_gates(report, renamed)
+    n_renamed = load_gates(_write(tmp_path / "n.toml",
+                                  GATE.replace('"latency.n"', '"latency.count"')))
+    with pytest.raises(MetricPathError, match=r"latency\.count"):
+        apply_gates(report, n_renamed)
+    # an explicit null, or too few observations, is insufficient data: judged later
+    assert [g["status"] for g in apply_gates({"latency": {"p95_ms": None, "n": 0}}, good)
+            ] == ["insufficient"]
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    AuditStore.open(url, tmp_path / "spool").close()
+    with pytest.raises(MonitorError, match=r"^plan: .*does not resolve"):
+        run_monitor(url, plan=tmp_path / "renamed.toml")
+    bad = CliRunner().invoke(app, ["monitor", "--database", url, "--plan",
+                                   str(tmp_path / "renamed.toml")])
+    assert bad.exit_code == 2
+    assert "does not resolve" in bad.output
 
 
 def test_empty_store_is_insufficient_not_failed(tmp_path: Path) -> None:
@@ -287,6 +329,8 @@ def test_empty_store_is_insufficient_not_failed(tmp_path: Path) -> None:
     AuditStore.open(url, tmp_path / "spool").close()  # migrated, no records
     report = run_monitor(url)
     assert report["passed"]
+    # every gate's metric resolves in an empty window's report too: null, not absent
+    assert [g["id"] for g in report["gates"]] == [g.id for g in bundled_plan().gates]
     assert {g["status"] for g in report["gates"]} == {"insufficient"}
     assert "Monitoring report" in render_html(report)
 
