@@ -26,7 +26,7 @@ from sqlalchemy.engine import URL
 from typer.testing import CliRunner
 
 from evaluation import drift as D
-from evaluation.audit_sim import Model, SimulatedAudit, simulate_audit, write_audit
+from tests.evaluation.audit_sim import Model, SimulatedAudit, simulate_audit, write_audit
 from evaluation.monitor import (
     AuditWindow,
     MonitorError,

@@ -25,7 +25,9 @@ writes bare uuids instead, as ``service/api/hooks.py`` records them today. No fo
 assessment is simulated (its regimen is the monitor's most direct evidence of the option
 taken; tests/evaluation/test_monitor.py covers that path on its own).
 
-Nothing here is used by the service; :func:`write_audit` puts the records into a store.
+Nothing here is used by the service; :func:`write_audit` puts the records into a store. It is
+a test helper (it builds the service's own cards, so it lives with the tests: the harness in
+``evaluation/`` never imports the web service).
 """
 
 from __future__ import annotations
