@@ -3,34 +3,39 @@
 Prefetch keys are the portable subset of FHIR search (cdshooks.md 1.3): type-level searches by
 patient and token codes, ``_sort`` and ``_count``. ``patient`` and ``bp`` are required: without
 them no assessment is possible, so a call that cannot get them answers 412.
+
+The ``bp`` key asks for every code the mapping reads as a blood pressure
+(:data:`fhir_mappings.blood_pressure.BP_KINDS`, LOINC and SNOMED CT: clinic, home and
+ambulatory), so the template and the mapping share one BP vocabulary; ``labs`` asks for the
+other LOINC codes the mapping reads.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from fhir_mappings.codes import LOINC, OBSERVATION_CODES, ObsKind
+from fhir_mappings.blood_pressure import BP_KINDS
+from fhir_mappings.codes import LOINC, OBSERVATION_CODES
 from service.schemas.cds_hooks import ServiceDefinition
 
-_BP_KINDS = {ObsKind.BP_PANEL, ObsKind.SBP, ObsKind.DBP, ObsKind.HOME_PANEL, ObsKind.HOME_SBP,
-             ObsKind.HOME_DBP, ObsKind.ABPM_24H_PANEL, ObsKind.ABPM_24H_SBP,
-             ObsKind.ABPM_24H_DBP}
+
+def _token_list(codes: list[tuple[str, str]]) -> str:
+    """A FHIR token search value: ``system|code`` pairs, sorted, comma-separated."""
+    return ",".join(sorted(f"{system}|{code}" for system, code in codes))
 
 
-def _codes(kinds: set[ObsKind] | None = None, exclude: set[ObsKind] | None = None) -> str:
-    picked = sorted(
-        f"{system}|{code}" for (system, code), kind in OBSERVATION_CODES.items()
-        if system == LOINC and (kinds is None or kind in kinds)
-        and (exclude is None or kind not in exclude)
-    )
-    return ",".join(picked)
+#: Every code the mapping reads as a blood pressure, in any code system.
+BP_CODES: Final = _token_list([c for c, kind in OBSERVATION_CODES.items() if kind in BP_KINDS])
+#: The other Observation codes the mapping reads (LOINC only, as before).
+LAB_CODES: Final = _token_list([c for c, kind in OBSERVATION_CODES.items()
+                                if c[0] == LOINC and kind not in BP_KINDS])
 
 
 P = "{{context.patientId}}"
 PREFETCH: Final[dict[str, str]] = {
     "patient": f"Patient/{P}",
-    "bp": f"Observation?patient={P}&code={_codes(_BP_KINDS)}&_sort=-date&_count=100",
-    "labs": f"Observation?patient={P}&code={_codes(exclude=_BP_KINDS)}&_sort=-date&_count=200",
+    "bp": f"Observation?patient={P}&code={BP_CODES}&_sort=-date&_count=100",
+    "labs": f"Observation?patient={P}&code={LAB_CODES}&_sort=-date&_count=200",
     "conditions": f"Condition?patient={P}&_count=200",
     "medications": f"MedicationRequest?patient={P}&status=active&_count=100",
     "statements": f"MedicationStatement?patient={P}&status=active&_count=100",

@@ -1,6 +1,7 @@
 """One audit record per answered assessment, whichever route answered it.
 
-Both the CDS Hooks route and ``$hypertension-options`` build their record here and write it,
+Both the CDS Hooks route and ``$hypertension-options`` answer through
+:class:`service.answer.AnswerPath`, which builds their record here and writes it,
 with the BP readings its data showed (:func:`observed_outcomes`), in one transaction by
 :func:`record_assessment` before the response leaves: durable in the database, or in the
 fsync'ed spool when the database is down (see :mod:`service.audit.store`).
@@ -13,7 +14,7 @@ with new card uuids, and that answer is audited too (the hook instance is kept b
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from time import perf_counter
 from typing import Any, Final
@@ -58,7 +59,7 @@ def option_summary(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def assessment_record(result: EngineResult, doc: dict[str, Any], *, request_id: str,
                       hook: str, hook_instance: str, service_id: str, received: datetime,
-                      patient_ref: str, cards: list[dict[str, Any]], latency_ms: float,
+                      patient_ref: str, cards: Sequence[dict[str, Any]], latency_ms: float,
                       prefetch_fetched: list[str],
                       suggestion_options: Mapping[str, str] | None = None) -> AssessmentRecord:
     """The record of one answered call; ``doc`` is the assessment document that was shown,
@@ -113,18 +114,18 @@ def observed_outcomes(result: EngineResult, patient_ref: str) -> list[OutcomeRec
     return out
 
 
-async def refuse_other_patient(state: AppState, error: InputError, *, hook: str,
+async def refuse_other_patient(state: AppState, error: InputError, *, request_id: str, hook: str,
                                hook_instance: str | None, service_id: str, received: datetime,
-                               patient_id: str, started: float,
+                               patient_ref: str, started: float,
                                expression: str | None) -> PatientConflict:
     """Audit a call refused because its data was not exactly one patient's (status
     ``refused``, no card: what was refused and why as a finding code, never the data), count
-    it, and return the 422 to raise, which carries the record's request id."""
-    request_id = new_request_id()
+    it, and return the 422 to raise, which carries the record's request id (``patient_ref``:
+    the keyed hash of the context patient's id, :meth:`AppState.patient_ref`)."""
     model = state.engine.scorer.manifest
     record = AssessmentRecord(
         request_id=request_id, hook=hook, hook_instance=hook_instance or request_id,
-        service_id=service_id, received_at=received, patient_ref=state.patient_ref(patient_id),
+        service_id=service_id, received_at=received, patient_ref=patient_ref,
         model_id=model.model_id, model_version=model.version,
         provider=state.engine.scorer.provider, guideline=state.engine.profile.name,
         status="refused", feature_hash=feature_hash({}, {}), features={}, regimen={},

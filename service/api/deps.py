@@ -1,4 +1,15 @@
-"""Request helpers shared by the routes: state, body parsing, authentication."""
+"""Request helpers shared by the routes: state, body parsing, and the dependencies a route
+declares: :data:`ClientDep` (the authenticated CDS client; every route that needs a client
+JWT declares it, ``tests/service/test_route_auth.py`` lists which), :data:`AnswerDep` (the
+answer path of the assessment routes, :mod:`service.answer`) and :data:`ServiceDep` (a CDS
+service id that exists, else 404).
+
+The dependencies are ``async``: a plain ``def`` dependency runs in a worker thread, a thread
+hop on every request. FastAPI resolves a route's dependency parameters in the order they are
+declared: the assessment routes declare the answer path first (its clock includes the
+authentication, as the latency always did), then the service (an unknown service is a 404
+before any 401, as before), then the client.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +23,18 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect
 
-from service.errors import BadRequest, PayloadTooLarge, RequestTimeout, Unauthorized
+from service.answer import AnswerPath
+from service.discovery import SERVICES_BY_ID
+from service.errors import BadRequest, NotFound, PayloadTooLarge, RequestTimeout, Unauthorized
+from service.schemas.cds_hooks import ServiceDefinition
 from service.state import AppState
 
 M = TypeVar("M", bound=BaseModel)
 log = structlog.get_logger("hypermarker.service")
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    """The app's state (created in the lifespan)."""
     state: AppState = request.app.state.hm
     return state
 
@@ -75,8 +90,9 @@ def audience(request: Request, state: AppState) -> str:
     return str(request.url.replace(query=None, fragment=None))
 
 
-async def authenticate(request: Request, state: AppState) -> Any:
-    """Verify the client JWT (in a worker thread: key fetches may block) or raise 401."""
+async def authenticate(request: Request, state: StateDep) -> Any:
+    """The dependency of every route that needs a client: verify the client JWT (in a worker
+    thread: key fetches may block; ``aud`` is the URL called) or raise 401."""
     try:
         return await run_in_threadpool(state.verifier.verify,
                                        request.headers.get("authorization"),
@@ -86,3 +102,26 @@ async def authenticate(request: Request, state: AppState) -> Any:
         state.metrics.auth_failures.labels(str(reason)).inc()
         log.info("auth_rejected", reason=str(reason), path=request.url.path)
         raise Unauthorized() from e
+
+
+#: The authenticated CDS client (what the verifier returns; demo mode: its stand-in).
+ClientDep = Annotated[Any, Depends(authenticate)]
+
+
+async def start_answer(state: StateDep) -> AnswerPath:
+    """The call's answer path, its clock started."""
+    return AnswerPath(state)
+
+
+AnswerDep = Annotated[AnswerPath, Depends(start_answer)]
+
+
+async def known_service(service_id: str) -> ServiceDefinition:
+    """The CDS service the path names, or 404."""
+    service = SERVICES_BY_ID.get(service_id)
+    if service is None:
+        raise NotFound(f"no CDS service {service_id!r}")
+    return service
+
+
+ServiceDep = Annotated[ServiceDefinition, Depends(known_service)]

@@ -36,12 +36,11 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from service.api.deps import StateDep, authenticate, parse, read_json
+from service.api.deps import ClientDep, ServiceDep, StateDep, parse, read_json
 from service.audit.records import FeedbackRecord, IssuedCard, OfferedReason
 from service.audit.store import AuditStore, AuditUnavailable, CardLookup
 from service.cards import OVERRIDE_REASONS
-from service.discovery import SERVICES_BY_ID
-from service.errors import NotFound, ServiceError, ServiceUnavailable
+from service.errors import ServiceError, ServiceUnavailable
 from service.metrics import NO_REASON
 from service.schemas.cds_hooks import Coding, FeedbackItem, FeedbackRequest
 
@@ -133,12 +132,10 @@ def _store(store: AuditStore, records: Sequence[FeedbackRecord]) -> list[bool]:
                                              "reason this service did not issue "
                                              "(OperationOutcome); nothing stored"},
                         503: {"description": "The audit store cannot keep it; retry"}})
-async def feedback(service_id: str, request: Request,
+async def feedback(service_id: str, request: Request, service: ServiceDep, client: ClientDep,
                    state: StateDep) -> dict[str, int]:
-    """Record what the clinician did with each card; a repeated item is stored once."""
-    if service_id not in SERVICES_BY_ID:
-        raise NotFound(f"no CDS service {service_id!r}")
-    await authenticate(request, state)
+    """Record what the clinician did with each card; a repeated item is stored once (an
+    unknown service is a 404 before the client is authenticated: the dependency order)."""
     body = parse(FeedbackRequest, await read_json(request, 1_000_000))
     received = datetime.now(UTC)
     records = await run_in_threadpool(_checked, state.store, service_id, body.feedback,

@@ -7,32 +7,29 @@ OperationDefinition served at ``/fhir/OperationDefinition/hypertension-options``
 CodeSystem) are included in this module's router. Error expressions are FHIRPath from the
 posted resource (``Bundle.entry[2].resource.subject``,
 ``Parameters.parameter[0].resource.entry[2].resource.subject``).
+
+What is this route's own: the Bundle or Parameters in and the FHIR Bundle out. Timing, the
+refusal of another patient's data, the audit record (before the response), metrics and the log
+line are the shared answer path (:class:`service.answer.AnswerPath`).
 """
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 from fastapi import APIRouter, Request
 
-from fhir_mappings.errors import InputError, MultiplePatients, PatientMismatch
+from fhir_mappings.errors import InputError
 from models.guideline.profiles import PROFILES
-from service.api.deps import StateDep, authenticate, read_json
+from service.answer import Call, LogLine
+from service.api.deps import AnswerDep, ClientDep, StateDep, read_json
 from service.api.fhir_metadata import router as metadata_router
 from service.errors import BadRequest, fhirpath
 from service.fhir_canonical import MODULE_URI
 from service.fhir_output import assessment_bundle
-from service.recording import (
-    REQUEST_ID_HEADER,
-    assessment_record,
-    new_request_id,
-    observed_outcomes,
-    record_assessment,
-    refuse_other_patient,
-)
+from service.recording import REQUEST_ID_HEADER
 from service.responses import FhirJSON, JSONBody
 
 router = APIRouter(tags=["FHIR"])
@@ -40,6 +37,8 @@ router.include_router(metadata_router)
 log = structlog.get_logger("hypermarker.service")
 #: How the operation appears in the audit store (hook and service id) and in metrics.
 OPERATION = "$hypertension-options"
+#: This route's log line.
+FHIR_OPERATION = LogLine("fhir_operation", ("request_id", "status", "latency_ms", "audit"))
 
 
 def _unwrap(body: Any) -> tuple[Any, str | None, str]:
@@ -81,39 +80,28 @@ def _patient_id(data: Any) -> str | None:
     return None
 
 
+def _in(where: str) -> Callable[[str | None], str | None]:
+    """A mapping error's JSON path -> its FHIRPath in the posted resource (from ``where``)."""
+    return lambda path: fhirpath(path, where)
+
+
 @router.post("/fhir/$hypertension-options")  # responses: service/api/contract.py
-async def hypertension_options(request: Request, state: StateDep
-                               ) -> JSONBody:
+async def hypertension_options(request: Request, answer: AnswerDep, client: ClientDep,
+                               state: StateDep) -> JSONBody:
     """Assess a patient from a FHIR Bundle; answer with GuidanceResponse, RiskAssessment and
     DetectedIssue resources in a collection Bundle; audited like a CDS Hooks call (hook
     ``$hypertension-options``, no cards) before the response is sent."""
-    t0 = time.perf_counter()
-    received = datetime.now(UTC)
-    await authenticate(request, state)
     data, guideline, where = _unwrap(await read_json(request, state.settings.max_body_bytes))
-    try:
-        result = state.engine.assess_fhir(data, received.date(),
-                                          PROFILES[guideline] if guideline else None)
-    except (PatientMismatch, MultiplePatients) as e:
-        # Not exactly one patient's record: never assessed, and the refusal is audited.
-        raise await refuse_other_patient(
-            state, e, hook=OPERATION, hook_instance=None, service_id=OPERATION,
-            received=received, patient_id=_patient_id(data) or "", started=t0,
-            expression=fhirpath(e.path, where)) from e
-    except InputError as e:
-        raise BadRequest(e.reason, fhirpath(e.path, where)) from e
-    doc = result.document
     patient_id = _patient_id(data)
-    request_id = new_request_id()
-    bundle = assessment_bundle(doc, patient_id, MODULE_URI, request_id)
-    record = assessment_record(
-        result, doc, request_id=request_id, hook=OPERATION, hook_instance=request_id,
-        service_id=OPERATION, received=received,
-        patient_ref=state.patient_ref(str(patient_id or "")), cards=[],
-        latency_ms=(time.perf_counter() - t0) * 1e3, prefetch_fetched=[])
-    destination = await record_assessment(state, record,
-                                          observed_outcomes(result, record.patient_ref))
-    state.metrics.latency.labels(OPERATION, doc["status"]).observe(time.perf_counter() - t0)
-    log.info("fhir_operation", request_id=request_id, status=doc["status"],
-             latency_ms=round((time.perf_counter() - t0) * 1e3, 2), audit=destination)
-    return FhirJSON(bundle, headers={REQUEST_ID_HEADER: request_id})
+    call = Call(OPERATION, OPERATION, None, state.patient_ref(patient_id or ""))
+    locate = _in(where)
+    try:
+        # Not exactly one patient's record: never assessed, and the refusal is audited.
+        result = await answer.assess(call, lambda: state.engine.assess_fhir(
+            data, answer.received.date(), PROFILES[guideline] if guideline else None), locate)
+    except InputError as e:
+        raise BadRequest(e.reason, locate(e.path)) from e
+    doc = result.document
+    bundle = assessment_bundle(doc, patient_id, MODULE_URI, answer.request_id)
+    done = await answer.record(call, result, doc, FHIR_OPERATION)
+    return FhirJSON(bundle, headers={REQUEST_ID_HEADER: done.request_id})

@@ -1,9 +1,12 @@
-"""``POST /cds-services/{id}``: parse, fetch what is missing, assess, answer with cards, audit."""
+"""``POST /cds-services/{id}``: parse, fetch what is missing, assess, answer with cards, audit.
+
+What is this route's own: the hook request, the prefetch it resolves, the draft orders, the
+panel token and the cards. Timing, the engine call's refusal of another patient's data, the
+audit record (before the response), metrics and the log line are the shared answer path
+(:class:`service.answer.AnswerPath`).
+"""
 
 from __future__ import annotations
-
-import time
-from datetime import UTC, datetime
 
 import orjson
 import structlog
@@ -11,28 +14,26 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from fhir_mappings.availability import PREFETCH_KEY_DOMAINS
-from fhir_mappings.errors import InputError, MultiplePatients, PatientMismatch
+from fhir_mappings.errors import InputError
 from fhir_mappings.features import feature_vector_to_document
-from service.api.deps import StateDep, authenticate, parse, read_json
+from service.answer import Call, LogLine
+from service.api.deps import AnswerDep, ClientDep, ServiceDep, StateDep, parse, read_json
 from service.cards import CardContext, build_cards, suggestion_options
-from service.discovery import REQUIRED_PREFETCH, SERVICES_BY_ID
-from service.errors import BadRequest, NotFound, fhirpath
-from service.orders import draft_orders
+from service.discovery import REQUIRED_PREFETCH
+from service.engine import EngineResult
+from service.errors import BadRequest, fhirpath
+from service.orders import DraftOrders, draft_orders
 from service.panel_store import PanelStoreError
-from service.recording import (
-    REQUEST_ID_HEADER,
-    assessment_record,
-    new_request_id,
-    observed_outcomes,
-    record_assessment,
-    refuse_other_patient,
-)
+from service.recording import REQUEST_ID_HEADER
 from service.responses import JSONBody
 from service.schemas.cds_hooks import CdsResponse, HookRequest
 from service.state import AppState
 
 router = APIRouter(tags=["CDS Hooks"])
 log = structlog.get_logger("hypermarker.service")
+#: This route's log line.
+CDS_CALL = LogLine("cds_call", ("service_id", "request_id", "hook_instance", "status", "cards",
+                                "fetched", "latency_ms", "client", "audit"))
 
 
 def _unavailable(keys: dict[str, str]) -> dict[str, str]:
@@ -45,6 +46,11 @@ def _unavailable(keys: dict[str, str]) -> dict[str, str]:
     return out
 
 
+def _in_prefetch(path: str | None) -> str:
+    """A mapping error's JSON path as the FHIRPath of the request's prefetch."""
+    return fhirpath(path, "prefetch") or "prefetch"
+
+
 def _panel_url(request: Request, state: AppState) -> str:
     base = state.settings.public_base_url or str(request.base_url)
     return base.rstrip("/") + "/panel/launch"
@@ -55,15 +61,10 @@ def _panel_url(request: Request, state: AppState) -> str:
                         401: {"description": "Unauthorized"},
                         404: {"description": "Unknown service"},
                         412: {"description": "Required FHIR data unavailable"}})
-async def call_service(service_id: str, request: Request,
-                       state: StateDep) -> JSONBody:
+async def call_service(service_id: str, request: Request, answer: AnswerDep,
+                       service: ServiceDep, identity: ClientDep, state: StateDep) -> JSONBody:
     """Run one CDS service: at most one card in normal cases, audited before it is sent."""
-    t0 = time.perf_counter()
-    received = datetime.now(UTC)
-    service = SERVICES_BY_ID.get(service_id)
-    if service is None:
-        raise NotFound(f"no CDS service {service_id!r}")
-    identity = await authenticate(request, state)
+    received = answer.received
     hook = parse(HookRequest, await read_json(request, state.settings.max_body_bytes))
     if hook.hook != service.hook:
         raise BadRequest(f"service {service_id} answers {service.hook}, not {hook.hook}", "hook")
@@ -72,23 +73,22 @@ async def call_service(service_id: str, request: Request,
         state.metrics.prefetch_misses.labels(key, "fetched").inc()
     for key in resolved.unavailable:
         state.metrics.prefetch_misses.labels(key, "unavailable").inc()
-    try:
+    patient = state.patient_ref(hook.context.patientId)
+    call = Call(hook.hook, service_id, hook.hookInstance, patient)
+
+    def assess() -> tuple[EngineResult, DraftOrders]:
         result = state.engine.assess_fhir(resolved.data, received.date(),
                                           patient_id=hook.context.patientId,
                                           unavailable=_unavailable(resolved.unavailable))
         # what the draft orders order, and what they add to the current regimen
-        ordered = draft_orders(hook, result.features, received.date())
-    except (PatientMismatch, MultiplePatients) as e:
+        return result, draft_orders(hook, result.features, received.date())
+
+    try:
         # Another patient's data: never a card, and the refusal is audited (hazard H-01).
-        raise await refuse_other_patient(
-            state, e, hook=hook.hook, hook_instance=hook.hookInstance, service_id=service_id,
-            received=received, patient_id=hook.context.patientId, started=t0,
-            expression=fhirpath(e.path, "prefetch") or "prefetch") from e
+        result, ordered = await answer.assess(call, assess, _in_prefetch)
     except InputError as e:
-        raise BadRequest(f"prefetch: {e.reason}", fhirpath(e.path, "prefetch") or "prefetch"
-                         ) from e
+        raise BadRequest(f"prefetch: {e.reason}", _in_prefetch(e.path)) from e
     doc = result.document
-    patient = state.patient_ref(hook.context.patientId)
     # serialised: ten thousand cached feature graphs would make every full GC pass slow
     try:
         value = orjson.dumps(feature_vector_to_document(result.features))
@@ -104,20 +104,8 @@ async def call_service(service_id: str, request: Request,
     if token is None:
         for c in card_docs:
             c.pop("links", None)
-    request_id = new_request_id()
-    record = assessment_record(
-        result, doc, request_id=request_id, hook=hook.hook, hook_instance=hook.hookInstance,
-        service_id=service_id, received=received, patient_ref=patient, cards=card_docs,
-        latency_ms=(time.perf_counter() - t0) * 1e3, prefetch_fetched=list(resolved.fetched),
-        suggestion_options=suggestion_options(cards))
-    destination = await record_assessment(state, record, observed_outcomes(result, patient))
-    for c in card_docs:
-        state.metrics.cards.labels(c["indicator"]).inc()
-    total = time.perf_counter() - t0
-    state.metrics.latency.labels(hook.hook, doc["status"]).observe(total)
-    log.info("cds_call", service_id=service_id, request_id=request_id,
-             hook_instance=hook.hookInstance,
-             status=doc["status"], cards=len(card_docs), fetched=resolved.fetched,
-             latency_ms=round(total * 1e3, 2), client=getattr(identity, "iss", None),
-             audit=destination)
-    return JSONBody({"cards": card_docs}, headers={REQUEST_ID_HEADER: request_id})
+    done = await answer.record(call, result, doc, CDS_CALL, cards=card_docs,
+                               prefetch_fetched=resolved.fetched,
+                               suggestion_options=suggestion_options(cards),
+                               client=getattr(identity, "iss", None))
+    return JSONBody({"cards": card_docs}, headers={REQUEST_ID_HEADER: done.request_id})

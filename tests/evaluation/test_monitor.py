@@ -26,7 +26,6 @@ from sqlalchemy.engine import URL
 from typer.testing import CliRunner
 
 from evaluation import drift as D
-from tests.evaluation.audit_sim import Model, SimulatedAudit, simulate_audit, write_audit
 from evaluation.monitor import (
     AuditWindow,
     MonitorError,
@@ -47,6 +46,7 @@ from models.explainer import Explainer
 from models.options import valid_options
 from models.scorer import Scorer
 from service.audit import AuditStore, FeedbackRecord, OutcomeRecord
+from tests.evaluation.audit_sim import Model, SimulatedAudit, simulate_audit, write_audit
 from tests.service.audit.conftest import pg_server, pg_url, render  # noqa: F401 (fixtures)
 
 INTERNAL_START = datetime(2026, 1, 5, tzinfo=UTC)
