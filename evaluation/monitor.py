@@ -1,7 +1,7 @@
 """Post-deployment monitoring: read the audit store, compute the monitoring report, apply gates.
 
 ``hypermarker monitor --database URL`` calls :func:`run_monitor`. It reads a time window of the
-audit store (SQLite or PostgreSQL, through :class:`service.audit.AuditStore`, read only: no
+audit store (SQLite or PostgreSQL, through :class:`audit_store.AuditStore`, read only: no
 migration, no spool replay) and reports
 
 * **input drift** of every patient feature, **prediction drift** and **SHAP-driver drift**
@@ -46,13 +46,13 @@ from scipy.stats import binomtest, linregress
 from scipy.stats import t as t_dist
 from sqlalchemy.exc import SQLAlchemyError
 
+from audit_store import AssessmentRecord, AuditStore, FeedbackRecord, OutcomeRecord
 from evaluation import drift as D
 from evaluation.plan import DEFAULT_PLAN, Gate, Plan, PlanError, compare, load_plan, resolve
 from evaluation.report_io import clean
 from fhir_mappings.vocabulary import CLASS_ORDER, DrugClass
 from models.options import regimen_vector, valid_options
 from models.training.metrics import calibration_curve
-from service.audit import AssessmentRecord, AuditStore, FeedbackRecord, OutcomeRecord
 
 GateStatus = Literal["pass", "fail", "insufficient"]
 

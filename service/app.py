@@ -24,9 +24,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from swagger_ui_bundle import swagger_ui_path
 
+from audit_store.store import AuditStore
 from service.api import contract, discovery, feedback, fhir_operation, health, hooks, panel
 from service.api.deps import loc_path
-from service.audit.store import AuditStore
 from service.engine import Engine
 from service.errors import ServiceError, operation_outcome
 from service.logging import configure_logging

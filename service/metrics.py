@@ -33,7 +33,7 @@ from typing import Final, Generic, TypeVar, get_args
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, values
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from service.audit.records import AssessmentStatus, FeedbackOutcome, RecordKind
+from audit_store.records import AssessmentStatus, FeedbackOutcome, RecordKind
 from service.auth.verifier import AuthReason
 from service.cards import OVERRIDE_REASONS
 from service.discovery import PREFETCH, SERVICES

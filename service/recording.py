@@ -4,7 +4,7 @@ Both the CDS Hooks route and ``$hypertension-options`` answer through
 :class:`service.answer.AnswerPath`, which builds their record here and writes it,
 with the BP readings its data showed (:func:`observed_outcomes`), in one transaction by
 :func:`record_assessment` before the response leaves: durable in the database, or in the
-fsync'ed spool when the database is down (see :mod:`service.audit.store`).
+fsync'ed spool when the database is down (see :mod:`audit_store.store`).
 
 ``request_id`` is ours, new for every call and returned in the ``X-Request-ID`` header: a CDS
 client that resends the same ``hookInstance`` (a retry after a timeout) gets a second answer
@@ -24,15 +24,15 @@ import anyio.to_thread
 import structlog
 from fastapi.concurrency import run_in_threadpool
 
-from fhir_mappings.errors import InputError
-from service.audit.records import (
+from audit_store.records import (
     CARD_OVERRIDE_REASONS,
     AssessmentRecord,
     BPSetting,
     OutcomeRecord,
     feature_hash,
 )
-from service.audit.store import AuditUnavailable
+from audit_store.store import AuditUnavailable
+from fhir_mappings.errors import InputError
 from service.engine import EngineResult
 from service.errors import PatientConflict, ServiceUnavailable
 from service.state import AppState

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from service.audit.records import patient_ref
+from audit_store.records import patient_ref
 from service.engine import Engine
 from service.metrics import Metrics
 from service.panel_store import MemoryPanelStore, PanelStore

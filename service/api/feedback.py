@@ -36,9 +36,9 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
+from audit_store.records import FeedbackRecord, IssuedCard, OfferedReason
+from audit_store.store import AuditStore, AuditUnavailable, CardLookup
 from service.api.deps import ClientDep, ServiceDep, StateDep, parse, read_json
-from service.audit.records import FeedbackRecord, IssuedCard, OfferedReason
-from service.audit.store import AuditStore, AuditUnavailable, CardLookup
 from service.cards import OVERRIDE_REASONS
 from service.errors import ServiceError, ServiceUnavailable
 from service.metrics import NO_REASON

@@ -9,8 +9,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from audit_store.migrate import current_revision, head_revision
 from service.api.deps import StateDep
-from service.audit.migrate import current_revision, head_revision
 from service.responses import JSONBody
 from service.state import AppState
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from audit_store.migrate import MIGRATIONS_DIR
 from models.manifest import DEFAULT_ARTIFACTS
-from service.audit.migrate import MIGRATIONS_DIR
 from service.settings import AuthMode, Settings
 from tests.deploy.helpers import CHART, ROOT, SETTING_ENV, load_yaml
 

@@ -491,7 +491,7 @@ def test_the_migrations_run_as_a_hook_before_the_pods(render: Render, scenario: 
     # A pre-install hook runs before the chart's own ServiceAccount exists.
     assert spec.get("serviceAccountName") != one(docs, "ServiceAccount")["metadata"]["name"]
     (container,) = spec["containers"]
-    assert container["command"] == ["python", "-m", "service.audit.migrate"]
+    assert container["command"] == ["python", "-m", "audit_store.migrate"]
     assert container["args"] == ["$(MIGRATION_DATABASE_URL)"]
 
 
@@ -527,7 +527,7 @@ def test_the_migration_command_migrates(render: Render, tmp_path: Path) -> None:
     the schema reaches head."""
     from sqlalchemy import create_engine
 
-    from service.audit.migrate import current_revision, head_revision
+    from audit_store.migrate import current_revision, head_revision
 
     (container,) = _migration_job(render(*SITE))["spec"]["template"]["spec"]["containers"]
     url = f"sqlite:///{tmp_path / 'audit.db'}"
@@ -724,7 +724,7 @@ def test_the_monitor_job_script_runs(render: Render, tmp_path: Path) -> None:
     if subprocess.run(["date", "-u", "-d", "7 days ago"], capture_output=True,
                       check=False).returncode != 0:
         pytest.skip("this date(1) has no -d (the image's GNU date has)")
-    from service.audit.store import AuditStore
+    from audit_store.store import AuditStore
 
     db = tmp_path / "audit.db"
     AuditStore.open(f"sqlite:///{db}", tmp_path / "spool").close()

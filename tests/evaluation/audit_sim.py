@@ -38,14 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from evaluation.cohort import feature_vector, simulated_case_set
-from fhir_mappings.vocabulary import CLASS_ORDER, DrugClass
-from models.assessment import assess
-from models.explainer import Explainer
-from models.options import dose_matrices, valid_options
-from models.scorer import Scorer
-from models.training.simulator import simulate_outcomes
-from service.audit import (
+from audit_store import (
     AssessmentRecord,
     AuditStore,
     FeedbackRecord,
@@ -53,6 +46,13 @@ from service.audit import (
     feature_hash,
     patient_ref,
 )
+from evaluation.cohort import feature_vector, simulated_case_set
+from fhir_mappings.vocabulary import CLASS_ORDER, DrugClass
+from models.assessment import assess
+from models.explainer import Explainer
+from models.options import dose_matrices, valid_options
+from models.scorer import Scorer
+from models.training.simulator import simulate_outcomes
 from service.cards import OVERRIDE_REASONS, CardContext, build_cards
 
 #: Pseudonymisation key of simulated patients (a deployment secret in production).

@@ -25,6 +25,7 @@ import pytest
 from sqlalchemy.engine import URL
 from typer.testing import CliRunner
 
+from audit_store import AuditStore, FeedbackRecord, OutcomeRecord
 from evaluation import drift as D
 from evaluation.monitor import (
     AuditWindow,
@@ -45,9 +46,8 @@ from hypermarker_cli.main import app
 from models.explainer import Explainer
 from models.options import valid_options
 from models.scorer import Scorer
-from service.audit import AuditStore, FeedbackRecord, OutcomeRecord
+from tests.audit_store.conftest import pg_server, pg_url, render  # noqa: F401 (fixtures)
 from tests.evaluation.audit_sim import Model, SimulatedAudit, simulate_audit, write_audit
-from tests.service.audit.conftest import pg_server, pg_url, render  # noqa: F401 (fixtures)
 
 INTERNAL_START = datetime(2026, 1, 5, tzinfo=UTC)
 EXTERNAL_START = datetime(2026, 4, 6, tzinfo=UTC)

@@ -22,7 +22,7 @@ STOPS = "tests/models/test_stops.py"
 PREGNANCY = "tests/fhir_mappings/test_pregnancy_evidence.py"
 STEPS = "tests/models/test_guideline_steps.py"
 BP = "tests/fhir_mappings/test_blood_pressure.py"
-STORE = "tests/service/audit/test_store.py"
+STORE = "tests/audit_store/test_store.py"
 RULES = "tests/models/test_safety_rules.py"
 CHECKS = "tests/models/test_prescribing_checks.py"
 CITES = "tests/models/test_citations.py"
@@ -146,7 +146,7 @@ MUTATIONS = (
              '    reasons = _patient_reasons(p)\n    if reasons:',
              '    reasons = []\n    if reasons:',
              (STOPS,)),
-    Mutation('H-13 migration keeps audit rows', 'service/audit/migrate.py',
+    Mutation('H-13 migration keeps audit rows', 'audit_store/migrate.py',
              '            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")\n',
              '',
              (STORE,)),

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from audit_store.store import AuditUnavailable
 from service.app import create_app
-from service.audit.store import AuditUnavailable
 from service.schemas.cds_hooks import Card
 from tests.service.conftest import example_request, example_shift_days, local_settings
 

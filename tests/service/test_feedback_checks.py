@@ -15,13 +15,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from audit_store.records import CARD_OVERRIDE_REASONS, AssessmentRecord, FeedbackRecord
+from audit_store.schema import feedback as feedback_table
+from audit_store.spool import Spool
+from audit_store.store import AuditStore
 from service.app import create_app
-from service.audit.records import CARD_OVERRIDE_REASONS, AssessmentRecord, FeedbackRecord
-from service.audit.schema import feedback as feedback_table
-from service.audit.spool import Spool
-from service.audit.store import AuditStore
 from service.cards import OVERRIDE_SYSTEM
-from tests.service.audit import factories
+from tests.audit_store import factories
 from tests.service.conftest import example_request, local_settings
 
 SERVICE = "hypertension-treatment"

@@ -182,7 +182,7 @@ def test_without_migration_at_start_the_service_is_ready_only_at_schema_head(
         tmp_path: Path) -> None:
     """HYPERMARKER_MIGRATE_ON_START=false (a migration job migrates; the runtime user has no
     DDL rights): not ready until the schema is at head, then ready."""
-    from service.audit.migrate import upgrade
+    from audit_store.migrate import upgrade
 
     app = create_app(local_settings(tmp_path, migrate_on_start=False))
     with TestClient(app, raise_server_exceptions=False) as c:

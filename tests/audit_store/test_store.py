@@ -16,22 +16,22 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import column, create_engine, func, inspect, select, table
 from sqlalchemy.engine import URL
 
-from service.audit import AuditStore, AuditUnavailable
-from service.audit.engine import create_audit_engine
-from service.audit.migrate import (
+from audit_store import AuditStore, AuditUnavailable
+from audit_store.engine import create_audit_engine
+from audit_store.migrate import (
     VERSION_TABLE,
     current_revision,
     downgrade,
     head_revision,
     upgrade,
 )
-from service.audit.records import CARD_OVERRIDE_REASONS, IssuedCard, OfferedReason
-from service.audit.rows import feedback_row
-from service.audit.schema import assessment_cards, assessments, feedback, metadata, outcomes
-from service.audit.spool import Spool
-from tests.service.audit import factories
-from tests.service.audit.conftest import render
-from tests.service.audit.tcp_proxy import TcpProxy
+from audit_store.records import CARD_OVERRIDE_REASONS, IssuedCard, OfferedReason
+from audit_store.rows import feedback_row
+from audit_store.schema import assessment_cards, assessments, feedback, metadata, outcomes
+from audit_store.spool import Spool
+from tests.audit_store import factories
+from tests.audit_store.conftest import render
+from tests.audit_store.tcp_proxy import TcpProxy
 
 TABLES = {"assessments", "assessment_cards", "feedback", "outcomes", VERSION_TABLE}
 

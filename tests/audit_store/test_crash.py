@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import URL
 
-from service.audit import AuditStore
-from service.audit.schema import assessments
-from tests.service.audit.conftest import render
-from tests.service.audit.tcp_proxy import TcpProxy
+from audit_store import AuditStore
+from audit_store.schema import assessments
+from tests.audit_store.conftest import render
+from tests.audit_store.tcp_proxy import TcpProxy
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -26,8 +26,8 @@ CHILD = textwrap.dedent("""
     from pathlib import Path
     import structlog
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
-    from service.audit import AuditStore
-    from tests.service.audit import factories
+    from audit_store import AuditStore
+    from tests.audit_store import factories
     store = AuditStore.open(sys.argv[1], Path(sys.argv[2]), retry_interval_s=0.05)
     counter, out = itertools.count(), threading.Lock()
     def work():

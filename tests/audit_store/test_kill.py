@@ -21,11 +21,11 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import URL
 
-from service.audit import AuditStore
-from service.audit.schema import assessment_cards, assessments
-from tests.service.audit import factories
-from tests.service.audit.conftest import render
-from tests.service.audit.tcp_proxy import TcpProxy
+from audit_store import AuditStore
+from audit_store.schema import assessment_cards, assessments
+from tests.audit_store import factories
+from tests.audit_store.conftest import render
+from tests.audit_store.tcp_proxy import TcpProxy
 
 N, THREADS = 2000, 8
 

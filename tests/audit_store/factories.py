@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from service.audit.records import (
+from audit_store.records import (
     AssessmentRecord,
     FeedbackRecord,
     OutcomeRecord,

@@ -1,6 +1,6 @@
 """Alembic environment for the audit store.
 
-Run programmatically by :func:`service.audit.migrate.upgrade`, which hands over an open
+Run programmatically by :func:`audit_store.migrate.upgrade`, which hands over an open
 connection in ``config.attributes["connection"]``; with none (``alembic`` on the command line,
 ``-x url=...``), it opens its own. The version table is ``audit_alembic_version`` so the audit
 schema can share a database with other alembic-managed schemas.
@@ -11,8 +11,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from service.audit.engine import create_audit_engine
-from service.audit.schema import metadata
+from audit_store.engine import create_audit_engine
+from audit_store.schema import metadata
 
 VERSION_TABLE = "audit_alembic_version"
 
@@ -34,7 +34,7 @@ def _main() -> None:
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
         "sqlalchemy.url")
     if not url:
-        raise RuntimeError("no database: pass -x url=... or use service.audit.migrate")
+        raise RuntimeError("no database: pass -x url=... or use audit_store.migrate")
     engine = create_audit_engine(url)
     try:
         with engine.begin() as conn:

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, Insert, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 
-from service.audit.schema import UNIQUE_KEYS
+from audit_store.schema import UNIQUE_KEYS
 
 _PG_ALIASES: Final = frozenset({"postgres", "postgresql"})
 

@@ -7,13 +7,13 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from service.audit.records import (
+from audit_store.records import (
     AssessmentRecord,
     AuditRecord,
     FeedbackRecord,
     OutcomeRecord,
 )
-from service.audit.schema import assessment_cards, assessments, feedback, outcomes
+from audit_store.schema import assessment_cards, assessments, feedback, outcomes
 
 Via = Literal["direct", "spool"]
 

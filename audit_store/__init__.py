@@ -4,14 +4,14 @@ SQLite (WAL) by default, PostgreSQL in production, with alembic migrations shipp
 package and an fsync'ed spool that keeps records while the database is down.
 """
 
-from service.audit.records import (
+from audit_store.records import (
     AssessmentRecord,
     FeedbackRecord,
     OutcomeRecord,
     feature_hash,
     patient_ref,
 )
-from service.audit.store import AuditStore, AuditUnavailable
+from audit_store.store import AuditStore, AuditUnavailable
 
 __all__ = [
     "AssessmentRecord",

@@ -38,7 +38,7 @@ from typing import Any, BinaryIO, Final
 
 import structlog
 
-from service.audit.records import AuditRecord, kind_of, record_from_dict
+from audit_store.records import AuditRecord, kind_of, record_from_dict
 
 log = structlog.get_logger(__name__)
 

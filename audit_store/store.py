@@ -1,7 +1,7 @@
 """The audit store: every assessment, feedback and follow-up BP, durable before the response.
 
 A write goes to the database (one short transaction, committed) or, when the database is down,
-slow or rejects it, to the fsync'ed spool (:mod:`service.audit.spool`). Either way the record
+slow or rejects it, to the fsync'ed spool (:mod:`audit_store.spool`). Either way the record
 is durable when the call returns; :class:`AuditUnavailable` is raised only when both fail, so
 the caller can refuse to answer rather than answer unrecorded.
 
@@ -31,9 +31,9 @@ from sqlalchemy import Column, Connection, Engine, Table, select, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from service.audit import migrate as migrations
-from service.audit.engine import create_audit_engine, insert_ignoring_duplicates
-from service.audit.records import (
+from audit_store import migrate as migrations
+from audit_store.engine import create_audit_engine, insert_ignoring_duplicates
+from audit_store.records import (
     AssessmentRecord,
     AuditRecord,
     FeedbackRecord,
@@ -42,7 +42,7 @@ from service.audit.records import (
     kind_of,
     utc,
 )
-from service.audit.rows import (
+from audit_store.rows import (
     Via,
     assessment_from_row,
     assessment_row,
@@ -52,8 +52,8 @@ from service.audit.rows import (
     outcome_from_row,
     outcome_row,
 )
-from service.audit.schema import assessment_cards, assessments, feedback, outcomes
-from service.audit.spool import ReplayReport, Spool, TransientSinkError
+from audit_store.schema import assessment_cards, assessments, feedback, outcomes
+from audit_store.spool import ReplayReport, Spool, TransientSinkError
 
 log = structlog.get_logger(__name__)
 

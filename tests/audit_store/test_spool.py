@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from service.audit import AuditStore
-from service.audit.records import AuditRecord
-from service.audit.schema import assessments
-from service.audit.spool import CLAIM_SUFFIX, Spool, TransientSinkError, encode
-from tests.service.audit import factories
+from audit_store import AuditStore
+from audit_store.records import AuditRecord
+from audit_store.schema import assessments
+from audit_store.spool import CLAIM_SUFFIX, Spool, TransientSinkError, encode
+from tests.audit_store import factories
 
 
 class Crash(BaseException):

@@ -1,11 +1,11 @@
 """Run the audit store's alembic migrations from code (no alembic.ini needed).
 
-The migration scripts ship inside the package (``service/audit/migrations``), so an installed
+The migration scripts ship inside the package (``audit_store/migrations``), so an installed
 wheel can upgrade its own database. Concurrent starters (several workers or pods) are
 serialised: PostgreSQL by a transaction-scoped advisory lock, SQLite by an exclusive ``flock``
 on ``<database>.migrate-lock``; the second starter then finds the schema at head.
 
-Command line (e.g. a Kubernetes init job): ``python -m service.audit.migrate DATABASE_URL``.
+Command line (e.g. a Kubernetes init job): ``python -m audit_store.migrate DATABASE_URL``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import NoSuchTableError
 
-from service.audit.engine import create_audit_engine, sqlite_path
+from audit_store.engine import create_audit_engine, sqlite_path
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().with_name("migrations")
 VERSION_TABLE: Final = "audit_alembic_version"
@@ -100,7 +100,7 @@ def downgrade(engine: Engine, revision: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m service.audit.migrate DATABASE_URL", file=sys.stderr)
+        print("usage: python -m audit_store.migrate DATABASE_URL", file=sys.stderr)
         return 2
     engine = create_audit_engine(args[0])
     try:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from service.audit.records import (
+from audit_store.records import (
     CARD_OVERRIDE_REASONS,
     SCHEMA_VERSION,
     AssessmentRecord,
@@ -23,7 +23,7 @@ from service.audit.records import (
     patient_ref,
     record_from_dict,
 )
-from tests.service.audit import factories
+from tests.audit_store import factories
 
 
 def test_feature_hash_is_canonical_sha256() -> None:
