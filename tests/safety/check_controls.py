@@ -33,6 +33,7 @@ MEDS = "tests/fhir_mappings/test_medications.py"
 BRANDS = "tests/fhir_mappings/test_brands.py"
 CONDITIONS = "tests/fhir_mappings/test_conditions.py"
 ORDER_HOOKS = "tests/service/test_order_hooks.py"
+FEEDBACK = "tests/service/test_feedback_checks.py"
 
 
 class Mutation(NamedTuple):
@@ -281,6 +282,14 @@ MUTATIONS = (
              '        if above is not None and int(o["rank"]) >= above:\n            break',
              '        if False:\n            break',
              (ORDER_HOOKS,)),
+    Mutation('H-29 feedback only on issued cards', 'service/api/feedback.py',
+             '    if lookup == "unknown":\n        raise FeedbackMismatch(',
+             '    if False:\n        raise FeedbackMismatch(',
+             (FEEDBACK,)),
+    Mutation('H-29 only offered reasons', 'service/api/feedback.py',
+             '        if chosen is None:\n            raise FeedbackMismatch(',
+             '        if False:\n            raise FeedbackMismatch(',
+             (FEEDBACK,)),
     Mutation('H-21 no CCB within a month of an MI', 'models/guideline/safety.py',
              '    recent = acs and (days is None or days <= RECENT_CORONARY_DAYS)',
              '    recent = False',
