@@ -50,12 +50,11 @@ def pct(xs: list[float], q: float) -> float:
 def in_process(repeats: int) -> dict[str, Any]:
     from fhir_mappings import features_from_fhir
     from models.options import dose_matrices, valid_options
+    from models.pipeline import Pipeline
     from models.rows import assemble
     from service.cards import CardContext, build_cards
-    from service.engine import Engine
-    from service.settings import Settings
 
-    engine = Engine.load(Settings(auth_mode="demo", onnx_threads=1))
+    engine = Pipeline.load(threads=1)
     raw = EXAMPLE.read_bytes()
     today = EXAMPLE_AS_OF
     fv, _ = features_from_fhir(orjson.loads(raw)["prefetch"], today)

@@ -16,13 +16,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from fhir_mappings import features_from_fhir
 from fhir_mappings.errors import InputError
 from fhir_mappings.feature_table import PATIENT_FEATURES, Kind, Missing
-from models.assessment import assess
 from models.explainer import Explainer
 from models.guideline.findings import Severity, max_severity
 from models.guideline.profiles import GuidelineProfile
+from models.pipeline import Pipeline
 from models.scorer import Scorer
 
 DEFAULT_FHIR_DIR = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "synthea-r4"
@@ -64,7 +63,8 @@ def run_fhir_suite(folder: Path, scorer: Scorer, profile: GuidelineProfile,
                    as_of: date | None = None,
                    progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     files = sorted(folder.glob("*.json"))
-    explainer = Explainer.load(scorer.manifest)
+    # the decision pipeline the service runs (no SHAP: the suite reads no explanation)
+    pipeline = Pipeline(scorer, Explainer.load(scorer.manifest), profile, explain_top=0)
     known = {s.name: 0 for s in PATIENT_FEATURES}
     errors: Counter[str] = Counter()
     issues: Counter[str] = Counter()
@@ -79,19 +79,20 @@ def run_fhir_suite(folder: Path, scorer: Scorer, profile: GuidelineProfile,
         try:
             doc = json.loads(f.read_bytes())
             day = as_of or latest_encounter_or_bp(doc)
-            fv, report = features_from_fhir(doc, as_of=day)
+            result = pipeline.assess_fhir(doc, day)
         except (InputError, ValueError) as e:
             errors[type(e).__name__] += 1
             per_bundle.append({"file": f.name, "status": "error", "error": type(e).__name__})
             continue
         mapped += 1
+        fv, report, a = result.features, result.report, result.assessment
+        assert report is not None
         for s in PATIENT_FEATURES:
             v = fv.get(s.name)
             flag = s.kind is Kind.BINARY and s.missing is Missing.ABSENT_AS_ZERO
             known[s.name] += v is not None and (not flag or v == 1.0)
         for issue in report.issues:
             issues[issue.kind.value] += 1
-        a = assess(fv, scorer, explainer, profile, explain_top=0)
         statuses[a.status] += 1
         reasons.update(a.reasons)
         first = a.first

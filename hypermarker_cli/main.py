@@ -87,36 +87,32 @@ def assess(
     """
     from datetime import date
 
-    from fhir_mappings import features_from_fhir
     from fhir_mappings.errors import InputError
     from fhir_mappings.features import feature_vector_from_document
-    from models.assessment import assess as run_assess
     from models.assessment_text import render_text
-    from models.explainer import Explainer
-    from models.guideline.profiles import PROFILES
-    from models.scorer import Scorer
+    from models.pipeline import Pipeline
 
     if (file is None) == (features is None):
         typer.echo("error: give either a FHIR FILE or --features FILE", err=True)
         raise typer.Exit(2)
     source = file or features
     assert source is not None
+    # every option explained (explain_top None), as the panel shows them
+    pipeline = Pipeline.load(artifacts, guideline=guideline.value, explain_top=None)
     try:
         day = date.fromisoformat(as_of) if as_of else None
         if features is not None:
-            fv = feature_vector_from_document(json.loads(features.read_text(encoding="utf-8")))
+            result = pipeline.assess_features(feature_vector_from_document(
+                json.loads(features.read_text(encoding="utf-8"))))
         else:
-            fv, _report = features_from_fhir(source.read_bytes(), as_of=day,
-                                             patient_id=patient_id)
+            result = pipeline.assess_fhir(source.read_bytes(), day, patient_id=patient_id)
     except json.JSONDecodeError as e:
         typer.echo(f"error: {source} is not valid JSON: {e}", err=True)
         raise typer.Exit(2) from e
     except (InputError, ValueError) as e:
         typer.echo(f"error: {source}: {e}", err=True)
         raise typer.Exit(2) from e
-    scorer = Scorer.load(artifacts)
-    result = run_assess(fv, scorer, Explainer.load(scorer.manifest), PROFILES[guideline.value])
-    out = result.to_document()
+    out = result.document
     typer.echo(render_text(out) if format is OutputFormat.TEXT else json.dumps(out, indent=2),
                nl=format is not OutputFormat.TEXT)
 

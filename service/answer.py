@@ -5,7 +5,7 @@
 (:data:`service.api.deps.AnswerDep`, so the clock starts before authentication, as the latency
 always measured it):
 
-1. :meth:`AnswerPath.assess` runs the route's engine call; data that is not exactly one
+1. :meth:`AnswerPath.assess` runs the route's pipeline call; data that is not exactly one
    patient's is refused, audited and counted (:func:`service.recording.refuse_other_patient`,
    hazard H-01) and raised as a 422;
 2. :meth:`AnswerPath.record` builds the audit record of what is sent and writes it with the
@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import structlog
 
 from fhir_mappings.errors import MultiplePatients, PatientMismatch
-from service.engine import EngineResult
+from models.pipeline import PipelineResult
 from service.recording import (
     assessment_record,
     new_request_id,
@@ -87,7 +87,7 @@ class AnswerPath:
 
     async def assess(self, call: Call, run: Callable[[], R],
                      locate: Callable[[str | None], str | None]) -> R:
-        """``run()`` (the route's engine call, on the event loop); another patient's data is
+        """``run()`` (the route's pipeline call, on the event loop); another patient's data is
         refused: audited, counted and raised as the 422 (``locate`` turns the mapping's JSON
         path into the FHIRPath of the request). Other input errors propagate to the route."""
         try:
@@ -100,7 +100,7 @@ class AnswerPath:
                 patient_ref=call.patient_ref, started=self.started,
                 expression=locate(e.path)) from e
 
-    async def record(self, call: Call, result: EngineResult, doc: dict[str, Any],
+    async def record(self, call: Call, result: PipelineResult, doc: dict[str, Any],
                      line: LogLine, *, cards: Sequence[dict[str, Any]] = (),
                      prefetch_fetched: Sequence[str] = (),
                      suggestion_options: Mapping[str, str] | None = None,

@@ -25,9 +25,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from swagger_ui_bundle import swagger_ui_path
 
 from audit_store.store import AuditStore
+from models.pipeline import Pipeline
 from service.api import contract, discovery, feedback, fhir_operation, health, hooks, panel
 from service.api.deps import loc_path
-from service.engine import Engine
 from service.errors import ServiceError, operation_outcome
 from service.logging import configure_logging
 from service.metrics import make_metrics
@@ -92,7 +92,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = Engine.load(settings)  # verifies checksums and feature schema or raises
+        # verifies checksums and feature schema or raises
+        pipeline = Pipeline.load(settings.artifacts_dir, provider=settings.provider,
+                                 threads=settings.onnx_threads, guideline=settings.guideline,
+                                 explain_top=settings.explain_top)
         if settings.database_url.startswith("sqlite:///"):
             Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
                 parents=True, exist_ok=True)
@@ -106,13 +109,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             transport=httpx.AsyncHTTPTransport(retries=1),
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20))
         metrics = make_metrics()
-        scorer = engine.scorer
+        scorer = pipeline.scorer
         metrics.model.info({"id": scorer.manifest.model_id, "version": scorer.manifest.version,
                             "provider": scorer.provider, "form": scorer.form})
-        state = AppState(settings, engine, store, _verifier(settings, sync_http), metrics, http,
+        state = AppState(settings, pipeline, store, _verifier(settings, sync_http), metrics, http,
                          PrefetchResolver(http, settings.fhir_timeout_s, settings.fhir_max_pages,
                                           settings.allow_http_fhir), *_panel_stores(settings))
-        await run_in_threadpool(engine.warm_up)
+        await run_in_threadpool(pipeline.warm_up)
         # Everything built so far lives as long as the process: move it out of the collector's
         # reach, so that a full collection scans only per-request garbage (a full pass over the
         # model, FHIR classes and validators took 60-110 ms and set the latency p99).

@@ -33,7 +33,7 @@ from audit_store.records import (
 )
 from audit_store.store import AuditUnavailable
 from fhir_mappings.errors import InputError
-from service.engine import EngineResult
+from models.pipeline import PipelineResult
 from service.errors import PatientConflict, ServiceUnavailable
 from service.state import AppState
 
@@ -57,7 +57,7 @@ def option_summary(doc: dict[str, Any]) -> list[dict[str, Any]]:
     } for o in doc["options"]]
 
 
-def assessment_record(result: EngineResult, doc: dict[str, Any], *, request_id: str,
+def assessment_record(result: PipelineResult, doc: dict[str, Any], *, request_id: str,
                       hook: str, hook_instance: str, service_id: str, received: datetime,
                       patient_ref: str, cards: Sequence[dict[str, Any]], latency_ms: float,
                       prefetch_fetched: list[str],
@@ -93,7 +93,7 @@ _OUTCOME_FEATURES: Final[tuple[tuple[str, BPSetting], ...]] = (
     ("sbp_clinic", "clinic"), ("sbp_home", "home"))
 
 
-def observed_outcomes(result: EngineResult, patient_ref: str) -> list[OutcomeRecord]:
+def observed_outcomes(result: PipelineResult, patient_ref: str) -> list[OutcomeRecord]:
     """The systolic BP the call's data shows (the same value, by the same rule, that the model
     takes as baseline), as outcome records: a patient's next call after a decision carries the
     follow-up BP that the monitor pairs with that decision (realised calibration). A reading
@@ -122,12 +122,12 @@ async def refuse_other_patient(state: AppState, error: InputError, *, request_id
     ``refused``, no card: what was refused and why as a finding code, never the data), count
     it, and return the 422 to raise, which carries the record's request id (``patient_ref``:
     the keyed hash of the context patient's id, :meth:`AppState.patient_ref`)."""
-    model = state.engine.scorer.manifest
+    model = state.pipeline.scorer.manifest
     record = AssessmentRecord(
         request_id=request_id, hook=hook, hook_instance=hook_instance or request_id,
         service_id=service_id, received_at=received, patient_ref=patient_ref,
         model_id=model.model_id, model_version=model.version,
-        provider=state.engine.scorer.provider, guideline=state.engine.profile.name,
+        provider=state.pipeline.scorer.provider, guideline=state.pipeline.profile.name,
         status="refused", feature_hash=feature_hash({}, {}), features={}, regimen={},
         options=[], findings=[{"code": "patient-mismatch", "severity": "block",
                                "citation": "Hypermarker clinical-safety policy: one patient "

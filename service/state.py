@@ -8,7 +8,7 @@ from typing import Any, Protocol
 import httpx
 
 from audit_store.records import patient_ref
-from service.engine import Engine
+from models.pipeline import Pipeline
 from service.metrics import Metrics
 from service.panel_store import MemoryPanelStore, PanelStore
 from service.prefetch import PrefetchResolver
@@ -22,7 +22,7 @@ class ClientVerifier(Protocol):
 @dataclass
 class AppState:
     settings: Settings
-    engine: Engine
+    pipeline: Pipeline
     store: Any
     verifier: ClientVerifier
     metrics: Metrics

@@ -97,7 +97,7 @@ async def hypertension_options(request: Request, answer: AnswerDep, client: Clie
     locate = _in(where)
     try:
         # Not exactly one patient's record: never assessed, and the refusal is audited.
-        result = await answer.assess(call, lambda: state.engine.assess_fhir(
+        result = await answer.assess(call, lambda: state.pipeline.assess_fhir(
             data, answer.received.date(), PROFILES[guideline] if guideline else None), locate)
     except InputError as e:
         raise BadRequest(e.reason, locate(e.path)) from e

@@ -40,7 +40,7 @@ async def ready(state: StateDep) -> JSONBody:
     """Ready when the model is loaded and verified and the audit database answers."""
     db = await run_in_threadpool(state.store.ping)
     schema = db and await run_in_threadpool(_schema_at_head, state)
-    scorer = state.engine.scorer
+    scorer = state.pipeline.scorer
     body: dict[str, Any] = {
         "status": "ok" if (state.ready and db and schema) else "unavailable",
         "model": {"id": scorer.manifest.model_id, "version": scorer.manifest.version,

@@ -1,7 +1,7 @@
 """``POST /cds-services/{id}``: parse, fetch what is missing, assess, answer with cards, audit.
 
 What is this route's own: the hook request, the prefetch it resolves, the draft orders, the
-panel token and the cards. Timing, the engine call's refusal of another patient's data, the
+panel token and the cards. Timing, the pipeline call's refusal of another patient's data, the
 audit record (before the response), metrics and the log line are the shared answer path
 (:class:`service.answer.AnswerPath`).
 """
@@ -16,11 +16,11 @@ from fastapi.concurrency import run_in_threadpool
 from fhir_mappings.availability import PREFETCH_KEY_DOMAINS
 from fhir_mappings.errors import InputError
 from fhir_mappings.features import feature_vector_to_document
+from models.pipeline import PipelineResult
 from service.answer import Call, LogLine
 from service.api.deps import AnswerDep, ClientDep, ServiceDep, StateDep, parse, read_json
 from service.cards import CardContext, build_cards, suggestion_options
 from service.discovery import REQUIRED_PREFETCH
-from service.engine import EngineResult
 from service.errors import BadRequest, fhirpath
 from service.orders import DraftOrders, draft_orders
 from service.panel_store import PanelStoreError
@@ -76,8 +76,8 @@ async def call_service(service_id: str, request: Request, answer: AnswerDep,
     patient = state.patient_ref(hook.context.patientId)
     call = Call(hook.hook, service_id, hook.hookInstance, patient)
 
-    def assess() -> tuple[EngineResult, DraftOrders]:
-        result = state.engine.assess_fhir(resolved.data, received.date(),
+    def assess() -> tuple[PipelineResult, DraftOrders]:
+        result = state.pipeline.assess_fhir(resolved.data, received.date(),
                                           patient_id=hook.context.patientId,
                                           unavailable=_unavailable(resolved.unavailable))
         # what the draft orders order, and what they add to the current regimen

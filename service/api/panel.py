@@ -51,7 +51,7 @@ async def view(grant: str, state: StateDep) -> HTMLResponse:
     if item is None or item.patient_ref != launched.patient_ref:
         raise NotFound("this assessment has expired; reopen the card")
     fv = feature_vector_from_document(orjson.loads(item.value))
-    doc = await run_in_threadpool(state.engine.full_document, fv)
+    doc = await run_in_threadpool(state.pipeline.full_document, fv)
     return HTMLResponse(render_panel(doc),
                         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 

@@ -27,15 +27,14 @@ from typer.testing import CliRunner
 
 from fhir_mappings.errors import InputError
 from hypermarker_cli.main import app as cli
+from models.pipeline import Pipeline, PipelineResult
 from service.api.hooks import _unavailable
 from service.cards import CardContext, build_cards
 from service.discovery import SERVICES_BY_ID
-from service.engine import Engine, EngineResult
 from service.fhir_canonical import MODULE_URI
 from service.fhir_output import assessment_bundle
 from service.orders import draft_orders
 from service.schemas.cds_hooks import HookRequest
-from service.settings import Settings
 from tests.safety.runner import hook_request, load_cases
 
 SNAPSHOT = Path(__file__).with_name("snapshot.json.gz")
@@ -58,29 +57,29 @@ def _normal(value: Any) -> Any:
     return value
 
 
-_ENGINE: list[Engine] = []
+_PIPELINE: list[Pipeline] = []
 
 
-def _engine() -> Engine:
-    if not _ENGINE:
-        _ENGINE.append(Engine.load(Settings(auth_mode="demo")))
-    return _ENGINE[0]
+def _pipeline() -> Pipeline:
+    if not _PIPELINE:
+        _PIPELINE.append(Pipeline.load())
+    return _PIPELINE[0]
 
 
-def _assess(request: dict[str, Any], as_of: date) -> EngineResult | None:
+def _assess(request: dict[str, Any], as_of: date) -> PipelineResult | None:
     """The service's pipeline on the request's prefetch (a key not sent is unavailable, as
     the service says when it has no FHIR server to fetch it from)."""
     prefetch = request.get("prefetch") or {}
     missing = {k: "not sent in prefetch and no fhirServer" for k in SERVICES_BY_ID[
         "hypertension-treatment"].prefetch or {} if k not in prefetch}
     try:
-        return _engine().assess_fhir(prefetch, as_of, patient_id=request["context"]["patientId"],
+        return _pipeline().assess_fhir(prefetch, as_of, patient_id=request["context"]["patientId"],
                                      unavailable=_unavailable(missing))
     except InputError:
         return None  # refused (another patient's data): the safety cases check that
 
 
-def _cards(result: EngineResult, request: dict[str, Any], hook: str, as_of: date
+def _cards(result: PipelineResult, request: dict[str, Any], hook: str, as_of: date
            ) -> list[dict[str, Any]]:
     hook_req = HookRequest.model_validate(request)
     ordered = draft_orders(hook_req, result.features, as_of)

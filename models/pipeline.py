@@ -1,7 +1,8 @@
-"""The decision pipeline the routes call: FHIR data -> features -> assessment document.
+"""The decision pipeline: FHIR data -> features -> assessment (and its document).
 
-Routes stay thin: parse, call :meth:`Engine.assess_fhir`, serialise. The engine holds the model
-(scorer + explainer, loaded and verified once) and the guideline profiles; it does no I/O.
+One object for every caller: the service's routes, the ``assess`` CLI, the FHIR suite of the
+harness and ``bench/``. :class:`Pipeline` holds the model (scorer + explainer, loaded and
+verified once) and the guideline profile; it does no I/O after loading.
 """
 
 from __future__ import annotations
@@ -9,16 +10,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from fhir_mappings import features_from_fhir, validation
 from fhir_mappings.features import FeatureVector, feature_vector_from_document
+from fhir_mappings.record import Input
 from fhir_mappings.report import MappingReport
 from models.assessment import Assessment, assess
 from models.explainer import Explainer
 from models.guideline.profiles import PROFILES, GuidelineProfile
+from models.manifest import DEFAULT_ARTIFACTS
 from models.scorer import Scorer
-from service.settings import Settings
 
 #: A made-up patient (not from any record) assessed once at start-up.
 WARM_UP_FEATURES: dict[str, Any] = {
@@ -28,15 +31,15 @@ WARM_UP_FEATURES: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
-class EngineResult:
+class PipelineResult:
     features: FeatureVector
-    report: MappingReport
+    report: MappingReport | None
     assessment: Assessment
     document: dict[str, Any]
 
 
-class Engine:
-    """Model + guideline profiles; :meth:`assess_fhir` is the whole decision pipeline."""
+class Pipeline:
+    """Model + guideline profile; :meth:`assess_fhir` is the whole decision pipeline."""
 
     def __init__(self, scorer: Scorer, explainer: Explainer, profile: GuidelineProfile,
                  explain_top: int | None = 3) -> None:
@@ -46,15 +49,17 @@ class Engine:
         self.explain_top = explain_top
 
     @classmethod
-    def load(cls, settings: Settings) -> Engine:
-        scorer = Scorer.load(settings.artifacts_dir, provider=settings.provider,  # type: ignore[arg-type]
-                             threads=settings.onnx_threads)
-        explainer = Explainer.load(scorer.manifest)
-        return cls(scorer, explainer, PROFILES[settings.guideline], settings.explain_top)
+    def load(cls, artifacts_dir: Path = DEFAULT_ARTIFACTS, *, provider: str = "auto",
+             threads: int = 1, guideline: str = "nice", explain_top: int | None = 3
+             ) -> Pipeline:
+        """Load and verify the model artifacts (checksums, feature schema) or raise."""
+        scorer = Scorer.load(artifacts_dir, provider=provider,  # type: ignore[arg-type]
+                             threads=threads)
+        return cls(scorer, Explainer.load(scorer.manifest), PROFILES[guideline], explain_top)
 
-    def assess_fhir(self, data: Mapping[str, Any], as_of: date | None = None,
+    def assess_fhir(self, data: Input, as_of: date | None = None,
                     profile: GuidelineProfile | None = None, *, patient_id: str | None = None,
-                    unavailable: Mapping[str, str] | None = None) -> EngineResult:
+                    unavailable: Mapping[str, str] | None = None) -> PipelineResult:
         """Map a prefetch object or Bundle to features and assess under ``profile`` (default:
         the configured guideline). ``patient_id``: the patient the call is about (the input's
         Patient must be this one); ``unavailable``: prefetch keys that could not be obtained,
@@ -63,13 +68,18 @@ class Engine:
                                         unavailable=unavailable)
         a = assess(fv, self.scorer, self.explainer, profile or self.profile,
                    explain_top=self.explain_top)
-        return EngineResult(fv, report, a, a.to_document())
+        return PipelineResult(fv, report, a, a.to_document())
 
     def warm_up(self) -> None:
         """Build what is built lazily (FHIR validators, ONNX and SHAP paths, rule tables) so
         that the first call is as fast as the others; the service calls it before it is ready."""
         validation.warm_up()
         self.full_document(feature_vector_from_document(WARM_UP_FEATURES))
+
+    def assess_features(self, fv: FeatureVector) -> PipelineResult:
+        """Assess a features document's patient (no FHIR mapping, so no mapping report)."""
+        a = assess(fv, self.scorer, self.explainer, self.profile, explain_top=self.explain_top)
+        return PipelineResult(fv, None, a, a.to_document())
 
     def full_document(self, fv: FeatureVector) -> dict[str, Any]:
         """The assessment with every option explained (for the panel)."""
