@@ -42,7 +42,9 @@ from audit_store.records import (
     kind_of,
     utc,
 )
-from audit_store.rows import (
+from audit_store.schema import assessment_cards, assessments, feedback, outcomes
+from audit_store.spool import ReplayReport, Spool, TransientSinkError
+from audit_store.table_rows import (
     Via,
     assessment_from_row,
     assessment_row,
@@ -52,8 +54,6 @@ from audit_store.rows import (
     outcome_from_row,
     outcome_row,
 )
-from audit_store.schema import assessment_cards, assessments, feedback, outcomes
-from audit_store.spool import ReplayReport, Spool, TransientSinkError
 
 log = structlog.get_logger(__name__)
 

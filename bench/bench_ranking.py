@@ -25,8 +25,8 @@ from fhir_mappings import features_from_fhir
 from fhir_mappings.features import FeatureVector, feature_vector_from_document
 from models.assessment import ModelInfo, rank_options
 from models.guideline.safety import catalogue_findings
+from models.model_rows import assemble
 from models.options import dose_matrices, valid_options
-from models.rows import assemble
 from models.scorer import Scorer
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -49,9 +49,9 @@ def pct(xs: list[float], q: float) -> float:
 
 def in_process(repeats: int) -> dict[str, Any]:
     from fhir_mappings import features_from_fhir
+    from models.model_rows import assemble
     from models.options import dose_matrices, valid_options
     from models.pipeline import Pipeline
-    from models.rows import assemble
     from service.cards import CardContext, build_cards
 
     engine = Pipeline.load(threads=1)

@@ -24,8 +24,8 @@ from models.assessment import ModelInfo, rank_options
 from models.guideline.findings import Severity, max_severity
 from models.guideline.profiles import GuidelineProfile
 from models.guideline.safety import option_findings
+from models.model_rows import assemble
 from models.options import TreatmentOption, dose_matrices, valid_options
-from models.rows import assemble
 from models.scorer import Scorer
 
 CONDITIONS: tuple[str, ...] = (

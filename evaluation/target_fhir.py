@@ -40,7 +40,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from evaluation.target import HOOK_PATH, OPERATION_PATH, TargetClient, parse_operation
+from evaluation.target_service import HOOK_PATH, OPERATION_PATH, TargetClient, parse_operation
 from fhir_mappings import features_from_fhir
 from fhir_mappings.errors import InputError
 from fhir_mappings.features import FeatureVector

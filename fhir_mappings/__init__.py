@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from fhir_mappings.facts import Fact
     from fhir_mappings.features import FeatureVector, Provenance
     from fhir_mappings.mapping import features_from_fhir, record_to_features
-    from fhir_mappings.policy import DEFAULT_POLICY, MappingPolicy
-    from fhir_mappings.record import PatientRecord, build_record
+    from fhir_mappings.mapping_policy import DEFAULT_POLICY, MappingPolicy
+    from fhir_mappings.patient_record import PatientRecord, build_record
     from fhir_mappings.report import Issue, IssueKind, MappingReport
 
 #: Public name -> the submodule that defines it. Imported on first use, so that a light
@@ -44,8 +44,8 @@ _SOURCES = {
     "MultiplePatients": "errors", "PatientMismatch": "errors",
     "Fact": "facts", "FeatureVector": "features", "Provenance": "features",
     "features_from_fhir": "mapping", "record_to_features": "mapping",
-    "DEFAULT_POLICY": "policy", "MappingPolicy": "policy",
-    "PatientRecord": "record", "build_record": "record",
+    "DEFAULT_POLICY": "mapping_policy", "MappingPolicy": "mapping_policy",
+    "PatientRecord": "patient_record", "build_record": "patient_record",
     "Issue": "report", "IssueKind": "report", "MappingReport": "report",
 }
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from fhir_mappings import codes, drug_codes
-from fhir_mappings.context import MappingContext
 from fhir_mappings.facts import Fact, present
-from fhir_mappings.raw import RawResource
+from fhir_mappings.mapping_context import MappingContext
+from fhir_mappings.raw_resource import RawResource
 from fhir_mappings.report import IssueKind
 from fhir_mappings.vocabulary import DrugClass
 

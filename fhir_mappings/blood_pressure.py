@@ -39,12 +39,12 @@ import orjson
 
 from fhir_mappings import codes
 from fhir_mappings.codes import ObsKind
-from fhir_mappings.context import MappingContext
 from fhir_mappings.dates import When
 from fhir_mappings.facts import Fact, unknown
 from fhir_mappings.feature_table import FEATURES_BY_NAME
+from fhir_mappings.mapping_context import MappingContext
 from fhir_mappings.measurements import Measurement, in_time_order, read_quantity
-from fhir_mappings.raw import RawResource, plain_codings
+from fhir_mappings.raw_resource import RawResource, plain_codings
 from fhir_mappings.units import Quantity
 
 

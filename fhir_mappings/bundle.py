@@ -9,7 +9,7 @@ OperationOutcome (the client failed to prefetch it: reported, not fatal).
 searchset, collection, batch ...; nested Bundles are opened), a prefetch object
 (key -> resource | Bundle | null | OperationOutcome), a whole CDS Hooks request (its
 ``prefetch``), a single resource or an array of resources. It flattens them into
-:class:`~fhir_mappings.raw.RawResource` records that remember their JSON path, and checks
+:class:`~fhir_mappings.raw_resource.RawResource` records that remember their JSON path, and checks
 the FHIR release: ``meta.profile`` URLs of another release (``/STU3/``, ``/R5/``, ``/3.0/``,
 ``/5.0/`` ...), a ``fhirVersion`` other than 4.0.x (or 4.3.x, R4B), and elements that only
 exist in STU3 or in R5 in the resource types the mapping reads. No model is built here.
@@ -32,7 +32,7 @@ from fhir_mappings.availability import (
     search_domain,
 )
 from fhir_mappings.errors import FhirVersionError, InvalidResource, MalformedJson
-from fhir_mappings.raw import JsonObject, RawResource
+from fhir_mappings.raw_resource import JsonObject, RawResource
 from fhir_mappings.report import Issue, IssueKind
 
 _MAX_BUNDLE_DEPTH: Final = 4

@@ -27,10 +27,10 @@ from typing import NamedTuple
 
 from fhir_mappings import codes
 from fhir_mappings.codes import ConditionConcept
-from fhir_mappings.context import MappingContext
 from fhir_mappings.dates import When
 from fhir_mappings.facts import Fact, present
-from fhir_mappings.raw import RawResource
+from fhir_mappings.mapping_context import MappingContext
+from fhir_mappings.raw_resource import RawResource
 
 _STAGE_ORDER = ("G1", "G2", "G3", "G3a", "G3b", "G4", "G5")
 #: abatement[x] types that say "no longer current" without a date.

@@ -17,8 +17,8 @@ from datetime import date
 from fhir_mappings.facts import Fact
 from fhir_mappings.feature_table import PATIENT_FEATURES, FeatureSpec, Kind, Missing
 from fhir_mappings.features import FeatureVector, Provenance
-from fhir_mappings.policy import DEFAULT_POLICY, MappingPolicy
-from fhir_mappings.record import Input, PatientRecord, build_record
+from fhir_mappings.mapping_policy import DEFAULT_POLICY, MappingPolicy
+from fhir_mappings.patient_record import Input, PatientRecord, build_record
 from fhir_mappings.report import MappingReport
 
 ABSENT_NOTE = "not recorded: taken as absent"
@@ -96,7 +96,7 @@ def features_from_fhir(data: Input, as_of: date | None = None,
 
     ``data``: JSON bytes/str or parsed JSON of a Bundle (any type), a CDS Hooks prefetch
     object or request, a resource or an array of resources. ``patient_id`` and
-    ``unavailable``: see :func:`~fhir_mappings.record.build_record`. Raises an
+    ``unavailable``: see :func:`~fhir_mappings.patient_record.build_record`. Raises an
     :class:`~fhir_mappings.errors.InputError` subclass for bad input (PatientMismatch when the
     input is not exactly one patient's record), never anything else.
     """

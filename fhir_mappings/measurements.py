@@ -16,10 +16,10 @@ from math import isfinite
 from operator import attrgetter
 from typing import NamedTuple, Protocol, TypeVar
 
-from fhir_mappings.context import MappingContext
 from fhir_mappings.dates import When
 from fhir_mappings.facts import Fact, unknown
-from fhir_mappings.raw import JsonObject, RawResource
+from fhir_mappings.mapping_context import MappingContext
+from fhir_mappings.raw_resource import JsonObject, RawResource
 from fhir_mappings.report import IssueKind
 from fhir_mappings.units import IDENTITY, Quantity, conversion, unit_conversion
 

@@ -36,11 +36,11 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from fhir_mappings import codes, drug_codes, valuesets
-from fhir_mappings.context import MappingContext
 from fhir_mappings.dates import When
 from fhir_mappings.drug_codes import DrugGroup, Ingredient
 from fhir_mappings.facts import Fact, present
-from fhir_mappings.raw import JsonObject, RawResource
+from fhir_mappings.mapping_context import MappingContext
+from fhir_mappings.raw_resource import JsonObject, RawResource
 from fhir_mappings.report import IssueKind
 from fhir_mappings.vocabulary import CLASS_INFO, DOSE_LEVELS, MAX_DOSE, DrugClass
 

@@ -6,8 +6,8 @@ in :data:`fhir_mappings.codes.OBSERVATION_CODES` (shared/research/clinical.md 6.
 other status with a value is read (``preliminary`` included: a potassium of 6.5 matters
 before it is final). Results after the assessment date are not known at that date.
 
-Lookbacks (:mod:`fhir_mappings.policy`): labs 15 months, heart rate 12 months, BMI 24 months,
-pregnancy status 280 days, LVEF no limit. Each lab is the latest plausible result in its
+Lookbacks (:mod:`fhir_mappings.mapping_policy`): labs 15 months, heart rate 12 months, BMI 24
+months, pregnancy status 280 days, LVEF no limit. Each lab is the latest plausible result in its
 window; implausible ones are reported and skipped.
 
 Derived values:
@@ -20,7 +20,7 @@ Derived values:
   apart with no normal result between them (NICE NG203 1.1, KDIGO 2012: "for more than 3
   months"); one abnormal result alone does not make CKD.
 * HFrEF: LVEF <= 40 % (ESC 2021 HF guideline) on the latest LVEF, together with a coded
-  heart failure, marks HFrEF (:mod:`fhir_mappings.record`).
+  heart failure, marks HFrEF (:mod:`fhir_mappings.patient_record`).
 """
 
 from __future__ import annotations
@@ -42,14 +42,14 @@ from fhir_mappings.blood_pressure import (
     summarise,
 )
 from fhir_mappings.codes import ObsKind
-from fhir_mappings.context import MappingContext
 from fhir_mappings.dates import When, age_in_years, months_before
 from fhir_mappings.facts import Fact, present, unknown
 from fhir_mappings.feature_table import FEATURES_BY_NAME
+from fhir_mappings.mapping_context import MappingContext
+from fhir_mappings.mapping_policy import MappingPolicy
 from fhir_mappings.measurements import Measurement, in_time_order, latest, read_quantity
 from fhir_mappings.patient import Demographics
-from fhir_mappings.policy import MappingPolicy
-from fhir_mappings.raw import JsonObject, RawResource
+from fhir_mappings.raw_resource import JsonObject, RawResource
 from fhir_mappings.report import IssueKind
 from fhir_mappings.units import Quantity
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import date
 
 from fhir_mappings import codes
-from fhir_mappings.context import MappingContext
 from fhir_mappings.dates import age_in_years
 from fhir_mappings.facts import Fact, unknown
-from fhir_mappings.raw import RawResource
+from fhir_mappings.mapping_context import MappingContext
+from fhir_mappings.raw_resource import RawResource
 
 
 @dataclass(frozen=True, slots=True)

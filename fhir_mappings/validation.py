@@ -74,7 +74,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from fhir_mappings import codes
 from fhir_mappings.errors import InvalidResource
-from fhir_mappings.raw import RawResource
+from fhir_mappings.raw_resource import RawResource
 
 MODELS: Final[dict[str, Any]] = {
     "Patient": Patient,

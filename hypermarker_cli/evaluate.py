@@ -89,7 +89,7 @@ def evaluate(
     profile = PROFILES[guideline.value]
     names = list(dict.fromkeys(suite))
     if target is not None:
-        from evaluation.target import TargetClient, run_target_suite
+        from evaluation.target_service import TargetClient, run_target_suite
 
         if Suite.FHIR in names and day is not None:
             typer.echo("error: --as-of applies in-process only: a service assesses as of the "

@@ -42,10 +42,10 @@ from models.guideline.profiles import NICE, GuidelineProfile
 from models.guideline.safety import MHRA_ALISKIREN, catalogue_findings, option_findings
 from models.guideline.stops import Stop, stop_conditions
 from models.guideline.targets import Setting, Target
+from models.model_rows import assemble
 from models.option_labels import CurrentDrugs, personal_label
 from models.options import Action, TreatmentOption, dose_matrices, valid_options
 from models.prescribing import StartingProduct, starting_product
-from models.rows import assemble
 from models.scorer import ScoreBatch, Scorer
 
 BP_LOOKBACK_DAYS = 365

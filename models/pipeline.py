@@ -15,7 +15,7 @@ from typing import Any
 
 from fhir_mappings import features_from_fhir, validation
 from fhir_mappings.features import FeatureVector, feature_vector_from_document
-from fhir_mappings.record import Input
+from fhir_mappings.patient_record import Input
 from fhir_mappings.report import MappingReport
 from models.assessment import Assessment, assess
 from models.explainer import Explainer

@@ -6,10 +6,10 @@
 always measured it):
 
 1. :meth:`AnswerPath.assess` runs the route's pipeline call; data that is not exactly one
-   patient's is refused, audited and counted (:func:`service.recording.refuse_other_patient`,
+   patient's is refused, audited and counted (:func:`service.audit_writing.refuse_other_patient`,
    hazard H-01) and raised as a 422;
 2. :meth:`AnswerPath.record` builds the audit record of what is sent and writes it with the
-   outcomes its data showed before the response leaves (:func:`service.recording
+   outcomes its data showed before the response leaves (:func:`service.audit_writing
    .record_assessment`), counts the cards and the latency, and writes the route's log line.
 
 Each route keeps what is its own: parsing its input, prefetch and cards (CDS Hooks), the
@@ -29,14 +29,14 @@ import structlog
 
 from fhir_mappings.errors import MultiplePatients, PatientMismatch
 from models.pipeline import PipelineResult
-from service.recording import (
+from service.app_state import AppState
+from service.audit_writing import (
     assessment_record,
     new_request_id,
     observed_outcomes,
     record_assessment,
     refuse_other_patient,
 )
-from service.state import AppState
 
 R = TypeVar("R")
 log = structlog.get_logger("hypermarker.service")

@@ -28,6 +28,7 @@ from audit_store.store import AuditStore
 from models.pipeline import Pipeline
 from service.api import contract, discovery, feedback, fhir_operation, health, hooks, panel
 from service.api.deps import loc_path
+from service.app_state import AppState, ClientVerifier
 from service.errors import ServiceError, operation_outcome
 from service.logging import configure_logging
 from service.metrics import make_metrics
@@ -35,7 +36,6 @@ from service.panel_store import MemoryPanelStore, PanelStore, PanelStoreError, R
 from service.prefetch import PrefetchResolver
 from service.responses import FhirJSON, JSONBody
 from service.settings import AuthMode, Settings
-from service.state import AppState, ClientVerifier
 
 log = structlog.get_logger("hypermarker.service")
 FHIR_JSON = "application/fhir+json"

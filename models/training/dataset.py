@@ -8,8 +8,8 @@ import numpy as np
 import numpy.typing as npt
 
 from fhir_mappings.vocabulary import CLASS_ORDER, DrugClass
+from models.model_rows import PATIENT_MODEL_COLUMNS, assemble
 from models.options import dose_matrices, valid_options
-from models.rows import PATIENT_MODEL_COLUMNS, assemble
 from models.training.simulator import Cohort
 
 

@@ -43,7 +43,7 @@ from models.manifest import (
     ROLE_ONNX_TREE,
     sha256_file,
 )
-from models.rows import PATIENT_MODEL_COLUMNS
+from models.model_rows import PATIENT_MODEL_COLUMNS
 from models.training import metrics
 from models.training.dataset import OptionRows, option_rows
 from models.training.export_onnx import parse_boosters, to_tensorised_onnx, to_tree_ensemble_onnx

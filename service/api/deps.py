@@ -24,10 +24,10 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect
 
 from service.answer import AnswerPath
+from service.app_state import AppState
 from service.discovery import SERVICES_BY_ID
 from service.errors import BadRequest, NotFound, PayloadTooLarge, RequestTimeout, Unauthorized
 from service.schemas.cds_hooks import ServiceDefinition
-from service.state import AppState
 
 M = TypeVar("M", bound=BaseModel)
 log = structlog.get_logger("hypermarker.service")

@@ -26,10 +26,10 @@ from models.guideline.profiles import PROFILES
 from service.answer import Call, LogLine
 from service.api.deps import AnswerDep, ClientDep, StateDep, read_json
 from service.api.fhir_metadata import router as metadata_router
+from service.audit_writing import REQUEST_ID_HEADER
 from service.errors import BadRequest, fhirpath
 from service.fhir_canonical import MODULE_URI
 from service.fhir_output import assessment_bundle
-from service.recording import REQUEST_ID_HEADER
 from service.responses import FhirJSON, JSONBody
 
 router = APIRouter(tags=["FHIR"])

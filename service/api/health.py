@@ -11,8 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from audit_store.migrate import current_revision, head_revision
 from service.api.deps import StateDep
+from service.app_state import AppState
 from service.responses import JSONBody
-from service.state import AppState
 
 router = APIRouter(tags=["Operations"])
 

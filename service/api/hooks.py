@@ -19,15 +19,15 @@ from fhir_mappings.features import feature_vector_to_document
 from models.pipeline import PipelineResult
 from service.answer import Call, LogLine
 from service.api.deps import AnswerDep, ClientDep, ServiceDep, StateDep, parse, read_json
+from service.app_state import AppState
+from service.audit_writing import REQUEST_ID_HEADER
 from service.cards import CardContext, build_cards, suggestion_options
 from service.discovery import REQUIRED_PREFETCH
 from service.errors import BadRequest, fhirpath
 from service.orders import DraftOrders, draft_orders
 from service.panel_store import PanelStoreError
-from service.recording import REQUEST_ID_HEADER
 from service.responses import JSONBody
 from service.schemas.cds_hooks import CdsResponse, HookRequest
-from service.state import AppState
 
 router = APIRouter(tags=["CDS Hooks"])
 log = structlog.get_logger("hypermarker.service")

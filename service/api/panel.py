@@ -27,9 +27,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from fhir_mappings.features import feature_vector_from_document
 from service.api.deps import StateDep
+from service.app_state import AppState
 from service.errors import BadRequest, NotFound, Unauthorized
 from service.panel import render_panel
-from service.state import AppState
 
 router = APIRouter(tags=["SMART panel"])
 

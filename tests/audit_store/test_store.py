@@ -26,9 +26,9 @@ from audit_store.migrate import (
     upgrade,
 )
 from audit_store.records import CARD_OVERRIDE_REASONS, IssuedCard, OfferedReason
-from audit_store.rows import feedback_row
 from audit_store.schema import assessment_cards, assessments, feedback, metadata, outcomes
 from audit_store.spool import Spool
+from audit_store.table_rows import feedback_row
 from tests.audit_store import factories
 from tests.audit_store.conftest import render
 from tests.audit_store.tcp_proxy import TcpProxy

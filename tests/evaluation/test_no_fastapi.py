@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-MODULES = ("evaluation.suites", "evaluation.target", "evaluation.target_fhir",
+MODULES = ("evaluation.suites", "evaluation.target_service", "evaluation.target_fhir",
            "evaluation.fhir_suite",
            "evaluation.report", "evaluation.checks", "evaluation.fhir_generator",
            "hypermarker_cli.evaluate")

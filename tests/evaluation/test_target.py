@@ -20,7 +20,7 @@ from evaluation.cohort import feature_vector, simulated_case_set
 from evaluation.decisions import run_decisions
 from evaluation.fhir_generator import collection_bundle, patient_resources
 from evaluation.fhir_suite import DEFAULT_FHIR_DIR
-from evaluation.target import OPERATION_PATH, TargetClient, parse_operation
+from evaluation.target_service import OPERATION_PATH, TargetClient, parse_operation
 from hypermarker_cli.main import app
 from models.assessment import assess
 from models.explainer import Explainer

@@ -81,7 +81,7 @@ def test_in_time_order_is_the_full_key_order(items: list[tuple[int, str, float]]
                                              reverse: bool) -> None:
     """Sorting by the instant alone (when no two share one) keeps the full-key order."""
     from fhir_mappings.measurements import Measurement, in_time_order
-    from fhir_mappings.raw import RawResource
+    from fhir_mappings.raw_resource import RawResource
 
     ms = []
     for hour, rid, value in items:

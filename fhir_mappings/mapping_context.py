@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime
 
 from fhir_mappings.dates import When, months_before, parse_when
 from fhir_mappings.errors import PatientMismatch
-from fhir_mappings.policy import MappingPolicy
-from fhir_mappings.raw import JsonObject, RawResource
+from fhir_mappings.mapping_policy import MappingPolicy
+from fhir_mappings.raw_resource import JsonObject, RawResource
 from fhir_mappings.report import ReportBuilder
 
 #: "Not parsed yet" in the per-run memo of dates.

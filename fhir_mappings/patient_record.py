@@ -30,14 +30,14 @@ import orjson
 from fhir_mappings.allergies import map_allergies
 from fhir_mappings.bundle import ParsedInput, parse_input
 from fhir_mappings.conditions import map_conditions
-from fhir_mappings.context import MappingContext
 from fhir_mappings.errors import MissingPatient, MultiplePatients, PatientMismatch
 from fhir_mappings.facts import Fact, present
+from fhir_mappings.mapping_context import MappingContext
+from fhir_mappings.mapping_policy import DEFAULT_POLICY, MappingPolicy
 from fhir_mappings.medications import MedicationFacts, map_medications
 from fhir_mappings.observations import HFREF_LVEF_MAX, map_observations
 from fhir_mappings.patient import map_patient
-from fhir_mappings.policy import DEFAULT_POLICY, MappingPolicy
-from fhir_mappings.raw import RawResource
+from fhir_mappings.raw_resource import RawResource
 from fhir_mappings.report import IssueKind, MappingReport, ReportBuilder
 from fhir_mappings.validation import Validator
 from fhir_mappings.vocabulary import DrugClass

@@ -34,8 +34,8 @@ from audit_store.records import (
 from audit_store.store import AuditUnavailable
 from fhir_mappings.errors import InputError
 from models.pipeline import PipelineResult
+from service.app_state import AppState
 from service.errors import PatientConflict, ServiceUnavailable
-from service.state import AppState
 
 REQUEST_ID_HEADER: Final = "X-Request-ID"
 log = structlog.get_logger("hypermarker.service")
