@@ -56,6 +56,17 @@ PREFETCH_KEY_DOMAINS: Final[dict[str, Domain]] = {
     "labs": Domain.LABS,
 }
 
+
+def unavailable_domains(keys: Mapping[str, str]) -> dict[str, str]:
+    """Prefetch keys that could not be had (key -> why) -> the part of the record each one
+    is (:class:`Domain` value -> "key: why"; the first key of a part names it)."""
+    out: dict[str, str] = {}
+    for key, why in keys.items():
+        domain = PREFETCH_KEY_DOMAINS.get(key)
+        if domain is not None:
+            out.setdefault(domain.value, f"{key}: {why}")
+    return out
+
 #: Resource type (or search type) -> the part of the record it belongs to.
 TYPE_DOMAINS: Final[dict[str, Domain]] = {
     "MedicationRequest": Domain.MEDICATIONS,

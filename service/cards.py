@@ -269,25 +269,28 @@ def suggestion_options(cards: list[Card]) -> dict[str, str]:
             if s.uuid and s.option}
 
 
-def build_cards(doc: dict[str, Any], ctx: CardContext, app_context: str) -> list[Card]:
+def build_cards(doc: dict[str, Any], ctx: CardContext, app_context: str | None
+                ) -> list[Card]:
     """The cards for one call (empty when there is nothing to say, e.g. BP at target on
     patient-view, or an order that is neither an antihypertensive nor an interacting drug)."""
     source = _source(doc)
-    link = Link(label="Open the hypertension options panel", url=ctx.panel_url, type="smart",
-                appContext=app_context)
+    # no app context (the panel store could not keep the assessment): no link that cannot open
+    links = None if app_context is None else [Link(
+        label="Open the hypertension options panel", url=ctx.panel_url, type="smart",
+        appContext=app_context)]
     if ctx.hook == "patient-view":
-        return _cards(doc, ctx, source, link)
+        return _cards(doc, ctx, source, links)
     if not (ctx.ordered or ctx.ordered_facts):
         return []  # not an order this service checks (a statin, an imaging request)
     if is_antihypertensive(ctx.ordered, ctx.ordered_facts):
-        return _with_interactions(_cards(doc, ctx, source, link), doc, ctx, source, link)
+        return _with_interactions(_cards(doc, ctx, source, links), doc, ctx, source, links)
     # a drug that interacts with the regimen: the interaction, never the ranked options
     unavailable = [f"{d.label} could not be obtained ({doc['unavailable'][d.value]})"
                    for d in REQUIRED_DOMAINS if d.value in doc.get("unavailable", {})]
     if unavailable:
         return [_not_checked(doc, ctx, "; ".join(unavailable), source)]
-    pathway = [_pathway_card(doc, ctx, source, link)] if doc["status"] == "pathway" else []
-    return _with_interactions(pathway, doc, ctx, source, link) if ctx.interactions else []
+    pathway = [_pathway_card(doc, ctx, source, links)] if doc["status"] == "pathway" else []
+    return _with_interactions(pathway, doc, ctx, source, links) if ctx.interactions else []
 
 
 def _not_checked(doc: dict[str, Any], ctx: CardContext, reasons: str, source: Source) -> Card:
@@ -303,7 +306,7 @@ _RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
 def _with_interactions(cards: list[Card], doc: dict[str, Any], ctx: CardContext,
-                       source: Source, link: Link) -> list[Card]:
+                       source: Source, links: list[Link] | None) -> list[Card]:
     """The cards with the order's interactions with the current regimen named first in the
     detail of the first card (a card of its own when there is none); an interaction more
     severe than the card's indicator becomes its summary and indicator."""
@@ -319,7 +322,7 @@ def _with_interactions(cards: list[Card], doc: dict[str, Any], ctx: CardContext,
     if not cards:
         return [Card(uuid=_uuid(), summary=summary, detail=f"{checks}\n\n{DISCLAIMER}",
                      indicator=indicator, source=source,
-                     overrideReasons=list(OVERRIDE_REASONS), links=[link])]
+                     overrideReasons=list(OVERRIDE_REASONS), links=links)]
     first = cards[0]
     update: dict[str, Any] = {"detail": f"{checks}\n\n{first.detail or ''}".rstrip()}
     if _RANK[indicator] > _RANK[first.indicator]:
@@ -327,7 +330,8 @@ def _with_interactions(cards: list[Card], doc: dict[str, Any], ctx: CardContext,
     return [first.model_copy(update=update), *cards[1:]]
 
 
-def _cards(doc: dict[str, Any], ctx: CardContext, source: Source, link: Link) -> list[Card]:
+def _cards(doc: dict[str, Any], ctx: CardContext, source: Source, links: list[Link] | None
+           ) -> list[Card]:
     """The hypertension card of patient-view, or of an order hook for an antihypertensive."""
     order_hook = ctx.hook != "patient-view"
     if doc["status"] == "cannot_assess":
@@ -340,7 +344,7 @@ def _cards(doc: dict[str, Any], ctx: CardContext, source: Source, link: Link) ->
                                        DISCLAIMER]),
                      indicator="info", source=source)]
     if doc["status"] == "pathway":
-        return [_pathway_card(doc, ctx, source, link)]
+        return [_pathway_card(doc, ctx, source, links)]
     ranked = [o for o in doc["options"] if o["rank"] is not None]
     indication = _indication(doc)
     treat = indication in _TREAT
@@ -348,7 +352,7 @@ def _cards(doc: dict[str, Any], ctx: CardContext, source: Source, link: Link) ->
     if not ranked:
         return [Card(uuid=_uuid(), summary="No antihypertensive option is free of "
                      "contraindications for this patient: review", detail=_detail(doc),
-                     indicator="warning", source=source, links=[link])]
+                     indicator="warning", source=source, links=links)]
     top = ranked[0]
     suggestions = _suggestions(doc, ctx) if order_hook and treat else []
     indicator: Literal["info", "warning", "critical"]
@@ -380,7 +384,7 @@ def _cards(doc: dict[str, Any], ctx: CardContext, source: Source, link: Link) ->
         return [Card(uuid=_uuid(), summary=summary, detail=_detail(doc), indicator=indicator,
                      source=source, suggestions=suggestions or None,
                      selectionBehavior="at-most-one" if suggestions else None,
-                     overrideReasons=list(OVERRIDE_REASONS), links=[link])]
+                     overrideReasons=list(OVERRIDE_REASONS), links=links)]
     if not treat:
         return []  # at target, or treatment not indicated: nothing to intensify
     summary = _clip(f"{_headline(doc, indication)}: top option {top['label']} "
@@ -388,7 +392,7 @@ def _cards(doc: dict[str, Any], ctx: CardContext, source: Source, link: Link) ->
     return [Card(uuid=_uuid(), summary=summary, detail=_detail(doc), indicator="info",
                  source=source, suggestions=suggestions or None,
                  selectionBehavior="at-most-one" if suggestions else None,
-                 overrideReasons=list(OVERRIDE_REASONS), links=[link])]
+                 overrideReasons=list(OVERRIDE_REASONS), links=links)]
 
 
 def _headline(doc: dict[str, Any], indication: str | None) -> str:
@@ -402,7 +406,8 @@ def _headline(doc: dict[str, Any], indication: str | None) -> str:
     return f"Stage 1 hypertension ({bp}), {verb} treatment"
 
 
-def _pathway_card(doc: dict[str, Any], ctx: CardContext, source: Source, link: Link) -> Card:
+def _pathway_card(doc: dict[str, Any], ctx: CardContext, source: Source,
+                  links: list[Link] | None) -> Card:
     """One card for the stop conditions, the most urgent first, never a suggestion. A drug
     being ordered is checked against every safety rule (a contraindication is critical),
     against the stops' ``avoid`` classes (critical) and their ``caution`` classes (a warning
@@ -436,7 +441,7 @@ def _pathway_card(doc: dict[str, Any], ctx: CardContext, source: Source, link: L
                       + "\n\n" + detail)
     return Card(uuid=_uuid(), summary=_clip(summary), detail=detail,
                 indicator=indicator, source=source,
-                overrideReasons=list(OVERRIDE_REASONS), links=[link])
+                overrideReasons=list(OVERRIDE_REASONS), links=links)
 
 
 def _severity(o: dict[str, Any]) -> int:

@@ -46,7 +46,10 @@ StateDep = Annotated[AppState, Depends(get_state)]
 BODY_TIMEOUT_S = 15.0
 
 
-async def read_json(request: Request, limit: int, timeout_s: float = BODY_TIMEOUT_S) -> Any:
+async def read_json(request: Request, limit: int) -> Any:
+    """The request body as JSON: at most ``limit`` bytes, all of it within
+    :data:`BODY_TIMEOUT_S`."""
+    timeout_s = BODY_TIMEOUT_S
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request body over {limit} bytes")

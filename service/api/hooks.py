@@ -13,7 +13,7 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from fhir_mappings.availability import PREFETCH_KEY_DOMAINS
+from fhir_mappings.availability import unavailable_domains
 from fhir_mappings.errors import InputError
 from fhir_mappings.features import feature_vector_to_document
 from models.pipeline import PipelineResult
@@ -34,16 +34,6 @@ log = structlog.get_logger("hypermarker.service")
 #: This route's log line.
 CDS_CALL = LogLine("cds_call", ("service_id", "request_id", "hook_instance", "status", "cards",
                                 "fetched", "latency_ms", "client", "audit"))
-
-
-def _unavailable(keys: dict[str, str]) -> dict[str, str]:
-    """Prefetch keys that could not be had -> the part of the record each one is, with why."""
-    out: dict[str, str] = {}
-    for key, why in keys.items():
-        domain = PREFETCH_KEY_DOMAINS.get(key)
-        if domain is not None:
-            out.setdefault(domain.value, f"{key}: {why}")
-    return out
 
 
 def _in_prefetch(path: str | None) -> str:
@@ -79,7 +69,7 @@ async def call_service(service_id: str, request: Request, answer: AnswerDep,
     def assess() -> tuple[PipelineResult, DraftOrders]:
         result = state.pipeline.assess_fhir(resolved.data, received.date(),
                                           patient_id=hook.context.patientId,
-                                          unavailable=_unavailable(resolved.unavailable))
+                                          unavailable=unavailable_domains(resolved.unavailable))
         # what the draft orders order, and what they add to the current regimen
         return result, draft_orders(hook, result.features, received.date())
 
@@ -99,11 +89,9 @@ async def call_service(service_id: str, request: Request, answer: AnswerDep,
     cards = build_cards(doc, CardContext(hook.hook, service_id, _panel_url(request, state),
                                          hook.context.patientId, ordered.classes, ordered.draft,
                                          ordered.facts, ordered.interactions),
-                        app_context=orjson.dumps({"assessment": token}).decode())
+                        app_context=None if token is None
+                        else orjson.dumps({"assessment": token}).decode())
     card_docs = [c.model_dump(exclude_none=True) for c in cards]
-    if token is None:
-        for c in card_docs:
-            c.pop("links", None)
     done = await answer.record(call, result, doc, CDS_CALL, cards=card_docs,
                                prefetch_fetched=resolved.fetched,
                                suggestion_options=suggestion_options(cards),

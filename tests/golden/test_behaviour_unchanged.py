@@ -25,10 +25,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from fhir_mappings.availability import unavailable_domains
 from fhir_mappings.errors import InputError
 from hypermarker_cli.main import app as cli
 from models.pipeline import Pipeline, PipelineResult
-from service.api.hooks import _unavailable
 from service.cards import CardContext, build_cards
 from service.discovery import SERVICES_BY_ID
 from service.fhir_canonical import MODULE_URI
@@ -74,7 +74,7 @@ def _assess(request: dict[str, Any], as_of: date) -> PipelineResult | None:
         "hypertension-treatment"].prefetch or {} if k not in prefetch}
     try:
         return _pipeline().assess_fhir(prefetch, as_of, patient_id=request["context"]["patientId"],
-                                     unavailable=_unavailable(missing))
+                                     unavailable=unavailable_domains(missing))
     except InputError:
         return None  # refused (another patient's data): the safety cases check that
 

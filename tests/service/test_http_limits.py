@@ -88,20 +88,17 @@ def test_an_oversized_request_head_is_refused_not_read(server: tuple[str, int]) 
     assert reply == b"" or reply.split(b" ")[1] in (b"400", b"431"), reply[:100]
 
 
-def test_a_half_sent_body_is_a_408(server: tuple[str, int]) -> None:
+def test_a_half_sent_body_is_a_408(server: tuple[str, int],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """The body has its own deadline (15 s by default; the test shortens it)."""
     import service.api.deps as deps
 
     _, port = server
-    saved = deps.BODY_TIMEOUT_S
-    deps.read_json.__defaults__ = (0.5,)
-    try:
-        with socket.create_connection(("127.0.0.1", port)) as s:
-            s.sendall(b"POST /cds-services/hypertension-treatment HTTP/1.1\r\nHost: x\r\n"
-                      b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"ho")
-            s.settimeout(30)
-            reply = s.recv(65536)
-    finally:
-        deps.read_json.__defaults__ = (saved,)
+    monkeypatch.setattr(deps, "BODY_TIMEOUT_S", 0.5)
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(b"POST /cds-services/hypertension-treatment HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"ho")
+        s.settimeout(30)
+        reply = s.recv(65536)
     assert reply.split(b" ")[1] == b"408", reply[:200]
     assert b"OperationOutcome" in reply

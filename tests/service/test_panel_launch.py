@@ -123,19 +123,17 @@ def test_an_ehr_naming_a_plain_http_login_page_is_refused_in_production_style(
         e.close()
 
 
-def test_settings_read_lists_as_json_or_comma_separated() -> None:
+def test_settings_read_lists_as_json_or_comma_separated(monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
     """CORS origins and SMART EHRs: a JSON list, one origin, or comma-separated (a plain
     string used to crash start-up)."""
     for raw, want in (('["https://a.example"]', ["https://a.example"]),
                       ("https://a.example", ["https://a.example"]),
                       ("https://a.example, https://b.example",
                        ["https://a.example", "https://b.example"])):
-        os.environ["HYPERMARKER_CORS_ORIGINS"] = raw
-        os.environ["HYPERMARKER_SMART_EHRS"] = raw
-        try:
-            s = Settings()
-        finally:
-            del os.environ["HYPERMARKER_CORS_ORIGINS"], os.environ["HYPERMARKER_SMART_EHRS"]
+        monkeypatch.setenv("HYPERMARKER_CORS_ORIGINS", raw)
+        monkeypatch.setenv("HYPERMARKER_SMART_EHRS", raw)
+        s = Settings()
         assert s.cors_origins == want
         assert s.smart_ehrs == want
 
