@@ -80,7 +80,7 @@ MUTATIONS = (
              '        why = p.unavailable.get(domain.value)\n        if False:',
              (STOPS, SERVICE)),
     Mutation('H-02 resolver reasons passed', 'service/api/hooks.py',
-             'unavailable=_unavailable(resolved.unavailable))',
+             'unavailable=unavailable_domains(resolved.unavailable))',
              'unavailable=None)',
              (SERVICE,)),
     Mutation('H-03 severe', 'models/guideline/stops.py',
