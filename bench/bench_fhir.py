@@ -1,4 +1,4 @@
-"""Benchmark of the FHIR R4 mapping (``fhir_mappings.features_from_fhir``).
+"""Benchmark of the FHIR R4 mapping (``fhir_mappings.mapping.features_from_fhir``).
 
 Two inputs, each timed as the median of repeated runs against a plain ``orjson.loads`` of
 the same bytes (the floor any mapping pays):
@@ -8,7 +8,13 @@ the same bytes (the floor any mapping pays):
 * the largest Synthea bundle in shared/fixtures/synthea-r4 (about 2 MB, Claims and
   ExplanationOfBenefits included).
 
-Budgets: prefetch under 3 ms, 2 MB bundle under 150 ms. Run with
+Budgets: prefetch under 3 ms, 2 MB bundle under 150 ms; and the mapping's speed relative to
+``orjson.loads`` of the same bytes (the two timed interleaved, under the same load, so the
+ratio holds on any machine): the prefetch at most 8x, the 2 MB bundle at most 2.2x. When set
+(2-core VM, 200 repeats) the mapping measured 7.2x and 1.9x, with the helpers' own inline
+copies; 7.7x and 2.0x with one read path: the budgets are about 10% above the first (the
+bundle's, whose runs vary more, 15%). Keep a helper fast where it is (a lookup table, a cache
+of vocabulary) rather than copy it inline: the ratios show what a change costs. Run with
 ``uv run python bench/bench_fhir.py`` (``--repeats N``); exits 1 if a budget is missed.
 """
 
@@ -25,8 +31,8 @@ from typing import Any
 
 import orjson
 
-from fhir_mappings import features_from_fhir
 from fhir_mappings.dates import parse_when
+from fhir_mappings.mapping import features_from_fhir
 from fhir_mappings.validation import warm_up
 
 AS_OF = date(2026, 11, 24)
@@ -159,43 +165,48 @@ def latest_activity(doc: dict[str, Any]) -> date:
     return max(days, default=AS_OF)
 
 
-def _median_ms(fn: Callable[[], object], repeats: int) -> float:
-    times = []
+def _times_ms(fns: tuple[Callable[[], object], ...], repeats: int) -> list[list[float]]:
+    """The times of each function, their calls interleaved (each run under the same load)."""
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1000.0
+        for fn, out in zip(fns, times, strict=True):
+            t0 = time.perf_counter()
+            fn()
+            out.append((time.perf_counter() - t0) * 1000.0)
+    return times
 
 
-def _bench(label: str, raw: bytes, as_of: date, repeats: int, budget_ms: float) -> bool:
+def _bench(label: str, raw: bytes, as_of: date, repeats: int, budget_ms: float,
+           budget_ratio: float) -> bool:
     features_from_fhir(raw, as_of)  # first call outside the timing
-    mapping = _median_ms(lambda: features_from_fhir(raw, as_of), repeats)
-    parse = _median_ms(lambda: orjson.loads(raw), repeats)
-    best = min(_median_ms(lambda: features_from_fhir(raw, as_of), 1) for _ in range(repeats))
-    ok = mapping < budget_ms
+    maps, parses = _times_ms((lambda: features_from_fhir(raw, as_of),
+                              lambda: orjson.loads(raw)), repeats)
+    mapping, parse = statistics.median(maps), statistics.median(parses)
+    ratio = mapping / parse
+    ok = mapping < budget_ms and ratio <= budget_ratio
     print(f"{label:<42} {len(raw) / 1e6:5.2f} MB  map median {mapping:7.2f} ms "
-          f"(best {best:6.2f})  orjson.loads {parse:6.2f} ms  ratio {mapping / parse:5.1f}x  "
-          f"budget {budget_ms:g} ms {'OK' if ok else 'MISSED'}")
+          f"(best {min(maps):6.2f})  orjson.loads {parse:6.2f} ms  ratio {ratio:5.1f}x  "
+          f"budget {budget_ms:g} ms, {budget_ratio:g}x {'OK' if ok else 'MISSED'}")
     return ok
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=200)
     args = parser.parse_args()
     warm_up()
     doc = typical_prefetch()
     n = sum(len(v["entry"]) if v["resourceType"] == "Bundle" else 1 for v in doc.values())
     ok = _bench(f"typical prefetch ({n} resources)", orjson.dumps(doc), AS_OF, args.repeats,
-                3.0)
+                3.0, 8.0)
     files = sorted(SYNTHEA.glob("*.json"), key=lambda p: p.stat().st_size) if SYNTHEA.is_dir() \
         else []
     if files:
         largest = files[-1]
         raw = largest.read_bytes()
         ok &= _bench(f"largest Synthea bundle ({largest.name.split('_')[0]})", raw,
-                     latest_activity(orjson.loads(raw)), max(5, args.repeats // 5), 150.0)
+                     latest_activity(orjson.loads(raw)), max(5, args.repeats // 5), 150.0,
+                     2.2)
     else:
         print(f"Synthea fixtures not found at {SYNTHEA}: skipped")
     return 0 if ok else 1

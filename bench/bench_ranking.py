@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from evaluation.cohort import feature_vector, simulated_case_set
-from fhir_mappings import features_from_fhir
 from fhir_mappings.features import FeatureVector, feature_vector_from_document
+from fhir_mappings.mapping import features_from_fhir
 from models.assessment import ModelInfo, rank_options
 from models.guideline.safety import catalogue_findings
 from models.model_rows import assemble

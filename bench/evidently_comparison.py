@@ -23,7 +23,7 @@ import numpy as np
 
 from evaluation import drift as D
 from evaluation.cohort import simulated_case_set
-from fhir_mappings.feature_table import PATIENT_FEATURES
+from vocabulary.feature_table import PATIENT_FEATURES
 
 WINDOW = 250
 WINDOWS = 20

@@ -13,9 +13,7 @@ from datetime import date
 import numpy as np
 import numpy.typing as npt
 
-from fhir_mappings.feature_table import PATIENT_FEATURES
 from fhir_mappings.features import FeatureVector
-from fhir_mappings.vocabulary import CLASS_ORDER
 from models.guideline.targets import nice_clinic_systolic_target
 from models.training.dataset import OptionRows, option_rows
 from models.training.simulator import (
@@ -24,6 +22,8 @@ from models.training.simulator import (
     simulate_outcomes,
     true_sbp_change,
 )
+from vocabulary.drug_classes import CLASS_ORDER
+from vocabulary.feature_table import PATIENT_FEATURES
 
 AS_OF = date(2026, 11, 24)
 

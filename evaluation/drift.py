@@ -428,17 +428,14 @@ def reference_driver_shares(n: int = REFERENCE_DRIVER_PATIENTS,
     """Top-driver shares of the first option over simulated internal-site patients, through
     the committed model (exact TreeSHAP, as served). Deterministic for (n, seed, model)."""
     from evaluation.cohort import feature_vector, simulated_case_set
-    from models.assessment import assess
-    from models.explainer import Explainer
-    from models.scorer import Scorer
+    from models.pipeline import Pipeline
 
-    scorer = Scorer.load()
-    explainer = Explainer.load(scorer.manifest)
+    pipeline = Pipeline.load(explain_top=1)  # the first option's drivers, as a card shows
     cohort = simulated_case_set("internal", n, seed).cohort
     drivers = []
     for i in range(n):
-        a = assess(feature_vector(cohort.features[i], cohort.current_doses[i]), scorer,
-                   explainer, explain_top=1)
+        a = pipeline.assess_features(feature_vector(cohort.features[i],
+                                                    cohort.current_doses[i])).assessment
         if a.first is not None:
             drivers.append([{"feature": d.feature} for d in a.first.drivers])
     return shares(driver_counts(drivers))

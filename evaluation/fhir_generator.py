@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from fhir_mappings.codes import CONDITIONS, LOINC, SNOMED, UCUM
 from fhir_mappings.features import FeatureVector
-from fhir_mappings.vocabulary import CLASS_INFO
+from vocabulary.drug_classes import CLASS_INFO
 
 Json = dict[str, Any]
 ETHNICITY_EXT: Final = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-EthnicCategory"

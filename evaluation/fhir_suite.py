@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from fhir_mappings.errors import InputError
-from fhir_mappings.feature_table import PATIENT_FEATURES, Kind, Missing
 from models.explainer import Explainer
 from models.guideline.findings import Severity, max_severity
 from models.guideline.profiles import GuidelineProfile
 from models.pipeline import Pipeline
 from models.scorer import Scorer
+from vocabulary.feature_table import PATIENT_FEATURES, Kind, Missing
 
 DEFAULT_FHIR_DIR = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "synthea-r4"
 BP_PANEL = "85354-9"

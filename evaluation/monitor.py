@@ -50,9 +50,9 @@ from audit_store import AssessmentRecord, AuditStore, FeedbackRecord, OutcomeRec
 from evaluation import drift as D
 from evaluation.plan import DEFAULT_PLAN, Gate, Plan, PlanError, compare, load_plan, resolve
 from evaluation.report_io import clean
-from fhir_mappings.vocabulary import CLASS_ORDER, DrugClass
 from models.options import regimen_vector, valid_options
 from models.training.metrics import calibration_curve
+from vocabulary.drug_classes import CLASS_ORDER, DrugClass
 
 GateStatus = Literal["pass", "fail", "insufficient"]
 

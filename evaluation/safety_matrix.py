@@ -17,9 +17,7 @@ import numpy as np
 
 from evaluation.cohort import AS_OF
 from evaluation.decisions import Ranker
-from fhir_mappings.feature_table import PATIENT_FEATURES, Kind
 from fhir_mappings.features import FeatureVector
-from fhir_mappings.vocabulary import DrugClass
 from models.assessment import ModelInfo, rank_options
 from models.guideline.findings import Severity, max_severity
 from models.guideline.profiles import GuidelineProfile
@@ -27,6 +25,8 @@ from models.guideline.safety import option_findings
 from models.model_rows import assemble
 from models.options import TreatmentOption, dose_matrices, valid_options
 from models.scorer import Scorer
+from vocabulary.drug_classes import DrugClass
+from vocabulary.feature_table import PATIENT_FEATURES, Kind
 
 CONDITIONS: tuple[str, ...] = (
     "pregnancy", "angioedema_history", "asthma", "copd", "gout", "heart_block",

@@ -41,15 +41,14 @@ from urllib.parse import parse_qsl
 import httpx
 
 from evaluation.target_service import HOOK_PATH, OPERATION_PATH, TargetClient, parse_operation
-from fhir_mappings import features_from_fhir
 from fhir_mappings.errors import InputError
 from fhir_mappings.features import FeatureVector
-from models.assessment import assess
 from models.explainer import Explainer
 from models.guideline.findings import Severity, max_severity
 from models.guideline.profiles import GuidelineProfile
 from models.guideline.safety import option_findings
 from models.options import valid_options
+from models.pipeline import Pipeline
 from models.scorer import Scorer
 from models.training.metrics import percentiles
 
@@ -224,15 +223,16 @@ def operation_answer(code: int, body: Any) -> Answer:
     return Answer("assessed", first_option=first)
 
 
-def local_answer(data: Any, scorer: Scorer, explainer: Explainer, profile: GuidelineProfile,
-                 as_of: Any) -> tuple[Answer, FeatureVector | None]:
+def local_answer(data: Any, pipeline: Pipeline, as_of: Any
+                 ) -> tuple[Answer, FeatureVector | None]:
     """The in-process assessment of ``data`` (bytes or parsed JSON) as of ``as_of``."""
     try:
-        fv, _ = features_from_fhir(data, as_of=as_of)
+        result = pipeline.assess_fhir(data, as_of)
     except (InputError, ValueError) as e:
         return Answer("refused", detail=f"{type(e).__name__}: {e}"[:200]), None
-    a = assess(fv, scorer, explainer, profile, explain_top=0)
-    return Answer(a.status, tuple(a.reasons), a.first.option.id if a.first else None), fv
+    a = result.assessment
+    return (Answer(a.status.value, tuple(a.reasons), a.first.option.id if a.first else None),
+            result.features)
 
 
 def _call(client: TargetClient, path: str, body: Json | None = None,
@@ -253,7 +253,8 @@ def run_target_fhir_suite(client: TargetClient, folder: Path, scorer: Scorer,
     ``progress`` is called with the number of bundles sent."""
     files = sorted(folder.glob("*.json"))
     templates = prefetch_templates(client)
-    explainer = Explainer.load(scorer.manifest)
+    # the service's own pipeline, in process, for the agreement check (no SHAP needed)
+    pipeline = Pipeline(scorer, Explainer.load(scorer.manifest), profile, explain_top=0)
     today = datetime.now(UTC).date()
     op_status: Counter[str] = Counter()
     hook_status: Counter[str] = Counter()
@@ -274,7 +275,7 @@ def run_target_fhir_suite(client: TargetClient, folder: Path, scorer: Scorer,
         ok = True
         # the FHIR operation: the file as it is
         op = operation_answer(*_call(client, OPERATION_PATH, content=raw))
-        local, fv = local_answer(raw, scorer, explainer, profile, today)
+        local, fv = local_answer(raw, pipeline, today)
         op_status[op.status] += 1
         local_status[local.status] += 1
         reasons.update(op.reasons)
@@ -307,7 +308,7 @@ def run_target_fhir_suite(client: TargetClient, folder: Path, scorer: Scorer,
                        "context": {"userId": "Practitioner/evaluation", "patientId": pid},
                        "prefetch": prefetch}
             hook = hook_answer(*_call(client, HOOK_PATH, request))
-            hook_local, _ = local_answer(prefetch, scorer, explainer, profile, today)
+            hook_local, _ = local_answer(prefetch, pipeline, today)
             hook_status[hook.status] += 1
             hook_reasons.update(hook.reasons)
             if hook.status == "http-error":

@@ -47,14 +47,14 @@ from evaluation.fhir_generator import (
     unexpressed,
 )
 from evaluation.safety_matrix import matrix_patients
-from fhir_mappings import features_from_fhir
 from fhir_mappings.features import FeatureVector
-from models.assessment import assess
+from models.assessment import AssessmentStatus
 from models.explainer import Explainer
 from models.guideline.findings import Severity, max_severity
 from models.guideline.profiles import GuidelineProfile
 from models.guideline.safety import option_findings
 from models.options import valid_options
+from models.pipeline import Pipeline
 from models.scorer import Scorer
 from models.training.metrics import captured_fraction, percentiles
 
@@ -205,7 +205,8 @@ def run_target_suite(client: TargetClient, suite: str, scorer: Scorer,
         truth_by_patient = [dict(zip(cases.rows.option_ids[s:e].tolist(),
                                      cases.true_change[s:e].tolist(), strict=True))
                             for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
-    explainer = Explainer.load(scorer.manifest)
+    # the service's own pipeline, in process, for the agreement check (no SHAP needed)
+    pipeline = Pipeline(scorer, Explainer.load(scorer.manifest), profile, explain_top=0)
     today = datetime.now(UTC).date()
     http_errors: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
@@ -234,8 +235,8 @@ def run_target_suite(client: TargetClient, suite: str, scorer: Scorer,
             continue
         options, default, gr_status = parse_operation(body)
         statuses[gr_status] += 1
-        local_fv, _ = features_from_fhir(bundle, as_of=today)
-        local = assess(local_fv, scorer, explainer, profile, explain_top=0)
+        checked = pipeline.assess_fhir(bundle, today)
+        local, local_fv = checked.assessment, checked.features
         first = next((o for o in options if o.rank == 1), None)
         counts["compared"] += 1
         counts["agree"] += (first.id if first else None) == (
@@ -243,7 +244,7 @@ def run_target_suite(client: TargetClient, suite: str, scorer: Scorer,
         counts["contraindicated_status_ranked"] += sum(
             1 for o in options if o.rank is not None and o.status == "contraindicated")
         if first is None:
-            counts["no_safe_option"] += local.status == "assessed"
+            counts["no_safe_option"] += local.status is AssessmentStatus.ASSESSED
             continue
         catalogue = {o.id: o for o in valid_options(local_fv.regimen)}
         if first.id not in catalogue or max_severity(

@@ -18,11 +18,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from fhir_mappings import codes, drug_codes
-from fhir_mappings.facts import Fact, present
 from fhir_mappings.mapping_context import MappingContext
-from fhir_mappings.raw_resource import RawResource
+from fhir_mappings.raw_resource import RawResource, concept_words, displays, first_text
 from fhir_mappings.report import IssueKind
-from fhir_mappings.vocabulary import DrugClass
+from fhir_mappings.sourced_fact import Fact, present
+from vocabulary.drug_classes import DrugClass
 
 _ACEI_WORDS = ("ace inhibitor", "ace-inhibitor", "angiotensin-converting",
                "angiotensin converting")
@@ -39,8 +39,6 @@ def map_allergies(ctx: MappingContext, allergies: Iterable[RawResource]) -> dict
         recorded = ctx.when(res, d, "recordedDate") or ctx.when(res, d, "onsetDateTime")
         if recorded is not None and recorded.day > ctx.as_of:
             continue
-        if not ctx.about_patient(res, "patient"):
-            continue
         clinical = res.status_code(d, "clinicalStatus")
         current = clinical is None or clinical == "active"
         codings, text = res.concept(d, "code")
@@ -48,7 +46,7 @@ def map_allergies(ctx: MappingContext, allergies: Iterable[RawResource]) -> dict
         angioedema = any(s == codes.SNOMED and c in codes.ANGIOEDEMA_SNOMED
                          for s, c, _ in codings) or _has_angioedema_reaction(res)
         day = recorded.day.isoformat() if recorded else ""
-        label = text or next((disp for _, _, disp in codings if disp), "")
+        label = first_text(text, *displays(codings))
         if angioedema:
             found.setdefault("angioedema_history", []).append((day, res, label))
         elif acei and _has_anaphylaxis_reaction(res):
@@ -91,7 +89,7 @@ def _is_ace_inhibitor(codings: list[tuple[str, str, str]], text: str) -> tuple[b
                 return True, False
         if system in codes.ATC_SYSTEMS and code.upper().startswith(("C09A", "C09B")):
             return True, False
-    words = " ".join([text, *(d for _, _, d in codings)]).lower()
+    words = concept_words(codings, text).lower()
     if any(w in words for w in _ACEI_WORDS) or any(n in words for n in _ACEI_NAMES):
         return True, True
     return False, False
@@ -103,9 +101,8 @@ def _has_angioedema_reaction(res: RawResource) -> bool:
             codings = res.codings(manifestation, mpath)
             if any(s == codes.SNOMED and c in codes.ANGIOEDEMA_SNOMED for s, c, _ in codings):
                 return True
-            words = " ".join([res.string(manifestation, "text", mpath) or "",
-                              *(d for _, _, d in codings)]).lower()
-            if _angioedema_words(words):
+            text = res.string(manifestation, "text", mpath) or ""
+            if _angioedema_words(concept_words(codings, text).lower()):
                 return True
         description = (res.string(reaction, "description", path) or "").lower()
         if _angioedema_words(description):
@@ -124,9 +121,8 @@ def _has_anaphylaxis_reaction(res: RawResource) -> bool:
             codings = res.codings(manifestation, mpath)
             if any(s == codes.SNOMED and c in codes.ANAPHYLAXIS_SNOMED for s, c, _ in codings):
                 return True
-            words = " ".join([res.string(manifestation, "text", mpath) or "",
-                              *(d for _, _, d in codings)]).lower()
-            if "anaphyla" in words:
+            text = res.string(manifestation, "text", mpath) or ""
+            if "anaphyla" in concept_words(codings, text).lower():
                 return True
     return False
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
@@ -40,12 +39,12 @@ import orjson
 from fhir_mappings import codes
 from fhir_mappings.codes import ObsKind
 from fhir_mappings.dates import When
-from fhir_mappings.facts import Fact, unknown
-from fhir_mappings.feature_table import FEATURES_BY_NAME
 from fhir_mappings.mapping_context import MappingContext
 from fhir_mappings.measurements import Measurement, in_time_order, read_quantity
-from fhir_mappings.raw_resource import RawResource, plain_codings
+from fhir_mappings.raw_resource import RawResource, literal_reference
+from fhir_mappings.sourced_fact import Fact, unknown
 from fhir_mappings.units import Quantity
+from vocabulary.feature_table import FEATURES_BY_NAME
 
 
 class Setting(StrEnum):
@@ -71,9 +70,9 @@ _OUT_OF_OFFICE = (Setting.HOME, Setting.ABPM_DAY)
 #: Any of the words (one regex search instead of a substring test per word).
 _AMBULATORY = re.compile("|".join(re.escape(w) for w in codes.AMBULATORY_WORDS))
 _HOME = re.compile("|".join(re.escape(w) for w in codes.HOME_WORDS))
-_SBP = FEATURES_BY_NAME["sbp_clinic"]
-_PRESSURE = Quantity.PRESSURE  # (a module global: faster than the Enum's attribute)
-_DBP = FEATURES_BY_NAME["dbp_clinic"]
+#: systolic (True) or diastolic (False) -> its plausible range and label
+_PRESSURES = {True: (FEATURES_BY_NAME["sbp_clinic"], "systolic BP"),
+              False: (FEATURES_BY_NAME["dbp_clinic"], "diastolic BP")}
 
 
 class BpReading(NamedTuple):
@@ -115,8 +114,7 @@ def read_bp(ctx: MappingContext, res: RawResource, kind: ObsKind, when: When) ->
             setting, systolic = _SINGLE_SETTING[kind]
         else:
             setting, systolic = _marked_setting(ctx, res, when), kind is ObsKind.SBP
-        spec = _SBP if systolic else _DBP
-        label = "systolic BP" if systolic else "diastolic BP"
+        spec, label = _PRESSURES[systolic]
         m = read_quantity(ctx, res, res.data, "", Quantity.PRESSURE, label, spec.low, spec.high,
                           when)
         return [(setting, systolic, m if systolic else None, None if systolic else m)]
@@ -128,34 +126,19 @@ def read_bp(ctx: MappingContext, res: RawResource, kind: ObsKind, when: When) ->
     else:
         setting = _marked_setting(ctx, res, when)
     sbp = dbp = None
-    components = res.data.get("component")
-    if components is None:
-        return [(setting, None, sbp, dbp)]
-    if not isinstance(components, list):
-        raise res.error("'component' must be an array", ".component")
-    for i, comp in enumerate(components):
-        if type(comp) is not dict and not isinstance(comp, Mapping):
-            raise res.error("must be an object", f".component[{i}]")
-        path = f".component[{i}]"
-        cc = comp.get("code")
-        codings = (plain_codings(cc) if type(cc) is dict and type(cc.get("text", "")) is str
-                   else None)
-        if codings is None:
-            codings, _ = res.concept(comp, "code", path)  # the typed read (raises)
+    for path, comp in res.objects(res.data, "component"):
+        codings, _ = res.concept(comp, "code", path)
         for system, code, _display in codings:
             is_sbp = codes.BP_COMPONENTS.get((system, code))
             if is_sbp is None:
                 continue
-            if is_sbp:
-                m = read_quantity(ctx, res, comp, path, _PRESSURE, "systolic BP",
-                                  _SBP.low, _SBP.high, when)
-                if sbp is None:
-                    sbp = m
-            else:
-                m = read_quantity(ctx, res, comp, path, _PRESSURE, "diastolic BP",
-                                  _DBP.low, _DBP.high, when)
-                if dbp is None:
-                    dbp = m
+            spec, label = _PRESSURES[is_sbp]
+            m = read_quantity(ctx, res, comp, path, Quantity.PRESSURE, label, spec.low,
+                              spec.high, when)
+            if is_sbp and sbp is None:
+                sbp = m
+            elif not is_sbp and dbp is None:
+                dbp = m
             break
     return [(setting, None, sbp, dbp)]
 
@@ -196,23 +179,19 @@ def _setting_of(ctx: MappingContext, res: RawResource) -> Setting | None:
     d = res.data
     words: list[str] = []
     coded: set[tuple[str, str]] = set()
-    if d.get("extension") is not None:
-        for path, ext in res.objects(d, "extension"):
-            if res.string(ext, "url", path) == codes.MEASUREMENT_SETTING_EXTENSION:
-                codings, text = res.concept(ext, "valueCodeableConcept", path)
-                coded.update((s, c) for s, c, _ in codings)
-                words.append(text)
-    codings, text = res.concept(d, "method") if d.get("method") is not None else ([], "")
+    for path, ext in res.objects(d, "extension"):
+        if res.string(ext, "url", path) == codes.MEASUREMENT_SETTING_EXTENSION:
+            codings, text = res.concept(ext, "valueCodeableConcept", path)
+            coded.update((s, c) for s, c, _ in codings)
+            words.append(text)
+    codings, text = res.concept(d, "method")
     words.append(text)
-    if codings:
-        coded.update((s, c) for s, c, _ in codings)
+    coded.update((s, c) for s, c, _ in codings)
+    words.extend(disp for _, _, disp in codings)
+    for codings, text in res.concepts(d, "category"):
+        words.append(text)
+        words.extend(c for _, c, _ in codings)
         words.extend(disp for _, _, disp in codings)
-    if d.get("category") is not None:
-        for path, cat in res.objects(d, "category"):
-            codings = res.codings(cat, path)
-            words.append(res.string(cat, "text", path) or "")
-            words.extend(c for _, c, _ in codings)
-            words.extend(disp for _, _, disp in codings)
     joined = " ".join(words).lower()
     if _AMBULATORY.search(joined):
         if "24" in joined:
@@ -222,7 +201,7 @@ def _setting_of(ctx: MappingContext, res: RawResource) -> Setting | None:
         return None
     if coded & codes.HOME_SETTING_CODES or _HOME.search(joined):
         return Setting.HOME
-    for path, perf in res.objects(d, "performer") if d.get("performer") is not None else ():
+    for path, perf in res.objects(d, "performer"):
         ref = res.string(perf, "reference", path)
         if not ref:
             continue
@@ -333,9 +312,7 @@ def summarise(ctx: MappingContext, readings: list[BpReading],
 def _consultation(r: BpReading) -> object:
     """Which consultation a reading belongs to: its Encounter when the record names one (a
     visit across midnight stays one consultation), else its calendar day."""
-    enc = r.res.data.get("encounter")
-    ref = enc.get("reference") if type(enc) is dict else None
-    return ref if type(ref) is str and ref else r.when.day
+    return literal_reference(r.res.data, "encounter") or r.when.day
 
 
 def _conflicts(visit: list[BpReading]) -> list[str]:
@@ -404,14 +381,9 @@ _MEAN_KINDS = frozenset({ObsKind.HOME_PANEL, ObsKind.HOME_SBP, ObsKind.HOME_DBP,
 
 def _is_mean(res: RawResource) -> bool:
     """Whether an out-of-office Observation is a recorded mean of a series."""
-    cc = res.data.get("code")
-    codings = cc.get("coding") if type(cc) is dict else None
-    for c in codings if type(codings) is list else ():
-        if type(c) is dict and codes.OBSERVATION_CODES.get(
-                (c.get("system", ""), c.get("code", ""))) in _MEAN_KINDS:
-            return True
-    return False
-
+    codings, _ = res.concept(res.data, "code")
+    return any(codes.OBSERVATION_CODES.get((system, code)) in _MEAN_KINDS
+               for system, code, _display in codings)
 
 
 def _texts(readings: list[BpReading]) -> str:

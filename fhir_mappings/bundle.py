@@ -249,64 +249,29 @@ class _Reader:
                                "a search result has further pages that were not sent")
         if domain is None and doc.get("type") == "searchset":
             domain = search_domain(doc)
-        entries = doc.get("entry")
-        if entries is None:
-            return
-        if not isinstance(entries, list):
-            raise res.error("'entry' must be an array", ".entry")
-        # res.objects / res.obj / res.string and (for the usual entry) self.resource
-        # inlined: one Bundle can hold thousands of entries
-        base = res.path
-        resources = self.resources
-        for i, entry in enumerate(entries):
-            if type(entry) is not dict and not isinstance(entry, Mapping):
-                raise res.error("must be an object", f".entry[{i}]")
+        for epath, entry in res.objects(doc, "entry"):
             response = entry.get("response")
             if response is not None:
-                self.entry_response(res, i, response, domain)
-            search = entry.get("search")
-            mode = None
-            if search is not None:
-                if type(search) is not dict and not isinstance(search, Mapping):
-                    raise res.error("'search' must be an object", f".entry[{i}].search")
-                mode = search.get("mode")
-                if mode is not None and not isinstance(mode, str):
-                    raise res.error("'mode' must be a string", f".entry[{i}].search.mode")
-            resource = entry.get("resource")
+                self.entry_response(res, epath, response, domain)
+            search = res.obj(entry, "search", epath)
+            mode = res.string(search, "mode", f"{epath}.search") if search is not None else None
+            resource = res.obj(entry, "resource", epath)
             if resource is None:
                 continue
-            if type(resource) is not dict and not isinstance(resource, Mapping):
-                raise res.error("'resource' must be an object", f".entry[{i}].resource")
             if mode == "outcome":
                 if (error := error_outcome(resource)) is not None:
                     self.lacks(domain, "a search answered with an error OperationOutcome "
                                f"({error}): the record may be incomplete")
                 continue
-            full_url = entry.get("fullUrl")
-            if full_url is not None and not isinstance(full_url, str):
-                raise res.error("'fullUrl' must be a string", f".entry[{i}].fullUrl")
-            rtype = resource.get("resourceType")
-            rid = resource.get("id")
-            if (type(rtype) is not str or not rtype or rtype in ("Bundle", "OperationOutcome")
-                    or (rid is not None and type(rid) is not str)):
-                self.resource(resource, f"{base}.entry[{i}].resource", full_url, depth + 1,
-                              domain)
-                continue
-            item = RawResource(rtype, rid, resource, f"{base}.entry[{i}].resource", full_url)
-            hints = _HINT_KEYS.get(rtype)
-            if (resource.get("meta") is not None or rtype in _RELEASE_CHECKED or (
-                    hints is not None and (not resource.keys().isdisjoint(hints[0]) or (
-                        hints[1] and _hinted(resource, rtype))))):
-                _check_release(item)  # (nothing to check otherwise)
-            resources.append(item)
+            full_url = res.string(entry, "fullUrl", epath)
+            self.resource(resource, f"{res.path}{epath}.resource", full_url, depth + 1, domain)
 
-
-    def entry_response(self, res: RawResource, i: int, response: Any,
+    def entry_response(self, res: RawResource, epath: str, response: Any,
                        domain: Domain | None) -> None:
         """A batch/transaction-response entry whose request failed: its part of the record
         is missing (the part is told by the entry's outcome, else unknown: all parts)."""
         if not isinstance(response, Mapping):
-            raise res.error("'response' must be an object", f".entry[{i}].response")
+            raise res.error("'response' must be an object", f"{epath}.response")
         status = response.get("status")
         if not isinstance(status, str) or status.strip()[:1] in ("2", "3"):
             return
@@ -325,20 +290,18 @@ def _outcome_text(outcome: Mapping[str, Any]) -> str:
     return ""
 
 
-#: Per resource type, the keys whose presence is a hint and the keys that are a hint when
-#: they hold a string: when neither is the case, no hint of _RELEASE_HINTS applies.
-_HINT_KEYS: Final = {t: (frozenset(h.key for _, h, _ in hints if isinstance(h, _Has)),
-                         tuple(h.key for _, h, _ in hints if isinstance(h, _IsStr)))
+#: Per resource type, the elements its release hints look at: a resource with none of them
+#: (the usual case, told by one set operation) has no hint to check.
+_HINT_KEYS: Final = {t: frozenset(key for key, _hint, _release in hints)
                      for t, hints in _RELEASE_HINTS.items()}
 
 
 def _hinted(doc: JsonObject, rtype: str) -> bool:
-    """Whether a release hint of ``rtype`` may apply to ``doc``."""
-    hints = _HINT_KEYS.get(rtype)
-    if hints is None:
+    """Whether a release hint of ``rtype`` applies to ``doc``."""
+    keys = _HINT_KEYS.get(rtype)
+    if keys is None or doc.keys().isdisjoint(keys):
         return False
-    has, strings = hints
-    return not doc.keys().isdisjoint(has) or any(isinstance(doc.get(k), str) for k in strings)
+    return any(hint(doc) for _key, hint, _release in _RELEASE_HINTS[rtype])
 
 
 #: Resource types _check_release looks at whatever their content.

@@ -28,9 +28,9 @@ from typing import NamedTuple
 from fhir_mappings import codes
 from fhir_mappings.codes import ConditionConcept
 from fhir_mappings.dates import When
-from fhir_mappings.facts import Fact, present
 from fhir_mappings.mapping_context import MappingContext
 from fhir_mappings.raw_resource import RawResource
+from fhir_mappings.sourced_fact import Fact, present
 
 _STAGE_ORDER = ("G1", "G2", "G3", "G3a", "G3b", "G4", "G5")
 #: abatement[x] types that say "no longer current" without a date.
@@ -139,21 +139,17 @@ def _status(ctx: MappingContext, res: RawResource) -> tuple[bool, When | None] |
     d = res.data
     if res.status_code(d, "verificationStatus") in codes.VOID_VERIFICATION_STATUS:
         return None
-    onset = ctx.when(res, d, "onsetDateTime")
-    if onset is None and d.get("onsetPeriod") is not None:
-        onset, _end = ctx.period_when(res, d, "onsetPeriod")
+    onset = ctx.when(res, d, "onsetDateTime") or ctx.period_when(res, d, "onsetPeriod")[0]
     recorded = ctx.when(res, d, "recordedDate")
     when = onset or recorded
     if (onset and onset.day > ctx.as_of) or (recorded and recorded.day > ctx.as_of):
         return None
-    if not ctx.about_patient(res):
-        return None
     clinical = res.status_code(d, "clinicalStatus")
     current = clinical is None or clinical in codes.ACTIVE_CLINICAL_STATUS
     abated = ctx.when(res, d, "abatementDateTime")
-    if abated is None and d.get("abatementPeriod") is not None:
-        _start, end = ctx.period_when(res, d, "abatementPeriod")
-        abated = end or _start
+    if abated is None:
+        start, end = ctx.period_when(res, d, "abatementPeriod")
+        abated = end or start
     if abated is not None:
         current = current and abated.day > ctx.as_of
     elif not _OTHER_ABATEMENT.isdisjoint(d):

@@ -4,7 +4,7 @@ FHIR release: R4 (4.0.1); medications arrive as RxNorm, ATC, dm+d/SNOMED CT codi
 Everything the medication mapping knows about drugs is in this module:
 
 * :data:`INGREDIENTS`: each ingredient that matters (an antihypertensive class of
-  :mod:`fhir_mappings.vocabulary`, or a rule fact such as ``nsaid``), its RxNorm ingredient
+  :mod:`vocabulary.drug_classes`, or a rule fact such as ``nsaid``), its RxNorm ingredient
   (TTY=IN) code, ATC code, the names it is written as, and its standard daily dose.
 * :data:`PRODUCTS`: product codes (RxNorm SCD/SBD/SCDC, dm+d VMP) with their strengths.
 * :data:`ATC_GROUPS`: ATC group prefixes that give a class when no ingredient is known.
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from fhir_mappings.vocabulary import CLASS_INFO, DrugClass
+from vocabulary.drug_classes import CLASS_INFO, DrugClass
 
 
 class DrugGroup(StrEnum):

@@ -20,7 +20,7 @@ reads it from a features document::
 labs) with the reason; a features document without it claims that everything was obtained.
 ``data_quality`` holds warnings about the data that a clinician must see.
 
-Every feature of :data:`fhir_mappings.feature_table.PATIENT_FEATURES` has a value or is
+Every feature of :data:`vocabulary.feature_table.PATIENT_FEATURES` has a value or is
 unknown (``null`` or absent). Binary facts whose policy is ``absent_as_zero`` default to 0 and
 say so in their provenance; everything else that is absent stays unknown.
 """
@@ -38,14 +38,14 @@ import numpy.typing as npt
 
 from fhir_mappings.availability import Domain
 from fhir_mappings.errors import FeatureDocumentError
-from fhir_mappings.feature_table import (
+from vocabulary.drug_classes import MAX_DOSE, DrugClass
+from vocabulary.feature_table import (
     FEATURES_BY_NAME,
     PATIENT_FEATURES,
     PATIENT_MODEL_FEATURE_NAMES,
     Kind,
     Missing,
 )
-from fhir_mappings.vocabulary import MAX_DOSE, DrugClass
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,7 @@ class Provenance:
 
     feature: str
     source: str | None = None
-    date: str | None = None
+    date: date | None = None
     note: str | None = None
 
 
@@ -95,11 +95,8 @@ class FeatureVector:
         if name == "sbp_clinic" and self.days_since_bp is not None:
             return self.days_since_bp
         for prov in self.provenance:
-            if prov.feature == name and prov.date:
-                try:
-                    return (self.as_of - date.fromisoformat(prov.date[:10])).days
-                except ValueError:
-                    return None
+            if prov.feature == name and prov.date is not None:
+                return (self.as_of - prov.date).days
         return None
 
     def model_vector(self) -> npt.NDArray[np.float64]:
@@ -197,7 +194,8 @@ def feature_vector_from_document(doc: Any) -> FeatureVector:
         if not isinstance(p, Mapping) or "feature" not in p:
             raise FeatureDocumentError("each entry needs a 'feature'", f"$.provenance[{i}]")
         provenance.append(Provenance(str(p["feature"]), _opt_str(p.get("source")),
-                                     _opt_str(p.get("date")), _opt_str(p.get("note"))))
+                                     _opt_date(p.get("date"), f"$.provenance[{i}].date"),
+                                     _opt_str(p.get("note"))))
     unavailable = doc.get("unavailable", {})
     domains = {d.value for d in Domain}
     if not isinstance(unavailable, Mapping) or not all(
@@ -233,6 +231,16 @@ def _opt_str(v: Any) -> str | None:
     return None if v is None else str(v)
 
 
+def _opt_date(v: Any, path: str) -> date | None:
+    """An ISO date (``2026-10-01``; a longer dateTime is read as its date), or None."""
+    if v is None:
+        return None
+    try:
+        return date.fromisoformat(str(v)[:10])
+    except ValueError as e:
+        raise FeatureDocumentError(f"not an ISO date: {v!r}", path) from e
+
+
 def feature_vector_to_document(fv: FeatureVector) -> dict[str, Any]:
     """The inverse of :func:`feature_vector_from_document`."""
     return {
@@ -242,7 +250,8 @@ def feature_vector_to_document(fv: FeatureVector) -> dict[str, Any]:
         "deceased": fv.deceased,
         "days_since_bp": fv.days_since_bp,
         "provenance": [
-            {"feature": p.feature, "source": p.source, "date": p.date, "note": p.note}
+            {"feature": p.feature, "source": p.source,
+             "date": None if p.date is None else p.date.isoformat(), "note": p.note}
             for p in fv.provenance
         ],
         "unavailable": dict(fv.unavailable),

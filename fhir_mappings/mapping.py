@@ -1,7 +1,7 @@
 """PatientRecord -> FeatureVector, and the one-call FHIR R4 -> features entry point.
 
 FHIR release: R4 (4.0.1). Every patient feature of
-:data:`fhir_mappings.feature_table.PATIENT_FEATURES` gets a value or stays unknown, with one
+:data:`vocabulary.feature_table.PATIENT_FEATURES` gets a value or stays unknown, with one
 provenance entry each: the resource and date it came from, or why it is unknown. Binary facts
 whose policy is ``absent_as_zero`` and that are not recorded are 0 and say "not recorded:
 taken as absent". A value outside the feature table's plausible range never reaches the
@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 
-from fhir_mappings.facts import Fact
-from fhir_mappings.feature_table import PATIENT_FEATURES, FeatureSpec, Kind, Missing
 from fhir_mappings.features import FeatureVector, Provenance
 from fhir_mappings.mapping_policy import DEFAULT_POLICY, MappingPolicy
 from fhir_mappings.patient_record import Input, PatientRecord, build_record
 from fhir_mappings.report import MappingReport
+from fhir_mappings.sourced_fact import Fact
+from vocabulary.feature_table import PATIENT_FEATURES, FeatureSpec, Kind, Missing
 
 ABSENT_NOTE = "not recorded: taken as absent"
 
@@ -67,24 +67,18 @@ def _feature(spec: FeatureSpec, fact: Fact | None) -> tuple[float | None, Proven
         return None, Provenance(spec.name, note=fact.note)
     value = fact.value
     if spec.kind is Kind.BINARY and value not in (0.0, 1.0):
-        return None, Provenance(spec.name, fact.source, _iso(fact.date),
+        return None, Provenance(spec.name, fact.source, fact.date,
                                 f"value {value:g} is not 0 or 1: unknown")
     if not spec.low <= value <= spec.high:
         return None, Provenance(
-            spec.name, fact.source, _iso(fact.date),
+            spec.name, fact.source, fact.date,
             f"{value:g} {spec.unit} is outside the plausible range {spec.low:g}-{spec.high:g}"
             ": unknown" + (f" ({fact.note})" if fact.note else ""))
-    day = fact.date
-    return value, Provenance(spec.name, fact.source, None if day is None else day.isoformat(),
-                             fact.note)
+    return value, Provenance(spec.name, fact.source, fact.date, fact.note)
 
 
 def _provenance(name: str, fact: Fact, note: str | None) -> Provenance:
-    return Provenance(name, fact.source, _iso(fact.date), note)
-
-
-def _iso(d: date | None) -> str | None:
-    return None if d is None else d.isoformat()
+    return Provenance(name, fact.source, fact.date, note)
 
 
 def features_from_fhir(data: Input, as_of: date | None = None,

@@ -10,16 +10,13 @@ inside a Bundle, ``#id`` for contained resources).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import date
 
 from fhir_mappings.dates import When, months_before, parse_when
 from fhir_mappings.errors import PatientMismatch
 from fhir_mappings.mapping_policy import MappingPolicy
 from fhir_mappings.raw_resource import JsonObject, RawResource
 from fhir_mappings.report import ReportBuilder
-
-#: "Not parsed yet" in the per-run memo of dates.
-_UNPARSED = When(datetime.min.replace(tzinfo=UTC), date.min)
 
 
 class MappingContext:
@@ -40,11 +37,11 @@ class MappingContext:
         #: the literal reference to the Patient (most subjects): resolves to it, whatever
         #: else is in the input (one Patient per input)
         self._own_ref = f"Patient/{patient.id}" if patient.id else None
-        # per-run memos (nothing outlives the run), read directly by the hottest loops:
+        # per-run memos (nothing outlives the run):
         #: date text -> parsed (None: not a date) ...
-        self.dates: dict[str, When | None] = {}
+        self._dates: dict[str, When | None] = {}
         #: ... and reference -> "is another Patient"
-        self.other_patient: dict[str, bool] = {}
+        self._other_patient: dict[str, bool] = {}
         #: per-run memos of the resource-family mappers, by (purpose, key)
         self.memo: dict[tuple[str, object], object] = {}
 
@@ -92,18 +89,13 @@ class MappingContext:
         :class:`~fhir_mappings.errors.PatientMismatch` when its subject is another Patient:
         one input is one patient's record, so a resource of another patient means the input
         was put together wrongly and none of it can be trusted."""
-        subject = res.data.get(key)
-        if subject is None:
-            return True
-        ref = subject.get("reference") if type(subject) is dict else None
-        if type(ref) is not str:
-            ref = res.reference(res.data, key)  # the typed read (raises on a wrong type)
+        ref = res.reference(res.data, key)
         if ref is None or ref.startswith("#"):
             return True
-        other = self.other_patient.get(ref)
+        other = self._other_patient.get(ref)
         if other is None:
             other = self._is_other_patient(ref, res)
-            self.other_patient[ref] = other
+            self._other_patient[ref] = other
         if other:
             raise PatientMismatch(
                 f"{res.ref} is about another patient ({key} {ref!r}, not "
@@ -134,15 +126,13 @@ class MappingContext:
 
     def when(self, res: RawResource, obj: JsonObject, key: str, subpath: str = "") -> (
             When | None):
-        text = obj.get(key)
+        text = res.string(obj, key, subpath)
         if text is None:
             return None
-        if type(text) is not str:
-            text = res.string(obj, key, subpath)  # the typed read (raises on a wrong type)
-            assert text is not None
-        parsed = self.dates.get(text, _UNPARSED)
-        if parsed is _UNPARSED:
-            parsed = self.dates[text] = parse_when(text)
+        try:
+            parsed = self._dates[text]
+        except KeyError:
+            parsed = self._dates[text] = parse_when(text)
         if parsed is None:
             raise res.error("is not a FHIR date or dateTime", f"{subpath}.{key}")
         return parsed
@@ -159,11 +149,6 @@ class MappingContext:
     def effective(self, res: RawResource) -> When | None:
         """When an Observation was taken: effective[x] (Period: its end, else start), issued."""
         d = res.data
-        text = d.get("effectiveDateTime")
-        if type(text) is str:  # the usual case, already parsed in this run
-            w = self.dates.get(text)
-            if w is not None:
-                return w
         w = self.when(res, d, "effectiveDateTime")
         if w is not None:
             return w

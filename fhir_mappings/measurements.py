@@ -3,7 +3,7 @@
 FHIR release: R4 (4.0.1), Observation.value[x] / component.value[x] as Quantity
 (https://hl7.org/fhir/R4/datatypes.html#Quantity) or integer. Values are converted to the
 feature table's unit (:mod:`fhir_mappings.units`) and checked against its plausible range
-(:data:`fhir_mappings.feature_table.PATIENT_FEATURES`, ``low``/``high``). An implausible
+(:data:`vocabulary.feature_table.PATIENT_FEATURES`, ``low``/``high``). An implausible
 value is reported (a provenance note and a counted issue) and not used: the previous
 plausible value is used instead. A comparator (``>90``) keeps the bound and says so.
 """
@@ -12,16 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
-from math import isfinite
 from operator import attrgetter
 from typing import NamedTuple, Protocol, TypeVar
 
 from fhir_mappings.dates import When
-from fhir_mappings.facts import Fact, unknown
 from fhir_mappings.mapping_context import MappingContext
 from fhir_mappings.raw_resource import JsonObject, RawResource
 from fhir_mappings.report import IssueKind
-from fhir_mappings.units import IDENTITY, Quantity, conversion, unit_conversion
+from fhir_mappings.sourced_fact import Fact, unknown
+from fhir_mappings.units import Quantity, conversion, unit_conversion
 
 
 class Measurement(NamedTuple):
@@ -39,10 +38,6 @@ class Measurement(NamedTuple):
         return (self.when.instant, self.res.ref, self.value)
 
 
-#: Integers below this convert to float exactly (and finitely).
-_EXACT_INT = 2**53
-
-
 def _fmt(v: float) -> str:
     return f"{v:.4g}" if abs(v) < 1000 else f"{v:.0f}"
 
@@ -51,9 +46,7 @@ def read_quantity(ctx: MappingContext, res: RawResource, obj: JsonObject, subpat
                   quantity: Quantity, label: str, low: float, high: float,
                   when: When) -> Measurement | None:
     """The value at ``obj`` (an Observation or a component) or None (reported)."""
-    vq = obj.get("valueQuantity")
-    if vq is not None and type(vq) is not dict:
-        vq = res.obj(obj, "valueQuantity", subpath)  # the typed read (raises unless a Mapping)
+    vq = res.obj(obj, "valueQuantity", subpath)
     if vq is None:
         integer = obj.get("valueInteger")
         if isinstance(integer, int) and not isinstance(integer, bool):
@@ -62,23 +55,13 @@ def read_quantity(ctx: MappingContext, res: RawResource, obj: JsonObject, subpat
             if "dataAbsentReason" not in obj:
                 ctx.report.issue(IssueKind.NO_VALUE, res.ref, f"{label}: no numeric value")
             return None
-    # the typed reads of res.number / res.string, inlined for well-typed values
-    value = vq.get("value")
-    if type(value) is float and isfinite(value):
-        pass
-    elif type(value) is int and -_EXACT_INT < value < _EXACT_INT:
-        value = float(value)
-    else:
-        value = res.number(vq, "value", f"{subpath}.valueQuantity")
-        if value is None:
-            ctx.report.issue(IssueKind.NO_VALUE, res.ref, f"{label}: no numeric value")
-            return None
-    code = vq.get("code")
-    unit = vq.get("unit")
-    if not (code is None or type(code) is str) or not (unit is None or type(unit) is str):
-        qpath = f"{subpath}.valueQuantity"
-        code = res.string(vq, "code", qpath)
-        unit = res.string(vq, "unit", qpath)
+    qpath = f"{subpath}.valueQuantity"
+    value = res.number(vq, "value", qpath)
+    if value is None:
+        ctx.report.issue(IssueKind.NO_VALUE, res.ref, f"{label}: no numeric value")
+        return None
+    code = res.string(vq, "code", qpath)
+    unit = res.string(vq, "unit", qpath)
     conv = unit_conversion(quantity, code) if code else None
     if conv is None:
         conv = conversion(quantity, unit) if unit or not code else None
@@ -86,16 +69,10 @@ def read_quantity(ctx: MappingContext, res: RawResource, obj: JsonObject, subpat
         ctx.report.issue(IssueKind.UNKNOWN_UNIT, res.ref,
                          f"{label}: unit {code or unit or '(none)'!r} is not understood")
         return None
-    note = ""
-    if conv is IDENTITY:
-        canonical = value + 0.0  # what to_canonical gives, without the call
-    else:
-        canonical = conv.to_canonical(value)
-        if conv.scale != 1.0 or conv.offset != 0.0:
-            note = f"converted from {_fmt(value)} {unit or code or ''}"
-    comparator = vq.get("comparator")
-    if comparator is not None and type(comparator) is not str:
-        comparator = res.string(vq, "comparator", f"{subpath}.valueQuantity")
+    canonical = conv.to_canonical(value)
+    converted = conv.scale != 1.0 or conv.offset != 0.0
+    note = f"converted from {_fmt(value)} {unit or code or ''}" if converted else ""
+    comparator = res.string(vq, "comparator", qpath)
     if comparator:
         reported = f"reported as {comparator}{_fmt(value)} {unit or code or ''}".rstrip()
         note = f"{note}; {reported}" if note else reported

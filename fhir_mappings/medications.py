@@ -38,11 +38,17 @@ from datetime import date
 from fhir_mappings import codes, drug_codes, valuesets
 from fhir_mappings.dates import When
 from fhir_mappings.drug_codes import DrugGroup, Ingredient
-from fhir_mappings.facts import Fact, present
 from fhir_mappings.mapping_context import MappingContext
-from fhir_mappings.raw_resource import JsonObject, RawResource
+from fhir_mappings.raw_resource import (
+    JsonObject,
+    RawResource,
+    concept_words,
+    displays,
+    first_text,
+)
 from fhir_mappings.report import IssueKind
-from fhir_mappings.vocabulary import CLASS_INFO, DOSE_LEVELS, MAX_DOSE, DrugClass
+from fhir_mappings.sourced_fact import Fact, present
+from vocabulary.drug_classes import CLASS_INFO, DOSE_LEVELS, MAX_DOSE, DrugClass
 
 REQUEST_INTENTS = frozenset({"order", "original-order", "reflex-order", "filler-order",
                              "instance-order", "plan"})
@@ -55,12 +61,10 @@ _MASS_MG = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001, "microgram": 0.00
             "micrograms": 0.001, "µg": 0.001, "μg": 0.001}
 
 
-def _names_pattern() -> re.Pattern[str]:
-    """Any ingredient name as a word, the longest first (``\\b(name|name|...)\\b``); the
-    names are grouped by their first letter (``a(?:mlodipine|...)|b(?:...)``), which matches
-    the same (only one group can start at a position) in half the time."""
-    names = sorted((n for i in drug_codes.INGREDIENTS for n in i.all_names),
-                   key=lambda n: len(re.escape(n)), reverse=True)
+def _any_word(names: list[str]) -> re.Pattern[str]:
+    """Any of ``names`` as whole words, tried in the order given (``\\b(name|name|...)\\b``);
+    the names are grouped by their first letter (``a(?:mlodipine|...)|b(?:...)``), which
+    matches the same (only one group can start at a position) in half the time."""
     groups: dict[str, list[str]] = {}
     for n in names:
         groups.setdefault(n[0], []).append(re.escape(n[1:]))
@@ -68,20 +72,17 @@ def _names_pattern() -> re.Pattern[str]:
                                          for first, rests in groups.items()) + r")\b")
 
 
-_NAMES = _names_pattern()
+#: Any ingredient name, the longest first.
+_NAMES = _any_word(sorted((n for i in drug_codes.INGREDIENTS for n in i.all_names),
+                          key=lambda n: len(re.escape(n)), reverse=True))
 _NAME_TO_INGREDIENT = {n: i for i in drug_codes.INGREDIENTS for n in i.all_names}
 #: Normalised brand name -> brand (``valuesets/brands.toml``).
 _BRANDS = valuesets.load_brands()
 
 
-def _brands_pattern() -> re.Pattern[str]:
-    """Any normalised brand name as whole words of normalised text, the longest first (so
-    "beta adalat" wins over "adalat", "exforge hct" over "exforge")."""
-    names = sorted(_BRANDS, key=len, reverse=True)
-    return re.compile(r"\b(" + "|".join(re.escape(n) for n in names) + r")\b")
-
-
-_BRAND_NAMES = _brands_pattern()
+#: Any normalised brand name (in normalised text), the longest first (so "beta adalat" wins
+#: over "adalat", "exforge hct" over "exforge").
+_BRAND_NAMES = _any_word(sorted(_BRANDS, key=len, reverse=True))
 _STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|micrograms?|mcg|ug|µg|μg|g)\b")
 _BRAND_STRENGTH = re.compile(r" (\d+)(?: (\d+))? ?(mg|micrograms?|mcg|ug|g)\b")
 
@@ -174,7 +175,7 @@ def _request_current(ctx: MappingContext, res: RawResource) -> When | bool | Non
     authored = ctx.when(res, d, "authoredOn")
     if authored is not None and authored.day > ctx.as_of:
         return False
-    return authored if ctx.about_patient(res) else False
+    return authored
 
 
 def _statement_current(ctx: MappingContext, res: RawResource) -> When | bool | None:
@@ -187,7 +188,7 @@ def _statement_current(ctx: MappingContext, res: RawResource) -> When | bool | N
         return False
     if when is not None and when.day > ctx.as_of:
         return False
-    return when if ctx.about_patient(res) else False
+    return when
 
 
 # --------------------------------------------------------------------------- drug identity
@@ -268,8 +269,7 @@ def _label(owner: RawResource, concept: JsonObject | None,
         return owner.ref
     if codings is None:
         codings = owner.codings(concept)
-    return (owner.string(concept, "text") or next((d for _, _, d in codings if d), "")
-            or owner.ref)
+    return first_text(owner.string(concept, "text") or "", *displays(codings)) or owner.ref
 
 
 def _from_codes(owner: RawResource, concept: JsonObject, subpath: str,
@@ -285,7 +285,7 @@ def _from_codes(owner: RawResource, concept: JsonObject, subpath: str,
                 return _product_parts(product, f"RxNorm {code}")
             ing = drug_codes.INGREDIENTS_BY_RXNORM.get(code)
             if ing:
-                return [_ingredient_part(ing, _joined(concept_text, codings),
+                return [_ingredient_part(ing, concept_words(codings, concept_text),
                                          f"RxNorm ingredient {code}")]
     for system, code, _display in codings:
         if system in codes.DMD_SYSTEMS:
@@ -296,15 +296,12 @@ def _from_codes(owner: RawResource, concept: JsonObject, subpath: str,
         if system in codes.ATC_SYSTEMS:
             ing = drug_codes.INGREDIENTS_BY_ATC.get(code)
             if ing:
-                return [_ingredient_part(ing, _joined(concept_text, codings), f"ATC {code}")]
+                return [_ingredient_part(ing, concept_words(codings, concept_text),
+                                         f"ATC {code}")]
             group = drug_codes.atc_group(code)
             if group:
                 return [Part(None, group, None, f"ATC group {code}")]
     return []
-
-
-def _joined(text: str, codings: list[tuple[str, str, str]]) -> str:
-    return " ".join([text, *(disp for _, _, disp in codings)])
 
 
 def _from_ingredients(med: RawResource) -> list[Part]:
@@ -328,11 +325,15 @@ def _ratio_mg(med: RawResource, item: JsonObject, path: str) -> float | None:
     num = med.obj(strength, "numerator", f"{path}.strength")
     if num is None:
         return None
-    value = med.number(num, "value", f"{path}.strength.numerator")
-    unit = (med.string(num, "code", f"{path}.strength.numerator")
-            or med.string(num, "unit", f"{path}.strength.numerator") or "")
-    factor = _MASS_MG.get(unit.lower())
+    npath = f"{path}.strength.numerator"
+    value = med.number(num, "value", npath)
+    factor = _mg_per_unit(med.quantity_unit(num, npath))
     return None if value is None or factor is None else value * factor
+
+
+def _mg_per_unit(unit: str) -> float | None:
+    """Milligrams in one ``unit`` of mass (None: not a mass unit)."""
+    return _MASS_MG.get(unit.lower())
 
 
 def _product_parts(product: drug_codes.Product, how: str) -> list[Part]:
@@ -432,8 +433,7 @@ def _dosage(res: RawResource, key: str) -> tuple[float | None, float | None, str
                 continue
             qpath = f"{dpath}.doseQuantity"
             value = res.number(q, "value", qpath)
-            unit = (res.string(q, "code", qpath) or res.string(q, "unit", qpath) or "")
-            factor = _MASS_MG.get(unit.lower())
+            factor = _mg_per_unit(res.quantity_unit(q, qpath))
             if value is not None and factor is not None:
                 mg = value * factor
             elif value is not None:

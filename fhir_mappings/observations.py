@@ -43,15 +43,15 @@ from fhir_mappings.blood_pressure import (
 )
 from fhir_mappings.codes import ObsKind
 from fhir_mappings.dates import When, age_in_years, months_before
-from fhir_mappings.facts import Fact, present, unknown
-from fhir_mappings.feature_table import FEATURES_BY_NAME
 from fhir_mappings.mapping_context import MappingContext
 from fhir_mappings.mapping_policy import MappingPolicy
 from fhir_mappings.measurements import Measurement, in_time_order, latest, read_quantity
 from fhir_mappings.patient import Demographics
-from fhir_mappings.raw_resource import JsonObject, RawResource
+from fhir_mappings.raw_resource import RawResource, displays
 from fhir_mappings.report import IssueKind
+from fhir_mappings.sourced_fact import Fact, present, unknown
 from fhir_mappings.units import Quantity
+from vocabulary.feature_table import FEATURES_BY_NAME
 
 IGNORED_STATUS = frozenset({"entered-in-error", "cancelled"})
 
@@ -101,91 +101,44 @@ class ObservationFacts:
 def classify(res: RawResource, ctx: MappingContext) -> tuple[ObsKind, When] | None:
     """The kind and time of an Observation the mapping reads, or None (ignored/reported)."""
     d = res.data
-    status = d.get("status")
-    if status is not None and type(status) is not str:
-        status = res.string(d, "status")  # the typed read (raises unless a string)
-    if status in IGNORED_STATUS:
+    if res.string(d, "status") in IGNORED_STATUS:
         return None
-    # the kind named by the first known coding of code, and the first coding; read here
-    # for a well-formed code (every part of every coding a string or absent), else by
-    # _code_kind (the typed reads, which raise on a wrong type)
-    kind = first = None
-    plain = False
-    cc = d.get("code")
-    if type(cc) is dict:
-        items = cc.get("coding")
-        if type(items) is list and type(cc.get("text", "")) is str:
-            for coding in items:
-                if type(coding) is not dict:
-                    break
-                system = coding.get("system", "")
-                code = coding.get("code", "")
-                if (type(system) is not str or type(code) is not str
-                        or type(coding.get("display", "")) is not str):
-                    break
-                if kind is None:
-                    key = (system, code)
-                    kind = _KIND_OF_CODE(key)
-                    if first is None:
-                        first = key
-            else:
-                plain = True
-    if not plain:
-        kind, first = _code_kind(res, d)
+    codings, text = res.concept(d, "code")
+    kind = _kind_of(codings)
     if kind is None:
-        if first is not None:
-            ctx.report.unknown_code("Observation", *first)
-            if _looks_like_bp(res, d):
+        if codings:
+            system, code, _display = codings[0]
+            ctx.report.unknown_code("Observation", system, code)
+            if _looks_like_bp(res, codings, text):
                 ctx.report.issue(IssueKind.UNREAD_BP, res.ref,
-                                 f"a blood-pressure Observation coded {first[0]}|{first[1]} "
+                                 f"a blood-pressure Observation coded {system}|{code} "
                                  "is not understood: it was not read")
         return None
-    # ctx.effective and ctx.about_patient, from the run's memos when they know the answer
-    text = d.get("effectiveDateTime")
-    if type(text) is str:
-        when = ctx.dates.get(text) or ctx.when(res, d, "effectiveDateTime")  # (or raises)
-        assert when is not None
-    else:
-        when = ctx.effective(res)
-        if when is None:
-            ctx.report.issue(IssueKind.NO_DATE, res.ref, "no effective date: not used")
-            return None
-    if when.day > ctx.as_of:
+    when = ctx.effective(res)
+    if when is None:
+        ctx.report.issue(IssueKind.NO_DATE, res.ref, "no effective date: not used")
         return None
-    subject = d.get("subject")
-    ref = subject.get("reference") if type(subject) is dict else None
-    if (ctx.other_patient.get(ref) is not False if type(ref) is str
-            else subject is not None) and not ctx.about_patient(res):
+    if when.day > ctx.as_of:
         return None
     return kind, when
 
 
-_KIND_OF_CODE = codes.OBSERVATION_CODES.get
-_PREGNANCY_STATUS = ObsKind.PREGNANCY_STATUS  # (a module global: faster than the Enum's)
-
-
-def _looks_like_bp(res: RawResource, d: JsonObject) -> bool:
+def _looks_like_bp(res: RawResource, codings: list[tuple[str, str, str]], text: str) -> bool:
     """An Observation the mapping cannot read that is plainly a BP reading: sent under the
-    ``bp`` prefetch key, or named "blood pressure" in its code."""
+    ``bp`` prefetch key, or named "blood pressure" in its code (``codings``, ``text``)."""
     if res.path.startswith(("$.prefetch.bp", "$.bp")):
         return True
-    cc = d.get("code")
-    words = [cc.get("text")] if type(cc) is dict else []
-    if type(cc) is dict and type(cc.get("coding")) is list:
-        words += [c.get("display") for c in cc["coding"] if type(c) is dict]
-    return any(type(w) is str and ("blood pressure" in w.lower() or " bp " in f" {w.lower()} ")
-               for w in words)
+    words = [w.lower() for w in (text, *displays(codings))]
+    return any("blood pressure" in w or " bp " in f" {w} " for w in words)
 
 
-def _code_kind(res: RawResource, d: JsonObject) -> tuple[ObsKind | None, tuple[str, str] | None]:
-    """The kind named by the first known coding of ``code``, and the first coding (by the
-    typed reads)."""
-    codings, _ = res.concept(d, "code")
+def _kind_of(codings: list[tuple[str, str, str]]) -> ObsKind | None:
+    """The kind named by the first known coding."""
     for system, code, _display in codings:
-        kind = _KIND_OF_CODE((system, code))
+        kind = codes.OBSERVATION_CODES.get((system, code))
         if kind is not None:
-            return kind, None
-    return None, (codings[0][0], codings[0][1]) if codings else None
+            return kind
+    return None
 
 
 def map_observations(ctx: MappingContext, observations: Iterable[RawResource],
@@ -430,8 +383,7 @@ def _pregnancy_evidence(ctx: MappingContext, res: RawResource, kind: ObsKind,
         value = res.number(vq, "value", ".valueQuantity")
         if value is None:
             return None
-        unit = (res.string(vq, "code", ".valueQuantity") or res.string(vq, "unit",
-                                                                        ".valueQuantity") or "")
+        unit = res.quantity_unit(vq, ".valueQuantity")
         # IU/L and mIU/mL are the same number (UCUM [IU]/L, [iU]/L, m[IU]/mL ...)
         if _bare_unit(unit) not in ("iu/l", "miu/ml", "u/l", "mu/ml", ""):
             return None
@@ -440,17 +392,16 @@ def _pregnancy_evidence(ctx: MappingContext, res: RawResource, kind: ObsKind,
         if value < _PREG.hcg_negative_below:
             return False, f"hCG {value:g} IU/L (< {_PREG.hcg_negative_below:g})"
         return None
-    codings, text = (res.concept(d, "valueCodeableConcept")
-                     if d.get("valueCodeableConcept") is not None else ([], ""))
+    codings, text = res.concept(d, "valueCodeableConcept")
     coded = {(s, c) for s, c, _ in codings}
-    label = "pregnancy status" if kind is _PREGNANCY_STATUS else "hCG test"
-    yes = _PREG.pregnant_values if kind is _PREGNANCY_STATUS else _PREG.hcg_positive_values
-    no = (_PREG.not_pregnant_values if kind is _PREGNANCY_STATUS
-          else _PREG.hcg_negative_values)
+    status = kind is ObsKind.PREGNANCY_STATUS
+    label = "pregnancy status" if status else "hCG test"
+    yes = _PREG.pregnant_values if status else _PREG.hcg_positive_values
+    no = _PREG.not_pregnant_values if status else _PREG.hcg_negative_values
     if coded & yes:
-        return True, f"{label}: {'pregnant' if kind is _PREGNANCY_STATUS else 'positive'}"
+        return True, f"{label}: {'pregnant' if status else 'positive'}"
     if coded & no:
-        return False, f"{label}: {'not pregnant' if kind is _PREGNANCY_STATUS else 'negative'}"
+        return False, f"{label}: {'not pregnant' if status else 'negative'}"
     words = (text or (res.string(d, "valueString") or "")).strip().lower()
     if words:  # text only (no known code): "Positive", "Not pregnant" ...
         if any(words.startswith(w) for w in _NEGATIVE_WORDS):

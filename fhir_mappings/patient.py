@@ -22,9 +22,9 @@ from datetime import date
 
 from fhir_mappings import codes
 from fhir_mappings.dates import age_in_years
-from fhir_mappings.facts import Fact, unknown
 from fhir_mappings.mapping_context import MappingContext
 from fhir_mappings.raw_resource import RawResource
+from fhir_mappings.sourced_fact import Fact, unknown
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,6 @@ from fhir_mappings.allergies import map_allergies
 from fhir_mappings.bundle import ParsedInput, parse_input
 from fhir_mappings.conditions import map_conditions
 from fhir_mappings.errors import MissingPatient, MultiplePatients, PatientMismatch
-from fhir_mappings.facts import Fact, present
 from fhir_mappings.mapping_context import MappingContext
 from fhir_mappings.mapping_policy import DEFAULT_POLICY, MappingPolicy
 from fhir_mappings.medications import MedicationFacts, map_medications
@@ -39,8 +38,9 @@ from fhir_mappings.observations import HFREF_LVEF_MAX, map_observations
 from fhir_mappings.patient import map_patient
 from fhir_mappings.raw_resource import RawResource
 from fhir_mappings.report import IssueKind, MappingReport, ReportBuilder
+from fhir_mappings.sourced_fact import Fact, present
 from fhir_mappings.validation import Validator
-from fhir_mappings.vocabulary import DrugClass
+from vocabulary.drug_classes import DrugClass
 
 #: Resource types the mapping reads; everything else is skipped before any model is built.
 USED_TYPES = frozenset({"Patient", "Observation", "Condition", "MedicationRequest",
@@ -258,20 +258,12 @@ _SUBJECT_KEYS = {"Observation": "subject", "Condition": "subject",
 
 def _check_subjects(ctx: MappingContext, resources: Sequence[RawResource]) -> None:
     """Every resource the mapping could read must be about the one Patient (else raises
-    PatientMismatch), whether or not its codes are understood."""
-    own = f"Patient/{ctx.patient_id}"
-    known = ctx.other_patient
+    PatientMismatch), whether or not its codes are understood: checked here, once, before
+    anything is mapped (the family mappers rely on it)."""
     for res in resources:
         key = _SUBJECT_KEYS.get(res.resource_type)
-        if key is None:
-            continue
-        subject = res.data.get(key)
-        if subject is None:
-            continue
-        ref = subject.get("reference") if type(subject) is dict else None
-        if ref == own or (type(ref) is str and known.get(ref) is False):
-            continue  # the usual case: the literal reference to this patient, or one seen
-        ctx.about_patient(res, key)
+        if key is not None:
+            ctx.about_patient(res, key)
 
 
 def _the_patient(resources: Sequence[RawResource], expected: str | None) -> RawResource:

@@ -104,9 +104,9 @@ class RawResource(NamedTuple):
         """``(system, code, display)`` of a CodeableConcept's codings (missing parts: "")."""
         if concept is None:
             return []
-        fast = plain_codings(concept)
-        if fast is not None:
-            return fast
+        plain = _plain_codings(concept)
+        if plain is not None:  # (the usual case: read without a call per element)
+            return plain
         items = concept.get("coding")
         if items is None:
             return []
@@ -131,40 +131,53 @@ class RawResource(NamedTuple):
             return [], ""
         if type(cc) is dict:
             text = cc.get("text", "")
-            if type(text) is str:
-                fast = plain_codings(cc)
-                if fast is not None:
-                    return fast, text
+            codings = _plain_codings(cc) if type(text) is str else None
+            if codings is not None:  # (the usual case: read without a call per element)
+                return codings, text
         cc = self.obj(obj, key, subpath)
         assert cc is not None
         path = f"{subpath}.{key}"
         return self.codings(cc, path), self.string(cc, "text", path) or ""
 
+    def concepts(self, obj: JsonObject, key: str, subpath: str = "") -> Iterator[
+            tuple[list[tuple[str, str, str]], str]]:
+        """Codings and text of each CodeableConcept of the array at ``key``."""
+        for path, cc in self.objects(obj, key, subpath):
+            yield self.codings(cc, path), self.string(cc, "text", path) or ""
+
     def status_code(self, obj: JsonObject, key: str, subpath: str = "") -> str | None:
         """The first code of a status CodeableConcept (Condition.clinicalStatus ...)."""
-        cc = obj.get(key)
-        if cc is None:
-            return None
-        if type(cc) is dict and type(cc.get("text", "")) is str:
-            fast = plain_codings(cc)
-            if fast is not None:
-                return next((code for _, code, _ in fast if code), None)
         codings, _ = self.concept(obj, key, subpath)
-        for _system, code, _display in codings:
-            if code:
-                return code
-        return None
+        return next((code for _system, code, _display in codings if code), None)
+
+    def quantity_unit(self, quantity: JsonObject, subpath: str = "") -> str:
+        """A Quantity's unit: its (UCUM) ``code``, else its ``unit`` text, else ""."""
+        return (self.string(quantity, "code", subpath) or self.string(quantity, "unit", subpath)
+                or "")
 
     def reference(self, obj: JsonObject, key: str, subpath: str = "") -> str | None:
+        """The literal reference of the Reference at ``key`` (absent -> None)."""
+        literal = literal_reference(obj, key)
+        if literal is not None:  # (the usual case: read without the checks below)
+            return literal
         ref = self.obj(obj, key, subpath)
         if ref is None:
             return None
         return self.string(ref, "reference", f"{subpath}.{key}")
 
 
-def plain_codings(concept: JsonObject) -> list[tuple[str, str, str]] | None:
+def literal_reference(obj: JsonObject, key: str) -> str | None:
+    """The literal reference of a well-formed Reference at ``key``, else None (unchecked:
+    :meth:`RawResource.reference` is the checked read)."""
+    value = obj.get(key)
+    literal = value.get("reference") if type(value) is dict else None
+    return literal if type(literal) is str else None
+
+
+def _plain_codings(concept: JsonObject) -> list[tuple[str, str, str]] | None:
     """The codings of a well-formed CodeableConcept (every part a string or absent), or
-    None for anything else (then the checked reads above raise or read it)."""
+    None for anything else (then :meth:`RawResource.codings` reads them element by element:
+    it raises on a wrong type)."""
     items = concept.get("coding")
     if items is None:
         return []
@@ -192,4 +205,11 @@ def first_text(*texts: str) -> str:
 
 
 def displays(codings: Sequence[tuple[str, str, str]]) -> list[str]:
+    """The displays of codings that have one."""
     return [d for _s, _c, d in codings if d]
+
+
+def concept_words(codings: Sequence[tuple[str, str, str]], text: str) -> str:
+    """A concept's text and the displays of its codings, joined by spaces (for word
+    searches)."""
+    return " ".join([text, *(d for _s, _c, d in codings)])

@@ -189,7 +189,7 @@ class _Read:
     filter_extensions: bool
 
 
-_AS_PRIMITIVE, _AS_COSTLY_PRIMITIVE, _AS_REPEATED, _AS_VALUE, _AS_PART, _AS_PARTS = range(6)
+_AS_COSTLY_PRIMITIVE, _AS_REPEATED, _AS_VALUE, _AS_PART, _AS_PARTS = range(5)
 #: Data types whose values repeat across the resources of one record (the same subject,
 #: the same category): memoised per run. Measured values (Quantity, Period ...) are not.
 _REPEATED_TYPES: Final = frozenset({"Reference", "CodeableConcept", "Coding"})
@@ -306,8 +306,8 @@ def _read(class_name: str) -> _Read:
         inner = node.item if node.item is not None else node
         if part is not None:
             mode = _AS_PARTS if key in shape.lists else _AS_PART
-        elif node.check is not None:
-            mode = _AS_COSTLY_PRIMITIVE if node.costly else _AS_PRIMITIVE
+        elif node.costly:
+            mode = _AS_COSTLY_PRIMITIVE
         elif inner.model is not None and inner.model.__name__ in _REPEATED_TYPES:
             mode = _AS_REPEATED
         else:
@@ -414,20 +414,11 @@ def _walk_read(class_name: str, obj: Any, seen: Seen) -> None:
             if value is None and part is None:
                 continue  # absent (required elements are checked above; a part must not
                 # be null: it is read element by element)
-            if mode == _AS_PRIMITIVE and type(value) is not dict and type(value) is not list:
-                try:  # a primitive (most read elements): _check inlined
-                    node.check(value)  # type: ignore[misc]
-                except _PRIMITIVE_ERRORS as e:
-                    raise _primitive_error(e) from None
-            elif mode == _AS_COSTLY_PRIMITIVE and type(value) is not dict and (
-                    type(value) is not list):
+            if mode == _AS_COSTLY_PRIMITIVE:
                 memo = (id(node), type(value), value) if type(value) in _HASHABLE else None
                 if memo in seen:
                     continue  # (the same date on a panel of results)
-                try:
-                    node.check(value)  # type: ignore[misc]
-                except _PRIMITIVE_ERRORS as e:
-                    raise _primitive_error(e) from None
+                _check(node, value)
                 if memo is not None:
                     seen.add(memo)
             elif mode == _AS_REPEATED:

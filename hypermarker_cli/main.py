@@ -89,6 +89,7 @@ def assess(
 
     from fhir_mappings.errors import InputError
     from fhir_mappings.features import feature_vector_from_document
+    from models.assessment_document import assessment_document
     from models.assessment_text import render_text
     from models.pipeline import Pipeline
 
@@ -112,8 +113,9 @@ def assess(
     except (InputError, ValueError) as e:
         typer.echo(f"error: {source}: {e}", err=True)
         raise typer.Exit(2) from e
-    out = result.document
-    typer.echo(render_text(out) if format is OutputFormat.TEXT else json.dumps(out, indent=2),
+    a = result.assessment
+    typer.echo(render_text(a) if format is OutputFormat.TEXT
+               else json.dumps(assessment_document(a), indent=2),
                nl=format is not OutputFormat.TEXT)
 
 

@@ -19,21 +19,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
 
 from fhir_mappings.availability import REQUIRED_DOMAINS, Domain
-from fhir_mappings.feature_table import (
-    CHG_SLICE,
-    CUR_SLICE,
-    FEATURES_BY_NAME,
-    MODEL_FEATURE_NAMES,
-    N_PATIENT_MODEL,
-)
 from fhir_mappings.features import FeatureVector, Provenance
-from fhir_mappings.vocabulary import CLASS_INFO, CLASS_ORDER, RAS_BLOCKERS, DrugClass
 from models.explainer import Explainer
 from models.guideline.citations import nice, nice_ng106, nice_ng133, policy
 from models.guideline.findings import Finding, Severity, max_severity
@@ -47,9 +39,45 @@ from models.option_labels import CurrentDrugs, personal_label
 from models.options import Action, TreatmentOption, dose_matrices, valid_options
 from models.prescribing import StartingProduct, starting_product
 from models.scorer import ScoreBatch, Scorer
+from vocabulary.drug_classes import CLASS_INFO, CLASS_ORDER, RAS_BLOCKERS, DrugClass
+from vocabulary.feature_table import (
+    CHG_SLICE,
+    CUR_SLICE,
+    FEATURES_BY_NAME,
+    MODEL_FEATURE_NAMES,
+    N_PATIENT_MODEL,
+)
 
 BP_LOOKBACK_DAYS = 365
 MIN_AGE = 18
+
+
+class AssessmentStatus(StrEnum):
+    """How the assessment ended: options ranked (``assessed``), a stop condition's pathway
+    instead of a ranked list (``pathway``), or not assessed, with the reasons
+    (``cannot_assess``)."""
+
+    ASSESSED = "assessed"
+    CANNOT_ASSESS = "cannot_assess"
+    PATHWAY = "pathway"
+
+
+class OptionStatus(StrEnum):
+    """What the guideline layer says of one option (``not-ranked``: an option of a pathway's
+    safety check, with no finding against it)."""
+
+    RECOMMENDED = "recommended"
+    ALTERNATIVE = "alternative"
+    CAUTION = "caution"
+    CONTRAINDICATED = "contraindicated"
+    NOT_RANKED = "not-ranked"
+
+    @classmethod
+    def unranked(cls, severity: Severity | None) -> OptionStatus:
+        """The status of an option checked but not ranked (a pathway's catalogue)."""
+        if severity is Severity.BLOCK:
+            return cls.CONTRAINDICATED
+        return cls.CAUTION if severity is Severity.WARN else cls.NOT_RANKED
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +95,7 @@ class Driver:
 class OptionAssessment:
     option: TreatmentOption
     rank: int | None
-    status: str
+    status: OptionStatus
     predicted_sbp_change: float
     interval: tuple[float, float]
     interval_coverage: float
@@ -90,11 +118,11 @@ class ModelInfo:
 
 @dataclass(frozen=True, slots=True)
 class Assessment:
-    status: str
+    status: AssessmentStatus
     reasons: tuple[str, ...]
     guideline: str
     target: Target | None
-    current_regimen: dict[str, float]
+    current_regimen: Mapping[DrugClass, float]
     guideline_step: str | None
     guideline_default: tuple[str, ...]
     findings: tuple[Finding, ...]
@@ -104,7 +132,7 @@ class Assessment:
     drivers_base_value: float | None = None
     stops: tuple[Stop, ...] = ()
     """Stop conditions (status ``pathway``): what to do instead of a ranked list."""
-    unavailable: tuple[tuple[str, str], ...] = ()
+    unavailable: tuple[tuple[Domain, str], ...] = ()
     """Parts of the record that could not be obtained: (domain, reason)."""
     data_quality: tuple[str, ...] = ()
     clinic_bp: tuple[float | None, float | None] = (None, None)
@@ -121,9 +149,20 @@ class Assessment:
     def first(self) -> OptionAssessment | None:
         return next((o for o in self.options if o.rank == 1), None)
 
-    def to_document(self) -> dict[str, Any]:
-        """The assessment document of DESIGN.md section 9."""
-        return assessment_document(self)
+    def label(self, o: TreatmentOption) -> str:
+        """The option's label with the patient's own drug and dose where the record has them."""
+        return personal_label(o, self.current_drugs)
+
+    def order(self, o: TreatmentOption) -> StartingProduct | None:
+        """The product a start or addition of one class is ordered as (None for any other
+        option: a switch, a titration, a combination)."""
+        if len(o.started) != 1 or o.stopped:
+            return None
+        return self.order_products.get(o.started[0])
+
+    def unavailable_reason(self, domain: Domain) -> str | None:
+        """Why ``domain`` could not be obtained, or None when it was."""
+        return next((why for d, why in self.unavailable if d is domain), None)
 
 
 def _patient_reasons(p: FeatureVector) -> list[str]:
@@ -296,7 +335,8 @@ def assess(p: FeatureVector, scorer: Scorer, explainer: Explainer,
     the products to order) is set here once, whichever way the assessment ended.
     """
     return replace(_assess(p, scorer, explainer, profile, n_drivers, explain_top),
-                   unavailable=tuple(sorted(p.unavailable.items())),
+                   unavailable=tuple((Domain(d), why)
+                                     for d, why in sorted(p.unavailable.items())),
                    data_quality=p.data_quality,
                    clinic_bp=(p.get("sbp_clinic"), p.get("dbp_clinic")),
                    current_drugs=dict(p.current_drugs),
@@ -307,11 +347,11 @@ def _assess(p: FeatureVector, scorer: Scorer, explainer: Explainer,
             profile: GuidelineProfile, n_drivers: int,
             explain_top: int | None) -> Assessment:
     model = ModelInfo(scorer.manifest.model_id, scorer.manifest.version, scorer.provider)
-    regimen = {c.value: d for c, d in p.regimen.items()}
+    regimen = dict(p.regimen)
     reasons = _patient_reasons(p)
     if reasons:
-        return Assessment("cannot_assess", tuple(reasons), profile.name, None, regimen, None,
-                          (), (), (), p.provenance, model)
+        return Assessment(AssessmentStatus.CANNOT_ASSESS, tuple(reasons), profile.name, None,
+                          regimen, None, (), (), (), p.provenance, model)
     target = profile.target(p, Setting.CLINIC)
     stops = stop_conditions(p, target)
     reasons = _cannot_assess_reasons(p)
@@ -320,12 +360,13 @@ def _assess(p: FeatureVector, scorer: Scorer, explainer: Explainer,
                  for r in reasons] + _data_findings(p)
         catalogue = valid_options(p.regimen)
         checked = tuple(zip(catalogue, catalogue_findings(p, catalogue), strict=True))
-        return Assessment("pathway", tuple(s.summary for s in stops), profile.name, target,
-                          regimen, None, (), tuple(notes), (), p.provenance, model,
-                          stops=stops, checked=checked)
+        return Assessment(AssessmentStatus.PATHWAY, tuple(s.summary for s in stops),
+                          profile.name, target, regimen, None, (), tuple(notes), (),
+                          p.provenance, model, stops=stops, checked=checked)
     if reasons:
-        return Assessment("cannot_assess", tuple(reasons), profile.name, None, regimen, None,
-                          (), tuple(_data_findings(p)), (), p.provenance, model)
+        return Assessment(AssessmentStatus.CANNOT_ASSESS, tuple(reasons), profile.name, None,
+                          regimen, None, (), tuple(_data_findings(p)), (), p.provenance,
+                          model)
 
     options = valid_options(p.regimen)
     before, after = dose_matrices(options)
@@ -342,7 +383,7 @@ def rank_options(p: FeatureVector, options: tuple[TreatmentOption, ...],
     assessable patient. Without an explainer no drivers are computed (batch evaluation)."""
     target = profile.target(p, Setting.CLINIC)
     pref = profile.preference(p)
-    regimen = {c.value: d for c, d in p.regimen.items()}
+    regimen = dict(p.regimen)
     findings = catalogue_findings(p, options)
     severity = [max_severity(f) for f in findings]
     blocked = [s is Severity.BLOCK for s in severity]
@@ -373,13 +414,13 @@ def rank_options(p: FeatureVector, options: tuple[TreatmentOption, ...],
     for i in order + unranked:
         o, sev, r = options[i], severity[i], rank.get(i)
         if sev is Severity.BLOCK:
-            status = "contraindicated"
+            status = OptionStatus.CONTRAINDICATED
         elif sev is Severity.WARN:
-            status = "caution"
+            status = OptionStatus.CAUTION
         elif r == 1:
-            status = "recommended"
+            status = OptionStatus.RECOMMENDED
         else:
-            status = "alternative"
+            status = OptionStatus.ALTERNATIVE
         drivers = (_drivers(o, x[i], phi_by_row[i], n_drivers)
                    if i in phi_by_row else ())
         assessed.append(OptionAssessment(
@@ -388,84 +429,6 @@ def rank_options(p: FeatureVector, options: tuple[TreatmentOption, ...],
             not blocked[i] and o.id in preferred_all))
     default = tuple(a.option.id for a in assessed if a.guideline_preferred)
     base = round(explanation.base_value, 2) if explanation else None
-    return Assessment("assessed", (), profile.name, target, regimen, pref.step, default,
-                      tuple(patient_findings), tuple(assessed), p.provenance, model, base)
-
-
-def _order_doc(o: TreatmentOption, products: Mapping[DrugClass, StartingProduct]
-               ) -> dict[str, Any]:
-    """``{"order": ...}``: the product a start or addition of one class is ordered as."""
-    if len(o.started) != 1 or o.stopped or o.started[0] not in products:
-        return {}
-    s = products[o.started[0]]
-    return {"order": {"drug": s.drug, "dose_mg": s.dose_mg, "dmd_vmp": s.dmd_vmp,
-                      "dmd_name": s.dmd_name, "rxnorm_scd": s.rxnorm_scd,
-                      "rxnorm_name": s.rxnorm_name, "note": s.note,
-                      "patient_instruction": s.patient_instruction}}
-
-
-def _status(severity: Severity | None) -> str:
-    """The option status a severity gives, for an option that is not ranked."""
-    if severity is Severity.BLOCK:
-        return "contraindicated"
-    return "caution" if severity is Severity.WARN else "not-ranked"
-
-
-def finding_document(f: Finding) -> dict[str, Any]:
-    """One finding as the assessment document (and the order hooks' interaction cards) write it."""
-    d: dict[str, Any] = {"severity": f.severity.label, "code": f.code, "message": f.message,
-                         "citation": str(f.citation)}
-    if f.monitoring:
-        d["monitoring"] = f.monitoring
-    return d
-
-
-def assessment_document(a: Assessment) -> dict[str, Any]:
-    return {
-        "status": a.status,
-        "reasons": list(a.reasons),
-        "guideline": a.guideline,
-        "target": None if a.target is None else {
-            "systolic": a.target.systolic, "diastolic": a.target.diastolic,
-            "setting": a.target.setting.value, "citation": str(a.target.citation)},
-        "current_classes": [c for c in CLASS_ORDER if c.value in a.current_regimen],
-        "current_regimen": a.current_regimen,
-        "guideline_step": a.guideline_step,
-        "guideline_default": list(a.guideline_default),
-        "findings": [finding_document(f) for f in a.findings],
-        "options": [{
-            "id": o.option.id,
-            "label": personal_label(o.option, a.current_drugs),
-            **_order_doc(o.option, a.order_products),
-            "action": o.option.action.value,
-            "classes_after": [c.value for c in o.option.classes_after],
-            "rank": o.rank,
-            "status": o.status,
-            "guideline_preferred": o.guideline_preferred,
-            "predicted_sbp_change": o.predicted_sbp_change,
-            "interval": list(o.interval),
-            "interval_coverage": o.interval_coverage,
-            "p_target": o.p_target,
-            "findings": [finding_document(f) for f in o.findings],
-            "drivers": [{"feature": d.feature, "label": d.label, "value": d.value,
-                         "unit": d.unit, "contribution": d.contribution} for d in o.drivers],
-        } for o in a.options],
-        "provenance": [{"feature": p.feature, "source": p.source, "date": p.date,
-                        "note": p.note} for p in a.provenance],
-        "drivers_base_value": a.drivers_base_value,
-        "stops": [{"code": s.code, "indicator": s.urgency.value, "summary": s.summary,
-                   "action": s.action, "citation": str(s.citation),
-                   "avoid": [c.value for c in CLASS_ORDER if c in s.avoid],
-                   "caution": [c.value for c in CLASS_ORDER if c in s.caution],
-                   "withdraw": [c.value for c in CLASS_ORDER if c in s.withdraw]}
-                  for s in a.stops],
-        "checked_options": [{
-            "id": o.id, "label": o.label, "action": o.action.value,
-            "classes_after": [c.value for c in o.classes_after],
-            "status": _status(max_severity(fs)),
-            "findings": [finding_document(f) for f in fs]} for o, fs in a.checked],
-        "clinic_bp": {"systolic": a.clinic_bp[0], "diastolic": a.clinic_bp[1]},
-        "unavailable": dict(a.unavailable),
-        "data_quality": list(a.data_quality),
-        "model": {"id": a.model.id, "version": a.model.version, "provider": a.model.provider},
-    }
+    return Assessment(AssessmentStatus.ASSESSED, (), profile.name, target, regimen, pref.step,
+                      default, tuple(patient_findings), tuple(assessed), p.provenance, model,
+                      base)

@@ -2,7 +2,7 @@
 
 The manifest is the model's identity card (DESIGN.md section 5). :func:`load_manifest` reads it
 and :meth:`Manifest.verify` refuses artifacts whose files do not match their sha256 or whose
-feature table differs from the code's (:func:`fhir_mappings.feature_table.model_feature_hash`).
+feature table differs from the code's (:func:`vocabulary.feature_table.model_feature_hash`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fhir_mappings.feature_table import MODEL_FEATURE_NAMES, model_feature_hash
 from models.errors import ArtifactError, ChecksumMismatch, FeatureSchemaMismatch
+from vocabulary.feature_table import MODEL_FEATURE_NAMES, model_feature_hash
 
 MANIFEST_NAME = "manifest.json"
 DEFAULT_ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -79,7 +79,7 @@ class Manifest:
             raise ChecksumMismatch(f"sha256 mismatch or missing file: {', '.join(bad)}")
         if self.feature_names != MODEL_FEATURE_NAMES:
             raise FeatureSchemaMismatch(
-                "the model's ordered feature names differ from fhir_mappings.feature_table"
+                "the model's ordered feature names differ from vocabulary.feature_table"
             )
         if self.feature_table_hash != model_feature_hash():
             raise FeatureSchemaMismatch(

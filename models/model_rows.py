@@ -1,7 +1,7 @@
 """Model input rows: a patient's features joined with each option's regimen change.
 
 The single place where the model's input matrix is laid out, used by training (in bulk) and by
-serving (one patient's options), in :data:`fhir_mappings.feature_table.MODEL_FEATURE_NAMES`
+serving (one patient's options), in :data:`vocabulary.feature_table.MODEL_FEATURE_NAMES`
 order: patient model features, then ``cur_<class>``, then ``chg_<class>``.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from fhir_mappings.feature_table import (
+from vocabulary.feature_table import (
     CHG_SLICE,
     CUR_SLICE,
     MODEL_FEATURE_NAMES,

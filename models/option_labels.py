@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from fhir_mappings.vocabulary import CLASS_INFO, CLASS_ORDER, DrugClass
 from models.options import Action, TreatmentOption
+from vocabulary.drug_classes import CLASS_INFO, CLASS_ORDER, DrugClass
 
 CurrentDrugs = Mapping[DrugClass, tuple[str, float | None]]
 

@@ -24,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
-from fhir_mappings.vocabulary import (
+from vocabulary.drug_classes import (
     CLASS_INFO,
     CLASS_ORDER,
     MAX_DOSE,
@@ -60,7 +60,7 @@ class TreatmentOption:
     """One candidate next regimen.
 
     ``dose_before`` and ``dose_after`` are dose multiples per class in
-    :data:`~fhir_mappings.vocabulary.CLASS_ORDER`. Everything derived from them (the classes
+    :data:`~vocabulary.drug_classes.CLASS_ORDER`. Everything derived from them (the classes
     started, stopped, increased and taken after the option) is computed once, when the option
     is made: the guideline rules read these for every patient.
     """

@@ -1,4 +1,4 @@
-"""The decision pipeline: FHIR data -> features -> assessment (and its document).
+"""The decision pipeline: FHIR data -> features -> the typed assessment.
 
 One object for every caller: the service's routes, the ``assess`` CLI, the FHIR suite of the
 harness and ``bench/``. :class:`Pipeline` holds the model (scorer + explainer, loaded and
@@ -13,8 +13,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from fhir_mappings import features_from_fhir, validation
+from fhir_mappings import validation
 from fhir_mappings.features import FeatureVector, feature_vector_from_document
+from fhir_mappings.mapping import features_from_fhir
 from fhir_mappings.patient_record import Input
 from fhir_mappings.report import MappingReport
 from models.assessment import Assessment, assess
@@ -35,7 +36,6 @@ class PipelineResult:
     features: FeatureVector
     report: MappingReport | None
     assessment: Assessment
-    document: dict[str, Any]
 
 
 class Pipeline:
@@ -68,19 +68,19 @@ class Pipeline:
                                         unavailable=unavailable)
         a = assess(fv, self.scorer, self.explainer, profile or self.profile,
                    explain_top=self.explain_top)
-        return PipelineResult(fv, report, a, a.to_document())
+        return PipelineResult(fv, report, a)
 
     def warm_up(self) -> None:
         """Build what is built lazily (FHIR validators, ONNX and SHAP paths, rule tables) so
         that the first call is as fast as the others; the service calls it before it is ready."""
         validation.warm_up()
-        self.full_document(feature_vector_from_document(WARM_UP_FEATURES))
+        self.full_assessment(feature_vector_from_document(WARM_UP_FEATURES))
 
     def assess_features(self, fv: FeatureVector) -> PipelineResult:
         """Assess a features document's patient (no FHIR mapping, so no mapping report)."""
         a = assess(fv, self.scorer, self.explainer, self.profile, explain_top=self.explain_top)
-        return PipelineResult(fv, None, a, a.to_document())
+        return PipelineResult(fv, None, a)
 
-    def full_document(self, fv: FeatureVector) -> dict[str, Any]:
+    def full_assessment(self, fv: FeatureVector) -> Assessment:
         """The assessment with every option explained (for the panel)."""
-        return assess(fv, self.scorer, self.explainer, self.profile).to_document()
+        return assess(fv, self.scorer, self.explainer, self.profile)

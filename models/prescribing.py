@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from fhir_mappings.features import FeatureVector
-from fhir_mappings.vocabulary import CLASS_INFO, DrugClass
+from vocabulary.drug_classes import CLASS_INFO, DrugClass
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,16 +100,16 @@ class AnswerPath:
                 patient_ref=call.patient_ref, started=self.started,
                 expression=locate(e.path)) from e
 
-    async def record(self, call: Call, result: PipelineResult, doc: dict[str, Any],
-                     line: LogLine, *, cards: Sequence[dict[str, Any]] = (),
+    async def record(self, call: Call, result: PipelineResult, line: LogLine, *,
+                     cards: Sequence[dict[str, Any]] = (),
                      prefetch_fetched: Sequence[str] = (),
                      suggestion_options: Mapping[str, str] | None = None,
                      client: str | None = None) -> Answered:
-        """Audit what is sent (``cards`` as sent; ``doc`` the document shown) before it
-        leaves (503 when the audit store cannot keep it), then count and log it."""
+        """Audit what is sent (the assessment shown, ``cards`` as sent) before it leaves (503
+        when the audit store cannot keep it), then count and log it."""
         state, request_id = self.state, self.request_id
         record = assessment_record(
-            result, doc, request_id=request_id, hook=call.hook,
+            result, request_id=request_id, hook=call.hook,
             hook_instance=request_id if call.hook_instance is None else call.hook_instance,
             service_id=call.service_id, received=self.received, patient_ref=call.patient_ref,
             cards=cards, latency_ms=(perf_counter() - self.started) * 1e3,
@@ -119,7 +119,7 @@ class AnswerPath:
         for c in cards:
             state.metrics.cards.labels(c["indicator"]).inc()
         total = perf_counter() - self.started
-        status = doc["status"]
+        status = result.assessment.status.value
         state.metrics.latency.labels(call.hook, status).observe(total)
         values = {"service_id": call.service_id, "request_id": request_id,
                   "hook_instance": call.hook_instance, "status": status, "cards": len(cards),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from time import perf_counter
 from typing import Any, Final
 
@@ -33,6 +33,8 @@ from audit_store.records import (
 )
 from audit_store.store import AuditUnavailable, Destination
 from fhir_mappings.errors import InputError
+from models.assessment import Assessment
+from models.guideline.findings import Finding
 from models.pipeline import PipelineResult
 from service.app_state import AppState
 from service.errors import PatientConflict, ServiceUnavailable
@@ -45,38 +47,42 @@ def new_request_id() -> str:
     return str(uuid.uuid4())
 
 
-def option_summary(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """What the audit keeps of each ranked option (no free text beyond finding codes)."""
+def _finding_codes(findings: tuple[Finding, ...]) -> list[dict[str, Any]]:
+    """What the audit keeps of findings: code, severity and citation, never free text."""
+    return [{"code": f.code, "severity": f.severity.label, "citation": str(f.citation)}
+            for f in findings]
+
+
+def option_summary(a: Assessment) -> list[dict[str, Any]]:
+    """What the audit keeps of each option (no free text beyond finding codes)."""
     return [{
-        "id": o["id"], "rank": o["rank"], "status": o["status"],
-        "predicted_sbp_change": o["predicted_sbp_change"], "interval": o["interval"],
-        "p_target": o["p_target"], "guideline_preferred": o["guideline_preferred"],
-        "findings": [{"code": f["code"], "severity": f["severity"], "citation": f["citation"]}
-                     for f in o["findings"]],
-        "drivers": o["drivers"],
-    } for o in doc["options"]]
+        "id": o.option.id, "rank": o.rank, "status": o.status.value,
+        "predicted_sbp_change": o.predicted_sbp_change, "interval": list(o.interval),
+        "p_target": o.p_target, "guideline_preferred": o.guideline_preferred,
+        "findings": _finding_codes(o.findings),
+        "drivers": [{"feature": d.feature, "label": d.label, "value": d.value, "unit": d.unit,
+                     "contribution": d.contribution} for d in o.drivers],
+    } for o in a.options]
 
 
-def assessment_record(result: PipelineResult, doc: dict[str, Any], *, request_id: str,
+def assessment_record(result: PipelineResult, *, request_id: str,
                       hook: str, hook_instance: str, service_id: str, received: datetime,
                       patient_ref: str, cards: Sequence[dict[str, Any]], latency_ms: float,
                       prefetch_fetched: list[str],
                       suggestion_options: Mapping[str, str] | None = None) -> AssessmentRecord:
-    """The record of one answered call; ``doc`` is the assessment document that was shown,
-    ``cards`` the cards as sent, ``suggestion_options`` suggestion uuid -> option id (so that
-    feedback accepting a suggestion names the option taken)."""
+    """The record of one answered call: the assessment shown, ``cards`` the cards as sent,
+    ``suggestion_options`` suggestion uuid -> option id (so that feedback accepting a
+    suggestion names the option taken)."""
     options = suggestion_options or {}
-    fv = result.features
+    fv, a = result.features, result.assessment
     regimen = {c.value: d for c, d in fv.regimen.items()}
     return AssessmentRecord(
         request_id=request_id, hook=hook, hook_instance=hook_instance, service_id=service_id,
         received_at=received, patient_ref=patient_ref,
-        model_id=doc["model"]["id"], model_version=doc["model"]["version"],
-        provider=doc["model"]["provider"], guideline=doc["guideline"], status=doc["status"],
+        model_id=a.model.id, model_version=a.model.version, provider=a.model.provider,
+        guideline=a.guideline, status=a.status.value,
         feature_hash=feature_hash(fv.values, regimen), features=dict(fv.values),
-        regimen=regimen, options=option_summary(doc),
-        findings=[{"code": f["code"], "severity": f["severity"], "citation": f["citation"]}
-                  for f in doc["findings"]],
+        regimen=regimen, options=option_summary(a), findings=_finding_codes(a.findings),
         cards=[{"uuid": c.get("uuid"), "indicator": c["indicator"], "summary": c["summary"],
                 "suggestions": [{"uuid": s.get("uuid"), "option": options.get(s.get("uuid", ""))}
                                 for s in c.get("suggestions", [])],
@@ -99,16 +105,13 @@ def observed_outcomes(result: PipelineResult, patient_ref: str) -> list[OutcomeR
     follow-up BP that the monitor pairs with that decision (realised calibration). A reading
     seen again by a later call is stored once (the store's unique key)."""
     fv = result.features
-    dates = {p.feature: p.date for p in fv.provenance if p.date}
+    dates = {p.feature: p.date for p in fv.provenance if p.date is not None}
     out: list[OutcomeRecord] = []
     for feature, setting in _OUTCOME_FEATURES:
         value, day = fv.values.get(feature), dates.get(feature)
         if value is None or day is None:
             continue
-        try:
-            observed = datetime.combine(date.fromisoformat(day[:10]), time(), UTC)
-        except ValueError:
-            continue
+        observed = datetime.combine(day, time(), UTC)
         out.append(OutcomeRecord(patient_ref=patient_ref, observed_at=observed, sbp=value,
                                  setting=setting, source="ehr-data-at-call"))
     return out

@@ -32,12 +32,18 @@ ranked above it; its coding lists the orderable product (dm+d VMP, then RxNorm S
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from fhir_mappings.availability import REQUIRED_DOMAINS
-from fhir_mappings.vocabulary import CLASS_INFO, DrugClass, class_names
+from models.assessment import Assessment, AssessmentStatus, OptionAssessment
 from models.assessment_text import driver_phrase
+from models.guideline.findings import Finding, Severity, max_severity
+from models.guideline.stops import Urgency
+from models.options import Action as OptionAction
+from models.options import TreatmentOption
+from models.prescribing import StartingProduct
 from service.orders import is_antihypertensive, order_label
 from service.schemas.cds_hooks import (
     Action,
@@ -47,6 +53,7 @@ from service.schemas.cds_hooks import (
     Source,
     Suggestion,
 )
+from vocabulary.drug_classes import CLASS_INFO, DrugClass, class_names
 
 OVERRIDE_SYSTEM = "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"
 OVERRIDE_REASONS: tuple[OverrideReason, ...] = tuple(
@@ -67,7 +74,7 @@ DISCLAIMER = ("*Decision support only. The model was trained on simulated data a
 
 @dataclass(frozen=True, slots=True)
 class CardContext:
-    """What the cards need besides the assessment document."""
+    """What the cards need besides the assessment."""
 
     hook: str
     service_id: str
@@ -78,7 +85,7 @@ class CardContext:
     #: rule facts of the other drugs ordered (service.orders.ORDER_FACTS)
     ordered_facts: tuple[str, ...] = ()
     #: findings the ordered drugs add to the current regimen (service.orders.interactions)
-    interactions: tuple[dict[str, Any], ...] = ()
+    interactions: tuple[Finding, ...] = ()
 
     @property
     def drug(self) -> str:
@@ -90,9 +97,9 @@ def _uuid() -> str:
     return str(uuid.uuid4())
 
 
-def _source(doc: dict[str, Any]) -> Source:
-    m = doc["model"]
-    return Source(label=f"Hypermarker {m['id']} {m['version']} ({doc['guideline'].upper()}; "
+def _source(a: Assessment) -> Source:
+    m = a.model
+    return Source(label=f"Hypermarker {m.id} {m.version} ({a.guideline.upper()}; "
                         "simulated training data)")
 
 
@@ -100,90 +107,89 @@ def _fmt(v: float) -> str:
     return f"{v:+.1f}"
 
 
-def _blocks(o: dict[str, Any]) -> str:
-    return ", ".join(f"{f['message']} {f['citation']}" for f in o["findings"]
-                     if f["severity"] == "block")
+def _blocks(o: OptionAssessment) -> str:
+    return ", ".join(f"{f.message} {f.citation}" for f in o.findings
+                     if f.severity is Severity.BLOCK)
 
 
-def _caution(f: dict[str, Any]) -> str:
-    monitor = f"; monitor: {f['monitoring']}" if f.get("monitoring") else ""
-    return f"{f['message']} ({f['citation']}{monitor})"
+def _caution(f: Finding) -> str:
+    monitor = f"; monitor: {f.monitoring}" if f.monitoring else ""
+    return f"{f.message} ({f.citation}{monitor})"
 
 
 #: Indication codes (models.guideline.nice.treatment_indication) that call for treatment.
 _TREAT = {"step-up", "offer-treatment", "consider-treatment", "discuss-treatment"}
 
 
-def _bp(doc: dict[str, Any]) -> str:
-    bp = doc.get("clinic_bp") or {}
-    s, d = bp.get("systolic"), bp.get("diastolic")
+def _bp(a: Assessment) -> str:
+    s, d = a.clinic_bp
     return f"{'?' if s is None else f'{s:.0f}'}/{'?' if d is None else f'{d:.0f}'}"
 
 
-def _goal(doc: dict[str, Any]) -> str:
-    t = doc["target"]
-    return f"{t['systolic']:.0f}/{t['diastolic']:.0f}"
+def _goal(a: Assessment) -> str:
+    t = a.target
+    return "?/?" if t is None else f"{t.systolic:.0f}/{t.diastolic:.0f}"
 
 
-def _indication(doc: dict[str, Any]) -> str | None:
-    return next((f["code"] for f in doc["findings"]
-                 if f["code"] in _TREAT | {"at-target", "treatment-not-indicated",
-                                           "white-coat"}), None)
+def _indication(a: Assessment) -> str | None:
+    return next((f.code for f in a.findings
+                 if f.code in _TREAT | {"at-target", "treatment-not-indicated",
+                                        "white-coat"}), None)
 
 
-def _notes(doc: dict[str, Any]) -> list[str]:
+def _notes(a: Assessment) -> list[str]:
     lines: list[str] = []
-    notes = [f for f in doc["findings"] if f["severity"] != "info"]
+    notes = [f for f in a.findings if f.severity is not Severity.INFO]
     if notes:
-        lines += ["", "**Notes:** " + "; ".join(f"{f['message']} ({f['citation']})"
-                                                for f in notes)]
-    unknown = [p["feature"] for p in doc["provenance"] if p["source"] is None and p["note"]
-               and not p["note"].startswith("not recorded")]
+        lines += ["", "**Notes:** " + "; ".join(f"{f.message} ({f.citation})" for f in notes)]
+    unknown = [p.feature for p in a.provenance if p.source is None and p.note
+               and not p.note.startswith("not recorded")]
     if unknown:
         lines += ["", "**Unknown data:** " + ", ".join(sorted(set(unknown)))]
     return lines
 
 
-def _pathway_detail(doc: dict[str, Any]) -> str:
-    lines = [f"**Clinic BP** {_bp(doc)} mmHg. **No ranked list:** this patient needs the "
+def _pathway_detail(a: Assessment) -> str:
+    lines = [f"**Clinic BP** {_bp(a)} mmHg. **No ranked list:** this patient needs the "
              "pathway below first (not advice against treatment where it says to treat)."]
-    for s in doc["stops"]:
-        lines += ["", f"**{s['summary']}** ({s['indicator']}). {s['action']} ({s['citation']})"]
-    lines += _notes(doc)
+    for s in a.stops:
+        lines += ["", f"**{s.summary}** ({s.urgency.value}). {s.action} ({s.citation})"]
+    lines += _notes(a)
     lines += ["", DISCLAIMER]
     return "\n".join(lines)
 
 
-def _detail(doc: dict[str, Any], max_options: int = 6) -> str:
-    t = doc["target"]
-    lines = [f"**Clinic BP** {_bp(doc)} mmHg. "
-             f"**Target** below {t['systolic']:.0f}/{t['diastolic']:.0f} mmHg "
-             f"({t['setting']}; {t['citation']}). **Guideline step:** {doc['guideline_step']}.",
+def _detail(a: Assessment, max_options: int = 6) -> str:
+    t = a.target
+    assert t is not None  # an assessed patient has a target
+    lines = [f"**Clinic BP** {_bp(a)} mmHg. "
+             f"**Target** below {t.systolic:.0f}/{t.diastolic:.0f} mmHg "
+             f"({t.setting.value}; {t.citation}). **Guideline step:** {a.guideline_step}.",
              "",
              "| # | option | predicted 12-wk SBP change (interval) | P(target) | status |",
              "|---|---|---|---|---|"]
-    ranked = [o for o in doc["options"] if o["rank"] is not None][:max_options]
+    ranked = [o for o in a.options if o.rank is not None][:max_options]
     for o in ranked:
-        lo, hi = o["interval"]
-        g = " (guideline)" if o["guideline_preferred"] else ""
-        lines.append(f"| {o['rank']} | {o['label']}{g} | {_fmt(o['predicted_sbp_change'])} mmHg "
-                     f"({_fmt(lo)} to {_fmt(hi)}, {o['interval_coverage']:.0%}) | "
-                     f"{o['p_target']:.0%} | {o['status']} |")
+        lo, hi = o.interval
+        g = " (guideline)" if o.guideline_preferred else ""
+        lines.append(f"| {o.rank} | {a.label(o.option)}{g} | {_fmt(o.predicted_sbp_change)} "
+                     f"mmHg ({_fmt(lo)} to {_fmt(hi)}, {o.interval_coverage:.0%}) | "
+                     f"{o.p_target:.0%} | {o.status.value} |")
     lines += ["", "*Predicted changes are for the standard dose; a suggested order starts at "
               "the starting dose and is titrated to it.*"]
-    blocked = [o for o in doc["options"] if o["rank"] is None]
+    blocked = [o for o in a.options if o.rank is None]
     if blocked:
         lines += ["", "**Not offered (contraindicated):** " + "; ".join(
-            f"{o['label']} ({_blocks(o)})" for o in blocked[:4])
+            f"{a.label(o.option)} ({_blocks(o)})" for o in blocked[:4])
             + ("; ..." if len(blocked) > 4 else "")]
     top = ranked[0] if ranked else None
-    if top and top["drivers"]:
-        lines += ["", f"**Why {top['label']}:** " + "; ".join(
-            f"{driver_phrase(d)} {_fmt(d['contribution'])} mmHg" for d in top["drivers"])]
-    cautions = [f for o in ranked[:3] for f in o["findings"] if f["severity"] == "warn"]
+    if top and top.drivers:
+        lines += ["", f"**Why {a.label(top.option)}:** " + "; ".join(
+            f"{driver_phrase(d)} {_fmt(d.contribution)} mmHg" for d in top.drivers)]
+    cautions = [f for o in ranked[:3] for f in o.findings if f.severity is Severity.WARN]
     if cautions:
         lines += ["", "**Cautions:** " + "; ".join(_caution(f) for f in cautions[:4])]
-    lines += _notes(doc)
+    lines += _notes(a)
     lines += ["", DISCLAIMER]
     return "\n".join(lines)
 
@@ -194,61 +200,60 @@ _DRAFT_KEEPS = ("resourceType", "id", "status", "intent", "subject", "encounter"
                 "authoredOn")
 
 
-def _medication_request(order: dict[str, Any], patient_id: str, base: dict[str, Any] | None
-                        ) -> dict[str, Any]:
+def _medication_request(order: StartingProduct, patient_id: str,
+                        base: dict[str, Any] | None) -> dict[str, Any]:
     """A draft order of the option's starting product (the assessment's ``order``, from
     :mod:`models.prescribing`: the patient's own starting dose, e.g. candesartan 4 mg in
     renal impairment): the orderable dm+d VMP first, an RxNorm SCD where known, never an
     ingredient code; the dose structured and in plain words; the prescriber's notes as the
     order's note and timing as the patient instruction, never in the dosage text."""
-    coding = [{"system": SNOMED, "code": order["dmd_vmp"], "display": order["dmd_name"]}]
-    if order.get("rxnorm_scd"):
-        coding.append({"system": RXNORM, "code": order["rxnorm_scd"],
-                       "display": order.get("rxnorm_name") or order["dmd_name"]})
-    dose = order["dose_mg"]
+    coding = [{"system": SNOMED, "code": order.dmd_vmp, "display": order.dmd_name}]
+    if order.rxnorm_scd:
+        coding.append({"system": RXNORM, "code": order.rxnorm_scd,
+                       "display": order.rxnorm_name or order.dmd_name})
+    dose = order.dose_mg
     resource: dict[str, Any] = ({k: base[k] for k in _DRAFT_KEEPS if k in base} if base else {
         "resourceType": "MedicationRequest", "status": "draft", "intent": "order",
         "subject": {"reference": f"Patient/{patient_id}"}})
     resource["medicationCodeableConcept"] = {"coding": coding,
-                                             "text": f"{order['dmd_name']}"}
+                                             "text": order.dmd_name}
     dosage: dict[str, Any] = {
         "text": f"{dose:g} mg once daily",
         "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
         "doseAndRate": [{"doseQuantity": {"value": dose, "unit": "mg",
                                           "system": "http://unitsofmeasure.org",
                                           "code": "mg"}}]}
-    if order.get("patient_instruction"):
-        dosage["patientInstruction"] = order["patient_instruction"]
+    if order.patient_instruction:
+        dosage["patientInstruction"] = order.patient_instruction
     resource["dosageInstruction"] = [dosage]
-    if order.get("note"):
-        resource["note"] = [{"text": f"Starting dose. {order['note']}"}]
+    if order.note:
+        resource["note"] = [{"text": f"Starting dose. {order.note}"}]
     return resource
 
 
-def _suggestions(doc: dict[str, Any], ctx: CardContext) -> list[Suggestion]:
+def _suggestions(a: Assessment, ctx: CardContext) -> list[Suggestion]:
     """At most two orders among the top three ranked options: never a class the draft
     orders already (the draft carries it: suggesting it again would replace a draft of the
     same drug) and, when the draft starts a ranked option, only options ranked above it."""
     out: list[Suggestion] = []
-    ranked = sorted((o for o in doc["options"] if o["rank"] is not None),
-                    key=lambda o: int(o["rank"]))
-    drafted = _ordered_options(ranked, doc["current_regimen"], ctx.ordered)
-    above = min((int(o["rank"]) for o in drafted), default=None)
-    for o in ranked[:3]:
-        if above is not None and int(o["rank"]) >= above:
+    ranked = sorted(((o, o.rank) for o in a.options if o.rank is not None),
+                    key=lambda pair: pair[1])
+    above = min((r for o, r in ranked
+                 if _starts_ordered(o.option, a.current_regimen, ctx.ordered)), default=None)
+    for o, rank in ranked[:3]:
+        if above is not None and rank >= above:
             break
-        started = [DrugClass(c) for c in o["classes_after"]
-                   if c not in doc["current_regimen"]]
+        started = [c for c in o.option.classes_after if c not in a.current_regimen]
         # Only single-drug starts and additions become orders: a switch also stops a current
         # drug, which a replacement order alone would not do.
-        if len(started) != 1 or o["action"] not in ("start", "add") or (
+        if len(started) != 1 or o.option.action not in (OptionAction.START, OptionAction.ADD) or (
                 started[0] in ctx.ordered):
             continue
-        order = o.get("order")
+        order = a.order(o.option)
         if order is None:
             continue
         replacing = ctx.draft_order is not None and ctx.draft_order.get("id")
-        product = f"{order['drug']} {order['dose_mg']:g} mg"
+        product = f"{order.drug} {order.dose_mg:g} mg"
         action = Action(
             type="update" if replacing else "create",
             description=(f"Replace the draft order with {product}" if replacing
@@ -256,7 +261,7 @@ def _suggestions(doc: dict[str, Any], ctx: CardContext) -> list[Suggestion]:
             resource=_medication_request(order, ctx.patient_id,
                                          ctx.draft_order if replacing else None))
         out.append(Suggestion.for_option(
-            o["id"], label=f"{o['label']} ({_fmt(o['predicted_sbp_change'])} mmHg)",
+            o.option.id, label=f"{a.label(o.option)} ({_fmt(o.predicted_sbp_change)} mmHg)",
             uuid=_uuid(), isRecommended=not out, actions=[action]))
         if len(out) == 2:
             break
@@ -269,53 +274,54 @@ def suggestion_options(cards: list[Card]) -> dict[str, str]:
             if s.uuid and s.option}
 
 
-def build_cards(doc: dict[str, Any], ctx: CardContext, app_context: str | None
-                ) -> list[Card]:
+def build_cards(a: Assessment, ctx: CardContext, app_context: str | None) -> list[Card]:
     """The cards for one call (empty when there is nothing to say, e.g. BP at target on
     patient-view, or an order that is neither an antihypertensive nor an interacting drug)."""
-    source = _source(doc)
+    source = _source(a)
     # no app context (the panel store could not keep the assessment): no link that cannot open
     links = None if app_context is None else [Link(
         label="Open the hypertension options panel", url=ctx.panel_url, type="smart",
         appContext=app_context)]
     if ctx.hook == "patient-view":
-        return _cards(doc, ctx, source, links)
+        return _cards(a, ctx, source, links)
     if not (ctx.ordered or ctx.ordered_facts):
         return []  # not an order this service checks (a statin, an imaging request)
     if is_antihypertensive(ctx.ordered, ctx.ordered_facts):
-        return _with_interactions(_cards(doc, ctx, source, links), doc, ctx, source, links)
+        return _with_interactions(_cards(a, ctx, source, links), a, ctx, source, links)
     # a drug that interacts with the regimen: the interaction, never the ranked options
-    unavailable = [f"{d.label} could not be obtained ({doc['unavailable'][d.value]})"
-                   for d in REQUIRED_DOMAINS if d.value in doc.get("unavailable", {})]
+    unavailable = [f"{d.label} could not be obtained ({why})" for d in REQUIRED_DOMAINS
+                   if (why := a.unavailable_reason(d)) is not None]
     if unavailable:
-        return [_not_checked(doc, ctx, "; ".join(unavailable), source)]
-    pathway = [_pathway_card(doc, ctx, source, links)] if doc["status"] == "pathway" else []
-    return _with_interactions(pathway, doc, ctx, source, links) if ctx.interactions else []
+        return [_not_checked(a, ctx, "; ".join(unavailable), source)]
+    pathway = ([_pathway_card(a, ctx, source, links)]
+               if a.status is AssessmentStatus.PATHWAY else [])
+    return _with_interactions(pathway, a, ctx, source, links) if ctx.interactions else []
 
 
-def _not_checked(doc: dict[str, Any], ctx: CardContext, reasons: str, source: Source) -> Card:
+def _not_checked(a: Assessment, ctx: CardContext, reasons: str, source: Source) -> Card:
     """A warning on an order hook: the order could not be checked, and why."""
     return Card(uuid=_uuid(), summary=_clip(f"{ctx.drug} order not checked: {reasons}"),
-                detail="\n".join(["Cannot assess: " + reasons, *_notes(doc), "", DISCLAIMER]),
+                detail="\n".join(["Cannot assess: " + reasons, *_notes(a), "", DISCLAIMER]),
                 indicator="warning", source=source)
 
 
-_INDICATOR: dict[str, Literal["info", "warning", "critical"]] = {
-    "info": "info", "warn": "warning", "block": "critical"}
-_RANK = {"info": 0, "warning": 1, "critical": 2}
+Indicator = Literal["info", "warning", "critical"]
+_INDICATOR: Final[Mapping[Severity, Indicator]] = {
+    Severity.INFO: "info", Severity.WARN: "warning", Severity.BLOCK: "critical"}
+_RANK: Final[Mapping[Indicator, int]] = {"info": 0, "warning": 1, "critical": 2}
 
 
-def _with_interactions(cards: list[Card], doc: dict[str, Any], ctx: CardContext,
+def _with_interactions(cards: list[Card], a: Assessment, ctx: CardContext,
                        source: Source, links: list[Link] | None) -> list[Card]:
     """The cards with the order's interactions with the current regimen named first in the
     detail of the first card (a card of its own when there is none); an interaction more
     severe than the card's indicator becomes its summary and indicator."""
     if not ctx.interactions:
         return cards
-    worst = max(ctx.interactions, key=lambda f: _RANK[_INDICATOR[f["severity"]]])
-    indicator = _INDICATOR[worst["severity"]]
-    summary = _clip(f"{ctx.drug} ordered: {worst['message']}")
-    current = class_names({DrugClass(c) for c in doc["current_regimen"]})
+    worst = max(ctx.interactions, key=lambda f: f.severity)
+    indicator = _INDICATOR[worst.severity]
+    summary = _clip(f"{ctx.drug} ordered: {worst.message}")
+    current = class_names(set(a.current_regimen))
     checks = (f"**{ctx.drug} ordered with the current {current}:** "
               + "; ".join(_caution(f) for f in ctx.interactions)
               + " (the safety rules of the options, applied to the current regimen)")
@@ -330,38 +336,39 @@ def _with_interactions(cards: list[Card], doc: dict[str, Any], ctx: CardContext,
     return [first.model_copy(update=update), *cards[1:]]
 
 
-def _cards(doc: dict[str, Any], ctx: CardContext, source: Source, links: list[Link] | None
+def _cards(a: Assessment, ctx: CardContext, source: Source, links: list[Link] | None
            ) -> list[Card]:
     """The hypertension card of patient-view, or of an order hook for an antihypertensive."""
     order_hook = ctx.hook != "patient-view"
-    if doc["status"] == "cannot_assess":
-        reasons = "; ".join(doc["reasons"])
+    if a.status is AssessmentStatus.CANNOT_ASSESS:
+        reasons = "; ".join(a.reasons)
         if order_hook:
-            return [_not_checked(doc, ctx, reasons, source)]
+            return [_not_checked(a, ctx, reasons, source)]
         return [Card(uuid=_uuid(), summary=_clip(f"Hypertension options not assessed: "
                                                  f"{reasons}"),
-                     detail="\n".join(["Cannot assess: " + reasons, *_notes(doc), "",
+                     detail="\n".join(["Cannot assess: " + reasons, *_notes(a), "",
                                        DISCLAIMER]),
                      indicator="info", source=source)]
-    if doc["status"] == "pathway":
-        return [_pathway_card(doc, ctx, source, links)]
-    ranked = [o for o in doc["options"] if o["rank"] is not None]
-    indication = _indication(doc)
+    if a.status is AssessmentStatus.PATHWAY:
+        return [_pathway_card(a, ctx, source, links)]
+    ranked = [o for o in a.options if o.rank is not None]
+    indication = _indication(a)
     treat = indication in _TREAT
-    ordered_opts = _ordered_options(doc["options"], doc["current_regimen"], ctx.ordered)
+    ordered_opts = [o for o in a.options
+                    if _starts_ordered(o.option, a.current_regimen, ctx.ordered)]
     if not ranked:
         return [Card(uuid=_uuid(), summary="No antihypertensive option is free of "
-                     "contraindications for this patient: review", detail=_detail(doc),
+                     "contraindications for this patient: review", detail=_detail(a),
                      indicator="warning", source=source, links=links)]
     top = ranked[0]
-    suggestions = _suggestions(doc, ctx) if order_hook and treat else []
-    indicator: Literal["info", "warning", "critical"]
+    suggestions = _suggestions(a, ctx) if order_hook and treat else []
+    indicator: Indicator
     if ordered_opts:
         worst = max(ordered_opts, key=_severity)
         sev = _severity(worst)
-        drug = CLASS_INFO[DrugClass(ctx.ordered[0])].short
-        if sev == 2:
-            reason = next(f["message"] for f in worst["findings"] if f["severity"] == "block")
+        drug = CLASS_INFO[ctx.ordered[0]].short
+        if sev is Severity.BLOCK:
+            reason = next(f.message for f in worst.findings if f.severity is Severity.BLOCK)
             summary = _clip(f"{drug} contraindicated: {reason}")
             indicator = "critical"
         elif indication == "white-coat":
@@ -369,72 +376,71 @@ def _cards(doc: dict[str, Any], ctx: CardContext, source: Source, links: list[Li
                             "effect): no intensification on clinic BP alone")
             indicator = "warning"
         elif not treat:
-            summary = _clip(f"{drug} ordered while clinic BP {_bp(doc)} is below the target of "
-                            f"{_goal(doc)}: if for BP, over-treatment (other uses not "
+            summary = _clip(f"{drug} ordered while clinic BP {_bp(a)} is below the target of "
+                            f"{_goal(a)}: if for BP, over-treatment (other uses not "
                             "assessed)")
             indicator = "warning"
-        elif sev == 1:
-            reason = next(f["message"] for f in worst["findings"] if f["severity"] == "warn")
+        elif sev is Severity.WARN:
+            reason = next(f.message for f in worst.findings if f.severity is Severity.WARN)
             summary = _clip(f"{drug}: caution ({reason})")
             indicator = "warning"
         else:
-            summary = _clip(f"{drug} ordered; model's top option: {top['label']} "
-                            f"({_fmt(top['predicted_sbp_change'])} mmHg)")
+            summary = _clip(f"{drug} ordered; model's top option: {a.label(top.option)} "
+                            f"({_fmt(top.predicted_sbp_change)} mmHg)")
             indicator = "info"
-        return [Card(uuid=_uuid(), summary=summary, detail=_detail(doc), indicator=indicator,
+        return [Card(uuid=_uuid(), summary=summary, detail=_detail(a), indicator=indicator,
                      source=source, suggestions=suggestions or None,
                      selectionBehavior="at-most-one" if suggestions else None,
                      overrideReasons=list(OVERRIDE_REASONS), links=links)]
     if not treat:
         return []  # at target, or treatment not indicated: nothing to intensify
-    summary = _clip(f"{_headline(doc, indication)}: top option {top['label']} "
-                    f"({_fmt(top['predicted_sbp_change'])} mmHg predicted)")
-    return [Card(uuid=_uuid(), summary=summary, detail=_detail(doc), indicator="info",
+    summary = _clip(f"{_headline(a, indication)}: top option {a.label(top.option)} "
+                    f"({_fmt(top.predicted_sbp_change)} mmHg predicted)")
+    return [Card(uuid=_uuid(), summary=summary, detail=_detail(a), indicator="info",
                  source=source, suggestions=suggestions or None,
                  selectionBehavior="at-most-one" if suggestions else None,
                  overrideReasons=list(OVERRIDE_REASONS), links=links)]
 
 
-def _headline(doc: dict[str, Any], indication: str | None) -> str:
+def _headline(a: Assessment, indication: str | None) -> str:
     """What the BP is, truthfully: above target (treated), or the stage (untreated)."""
-    bp = _bp(doc)
+    bp = _bp(a)
     if indication == "step-up":
-        return f"BP {bp} above target {_goal(doc)}"
+        return f"BP {bp} above target {_goal(a)}"
     if indication == "offer-treatment":
         return f"Stage 2 hypertension ({bp})"
     verb = "consider" if indication == "consider-treatment" else "discuss"
     return f"Stage 1 hypertension ({bp}), {verb} treatment"
 
 
-def _pathway_card(doc: dict[str, Any], ctx: CardContext, source: Source,
+def _pathway_card(a: Assessment, ctx: CardContext, source: Source,
                   links: list[Link] | None) -> Card:
     """One card for the stop conditions, the most urgent first, never a suggestion. A drug
     being ordered is checked against every safety rule (a contraindication is critical),
     against the stops' ``avoid`` classes (critical) and their ``caution`` classes (a warning
     that asks whether it is for BP at all)."""
-    stops = sorted(doc["stops"], key=lambda s: s["indicator"] != "critical")
+    stops = sorted(a.stops, key=lambda s: s.urgency is not Urgency.CRITICAL)
     first = stops[0]
-    indicator: Literal["info", "warning", "critical"] = (
-        "critical" if first["indicator"] == "critical" else "warning")
-    summary = first["summary"]
-    detail = _pathway_detail(doc)
+    indicator: Indicator = "critical" if first.urgency is Urgency.CRITICAL else "warning"
+    summary = first.summary
+    detail = _pathway_detail(a)
     if ctx.ordered:
         cls = ctx.ordered[0]
         drug = CLASS_INFO[cls].short
         drug = drug[:1].upper() + drug[1:]
-        checked = _ordered_options(doc.get("checked_options", []), doc["current_regimen"],
-                                   ctx.ordered)
-        blocks = [f for o in checked for f in o["findings"] if f["severity"] == "block"]
-        cautions = [f for o in checked for f in o["findings"] if f["severity"] == "warn"]
-        against = [s for s in stops if cls.value in s["avoid"]]
-        careful = [s for s in stops if cls.value in s.get("caution", [])]
+        checked = [f for o, fs in a.checked
+                   if _starts_ordered(o, a.current_regimen, ctx.ordered) for f in fs]
+        blocks = [f for f in checked if f.severity is Severity.BLOCK]
+        cautions = [f for f in checked if f.severity is Severity.WARN]
+        against = [s for s in stops if cls in s.avoid]
+        careful = [s for s in stops if cls in s.caution]
         if blocks:
-            summary, indicator = f"{drug} contraindicated: {blocks[0]['message']}", "critical"
+            summary, indicator = f"{drug} contraindicated: {blocks[0].message}", "critical"
         elif against:
-            summary, indicator = f"{drug} ordered: not now. {against[0]['summary']}", "critical"
+            summary, indicator = f"{drug} ordered: not now. {against[0].summary}", "critical"
         elif careful:
             summary = (f"{drug} ordered: check it is needed (not for BP now). "
-                       f"{careful[0]['summary']}")
+                       f"{careful[0].summary}")
         checks = blocks + cautions
         if checks:
             detail = (f"**{drug} ordered:** " + "; ".join(_caution(f) for f in checks[:4])
@@ -444,20 +450,19 @@ def _pathway_card(doc: dict[str, Any], ctx: CardContext, source: Source,
                 overrideReasons=list(OVERRIDE_REASONS), links=links)
 
 
-def _severity(o: dict[str, Any]) -> int:
-    sev = {"info": 0, "warn": 1, "block": 2}
-    return max((sev[f["severity"]] for f in o["findings"]), default=0)
+def _severity(o: OptionAssessment) -> Severity:
+    return max_severity(o.findings) or Severity.INFO
 
 
-def _ordered_options(options: list[dict[str, Any]], current: dict[str, float],
-                     ordered: tuple[DrugClass, ...]) -> list[dict[str, Any]]:
-    """Of ``options``, those that start one of the ordered classes (the order being
-    placed) on top of the ``current`` regimen."""
-    if not ordered:
-        return []
-    wanted = {c.value for c in ordered}
-    return [o for o in options if o["action"] in ("start", "add", "switch")
-            and wanted & (set(o["classes_after"]) - set(current))]
+#: The actions that start a class (the order being placed can be one of them).
+_STARTS: Final = frozenset({OptionAction.START, OptionAction.ADD, OptionAction.SWITCH})
+
+
+def _starts_ordered(o: TreatmentOption, current: Mapping[DrugClass, float],
+                    ordered: Iterable[DrugClass]) -> bool:
+    """Whether ``o`` starts one of the ordered classes (the order being placed) on top of
+    the ``current`` regimen."""
+    return o.action in _STARTS and any(c in o.after_set and c not in current for c in ordered)
 
 
 def _clip(text: str, limit: int = 139) -> str:

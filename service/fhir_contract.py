@@ -12,7 +12,6 @@ from functools import cache
 from importlib.metadata import version
 from typing import Any, Final
 
-from fhir_mappings.vocabulary import CLASS_ORDER, DrugClass
 from models.guideline.profiles import PROFILES
 from models.options import Action, valid_options
 from service.fhir_canonical import (
@@ -22,6 +21,7 @@ from service.fhir_canonical import (
     OPTION_SYSTEM,
     OUTPUT_SYSTEM,
 )
+from vocabulary.drug_classes import CLASS_ORDER, DrugClass
 
 FHIR_VERSION: Final = "4.0.1"
 #: The day the definitions below last changed (their ``date`` element).

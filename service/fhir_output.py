@@ -19,8 +19,9 @@ needs a resource or sub-actions, rqg-1), so it is absent.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.detectedissue import DetectedIssue
@@ -28,10 +29,14 @@ from fhir.resources.R4B.guidanceresponse import GuidanceResponse
 from fhir.resources.R4B.parameters import Parameters
 from fhir.resources.R4B.riskassessment import RiskAssessment
 
+from models.assessment import Assessment, AssessmentStatus
+from models.guideline.findings import Finding, Severity
+from models.guideline.stops import Stop, Urgency
 from service.fhir_canonical import EXT_SBP, EXT_STATUS, FINDING_SYSTEM, OPTION_SYSTEM
 
 UCUM = "http://unitsofmeasure.org"
-SEVERITY = {"block": "high", "warn": "moderate", "info": "low"}
+SEVERITY: Final[Mapping[Severity, str]] = {
+    Severity.BLOCK: "high", Severity.WARN: "moderate", Severity.INFO: "low"}
 GUIDELINE_URLS = {"NICE NG136": "https://www.nice.org.uk/guidance/ng136",
                   "NICE NG203": "https://www.nice.org.uk/guidance/ng203",
                   "NICE NG106": "https://www.nice.org.uk/guidance/ng106",
@@ -52,35 +57,37 @@ def _guideline_url(citation: str) -> str | None:
     return next((u for g, u in GUIDELINE_URLS.items() if citation.startswith(g)), None)
 
 
-def _issue(f: dict[str, Any], patient: dict[str, str], implicated: str | None, when: str
+def _issue(f: Finding, patient: dict[str, str], implicated: str | None, when: str
            ) -> dict[str, Any]:
+    citation = str(f.citation)
     d: dict[str, Any] = {
         "resourceType": "DetectedIssue", "status": "final",
-        "code": {"coding": [{"system": FINDING_SYSTEM, "code": f["code"]}], "text": f["code"]},
-        "severity": SEVERITY[f["severity"]], "patient": patient, "identifiedDateTime": when,
-        "detail": f"{f['message']} ({f['citation']})",
+        "code": {"coding": [{"system": FINDING_SYSTEM, "code": f.code}], "text": f.code},
+        "severity": SEVERITY[f.severity], "patient": patient, "identifiedDateTime": when,
+        "detail": f"{f.message} ({citation})",
     }
-    url = _guideline_url(f["citation"])
+    url = _guideline_url(citation)
     if url:
         d["reference"] = url
     if implicated:
         d["implicated"] = [{"reference": implicated}]
-    if f.get("monitoring"):
-        d["mitigation"] = [{"action": {"text": f"Monitor: {f['monitoring']}"}}]
+    if f.monitoring:
+        d["mitigation"] = [{"action": {"text": f"Monitor: {f.monitoring}"}}]
     return d
 
 
-def _stop_issue(stop: dict[str, Any], patient: dict[str, str], when: str) -> dict[str, Any]:
+def _stop_issue(stop: Stop, patient: dict[str, str], when: str) -> dict[str, Any]:
+    citation = str(stop.citation)
     d: dict[str, Any] = {
         "resourceType": "DetectedIssue", "status": "final",
-        "code": {"coding": [{"system": FINDING_SYSTEM, "code": stop["code"]}],
-                 "text": stop["summary"]},
-        "severity": "high" if stop["indicator"] == "critical" else "moderate",
+        "code": {"coding": [{"system": FINDING_SYSTEM, "code": stop.code}],
+                 "text": stop.summary},
+        "severity": "high" if stop.urgency is Urgency.CRITICAL else "moderate",
         "patient": patient, "identifiedDateTime": when,
-        "detail": f"{stop['summary']} ({stop['citation']})",
-        "mitigation": [{"action": {"text": stop["action"]}}],
+        "detail": f"{stop.summary} ({citation})",
+        "mitigation": [{"action": {"text": stop.action}}],
     }
-    url = _guideline_url(stop["citation"])
+    url = _guideline_url(citation)
     if url:
         d["reference"] = url
     return d
@@ -109,10 +116,10 @@ def _output_parameters(entries: list[dict[str, Any]],
     return {"fullUrl": url, "resource": resource}
 
 
-def assessment_bundle(doc: dict[str, Any], patient_id: str | None, module_uri: str,
+def assessment_bundle(a: Assessment, patient_id: str | None, module_uri: str,
                       request_id: str) -> dict[str, Any]:
-    """Build and validate the Bundle for one assessment document; ``module_uri`` is the
-    canonical of the module (service/fhir_canonical.py MODULE_URI)."""
+    """Build and validate the Bundle for one assessment; ``module_uri`` is the canonical of
+    the module (service/fhir_canonical.py MODULE_URI)."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
     patient = {"reference": f"Patient/{patient_id}"} if patient_id else {
         "display": "patient in the submitted bundle"}
@@ -123,79 +130,79 @@ def assessment_bundle(doc: dict[str, Any], patient_id: str | None, module_uri: s
         "resourceType": "GuidanceResponse", "requestIdentifier": {"value": request_id},
         "moduleUri": module_uri, "subject": patient, "occurrenceDateTime": now,
     }
-    if doc["status"] == "cannot_assess":
+    if a.status is AssessmentStatus.CANNOT_ASSESS:
         guidance["status"] = "data-required"
-        guidance["note"] = [{"text": "Cannot assess: " + "; ".join(doc["reasons"])}]
+        guidance["note"] = [{"text": "Cannot assess: " + "; ".join(a.reasons)}]
         entries.append({"fullUrl": gr_url, "resource": guidance})
         entries += [{"fullUrl": _urn(), "resource": _issue(f, patient, None, now)}
-                    for f in doc["findings"]]
-    elif doc["status"] == "pathway":
+                    for f in a.findings]
+    elif a.status is AssessmentStatus.PATHWAY:
         # A stop condition: what to do instead of a ranked list, one DetectedIssue each.
         guidance["status"] = "success"
         guidance["note"] = [
-            {"text": "No ranked options: " + "; ".join(s["summary"] for s in doc["stops"])},
+            {"text": "No ranked options: " + "; ".join(s.summary for s in a.stops)},
             {"text": "Decision support only: simulated training data, not clinically "
                      "validated."}]
         entries.append({"fullUrl": gr_url, "resource": guidance})
         entries += [{"fullUrl": _urn(), "resource": _stop_issue(s, patient, now)}
-                    for s in doc["stops"]]
+                    for s in a.stops]
         entries += [{"fullUrl": _urn(), "resource": _issue(f, patient, None, now)}
-                    for f in doc["findings"]]
+                    for f in a.findings]
     else:
         guidance["status"] = "success"
-        t = doc["target"]
-        ranked = [o for o in doc["options"] if o["rank"] is not None]
+        t = a.target
+        assert t is not None  # an assessed patient has a target
+        ranked = [o for o in a.options if o.rank is not None]
         guidance["note"] = [
-            {"text": f"Target below {t['systolic']:.0f}/{t['diastolic']:.0f} mmHg "
-                     f"({t['citation']}); guideline step: {doc['guideline_step']}; guideline "
-                     f"default: {', '.join(doc['guideline_default']) or 'none'}."},
+            {"text": f"Target below {t.systolic:.0f}/{t.diastolic:.0f} mmHg "
+                     f"({t.citation}); guideline step: {a.guideline_step}; guideline "
+                     f"default: {', '.join(a.guideline_default) or 'none'}."},
             {"text": "Ranked options: " + "; ".join(
-                f"{o['rank']}. {o['label']} ({o['predicted_sbp_change']:+.1f} mmHg)"
+                f"{o.rank}. {a.label(o.option)} ({o.predicted_sbp_change:+.1f} mmHg)"
                 for o in ranked)},
             {"text": "Decision support only: simulated training data, not clinically "
                      "validated."}]
         entries.append({"fullUrl": gr_url, "resource": guidance})
-        m = doc["model"]
-        for o in doc["options"]:
+        m = a.model
+        for o in a.options:
             ra_url = _urn()
-            lo, hi = o["interval"]
-            ra = {
+            lo, hi = o.interval
+            status = o.status.value
+            ra: dict[str, Any] = {
                 "resourceType": "RiskAssessment", "status": "final", "subject": patient,
                 "occurrenceDateTime": now,
-                "code": {"coding": [{"system": OPTION_SYSTEM, "code": o["id"]}],
-                         "text": o["label"]},
-                "method": {"text": f"{m['id']} {m['version']} ({m['provider']})"},
+                "code": {"coding": [{"system": OPTION_SYSTEM, "code": o.option.id}],
+                         "text": a.label(o.option)},
+                "method": {"text": f"{m.id} {m.version} ({m.provider})"},
                 "extension": [
-                    {"url": EXT_STATUS, "valueCode": o["status"]},
+                    {"url": EXT_STATUS, "valueCode": status},
                     {"url": EXT_SBP, "extension": [
-                        {"url": "value", "valueQuantity": _mmhg(o["predicted_sbp_change"])},
+                        {"url": "value", "valueQuantity": _mmhg(o.predicted_sbp_change)},
                         {"url": "lower", "valueQuantity": _mmhg(lo)},
                         {"url": "upper", "valueQuantity": _mmhg(hi)},
-                        {"url": "coverage", "valueDecimal": o["interval_coverage"]}]}],
+                        {"url": "coverage", "valueDecimal": o.interval_coverage}]}],
                 "prediction": [{
-                    "outcome": {"text": f"clinic systolic BP below {t['systolic']:.0f} mmHg "
+                    "outcome": {"text": f"clinic systolic BP below {t.systolic:.0f} mmHg "
                                         "at 12 weeks"},
-                    "probabilityDecimal": o["p_target"],
+                    "probabilityDecimal": o.p_target,
                     "whenRange": {"low": {"value": 12, "unit": "wk", "system": UCUM,
                                           "code": "wk"},
                                   "high": {"value": 12, "unit": "wk", "system": UCUM,
                                            "code": "wk"}},
-                    "rationale": f"rank {o['rank'] if o['rank'] is not None else '-'}; "
-                                 f"status {o['status']}; predicted change "
-                                 f"{o['predicted_sbp_change']:+.1f} mmHg "
-                                 f"({lo:+.1f} to {hi:+.1f}, {o['interval_coverage']:.0%})"}],
-                "note": [{"text": "Drivers: " + "; ".join(
-                    f"{d['label']} {d['contribution']:+.1f} mmHg" for d in o["drivers"])}]
-                if o["drivers"] else None,
+                    "rationale": f"rank {o.rank if o.rank is not None else '-'}; "
+                                 f"status {status}; predicted change "
+                                 f"{o.predicted_sbp_change:+.1f} mmHg "
+                                 f"({lo:+.1f} to {hi:+.1f}, {o.interval_coverage:.0%})"}],
             }
-            if ra["note"] is None:
-                del ra["note"]
-            options.append((ra_url, o["rank"], o["status"]))
+            if o.drivers:
+                ra["note"] = [{"text": "Drivers: " + "; ".join(
+                    f"{d.label} {d.contribution:+.1f} mmHg" for d in o.drivers)}]
+            options.append((ra_url, o.rank, status))
             entries.append({"fullUrl": ra_url, "resource": ra})
             entries += [{"fullUrl": _urn(), "resource": _issue(f, patient, ra_url, now)}
-                        for f in o["findings"] if f["severity"] != "info"]
+                        for f in o.findings if f.severity is not Severity.INFO]
         entries += [{"fullUrl": _urn(), "resource": _issue(f, patient, None, now)}
-                    for f in doc["findings"]]
+                    for f in a.findings]
     entries.append(_output_parameters(entries, options, guidance))
     validators: dict[str, Any] = {"GuidanceResponse": GuidanceResponse,
                                   "RiskAssessment": RiskAssessment,

@@ -29,15 +29,14 @@ from datetime import date
 from typing import Any, Final
 
 from fhir_mappings.errors import PatientMismatch
-from fhir_mappings.feature_table import FEATURES_BY_NAME
 from fhir_mappings.features import FeatureVector
 from fhir_mappings.mapping import features_from_fhir
-from fhir_mappings.vocabulary import CLASS_INFO, CLASS_ORDER, DrugClass
-from models.assessment import finding_document
 from models.guideline.findings import Finding
 from models.guideline.safety import option_findings
 from models.options import Action, TreatmentOption
 from service.schemas.cds_hooks import HookRequest
+from vocabulary.drug_classes import CLASS_INFO, CLASS_ORDER, DrugClass
+from vocabulary.feature_table import FEATURES_BY_NAME
 
 #: Rule facts of antihypertensives that are not model classes.
 OTHER_ANTIHYPERTENSIVES: Final = frozenset({
@@ -61,7 +60,7 @@ class DraftOrders:
     """Rule facts of the other drugs ordered (:data:`ORDER_FACTS`)."""
     draft: dict[str, Any] | None = None
     """The first draft order of a model class (a suggestion may replace it)."""
-    interactions: tuple[dict[str, Any], ...] = ()
+    interactions: tuple[Finding, ...] = ()
     """Findings (assessment-document form) the ordered drugs add to the current regimen."""
 
     @property
@@ -125,7 +124,7 @@ def _classify(order: dict[str, Any], medications: list[dict[str, Any]], as_of: d
     return list(fv.regimen), [f for f in ORDER_FACTS if fv.flag(f)]
 
 
-def interactions(patient: FeatureVector, facts: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
+def interactions(patient: FeatureVector, facts: tuple[str, ...]) -> tuple[Finding, ...]:
     """Findings the safety rules make about the current regimen (checked as if started) with
     ``facts`` set that they do not make with them cleared (see the module docstring)."""
     if not facts or not patient.regimen:
@@ -140,7 +139,7 @@ def interactions(patient: FeatureVector, facts: tuple[str, ...]) -> tuple[dict[s
         return option_findings(replace(patient, values=values), regimen)
 
     without = set(findings(0.0))
-    return tuple(finding_document(f) for f in findings(1.0) if f not in without)
+    return tuple(f for f in findings(1.0) if f not in without)
 
 
 def draft_orders(hook: HookRequest, patient: FeatureVector, as_of: date) -> DraftOrders:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fhir_mappings.feature_table import PATIENT_FEATURES, Kind
 from fhir_mappings.features import FeatureVector
-from fhir_mappings.vocabulary import DrugClass
+from vocabulary.drug_classes import DrugClass
+from vocabulary.feature_table import PATIENT_FEATURES, Kind
 
 BASELINE: dict[str, float | None] = {
     "age": 60.0, "sex_female": 0.0, "ethnicity_black": 0.0, "ethnicity_south_asian": 0.0,

@@ -6,9 +6,9 @@ from datetime import date
 
 from hypothesis import strategies as st
 
-from fhir_mappings.feature_table import PATIENT_FEATURES, Kind, Missing
 from fhir_mappings.features import FeatureVector
-from fhir_mappings.vocabulary import CLASS_ORDER, RAS_BLOCKERS, DrugClass
+from vocabulary.drug_classes import CLASS_ORDER, RAS_BLOCKERS, DrugClass
+from vocabulary.feature_table import PATIENT_FEATURES, Kind, Missing
 
 #: Realistic ranges for generated values (inside the table's plausibility bounds).
 RANGES: dict[str, tuple[float, float]] = {

@@ -10,10 +10,10 @@ no ethnicity-based first-line choice; beta-blockers where there is a compelling 
 from __future__ import annotations
 
 from fhir_mappings.features import FeatureVector
-from fhir_mappings.vocabulary import RAS_BLOCKERS, DrugClass
 from models.guideline.citations import esc
 from models.guideline.nice import Preference
 from models.guideline.targets import OUT_OF_OFFICE_OFFSET, Setting, Target
+from vocabulary.drug_classes import RAS_BLOCKERS, DrugClass
 
 ACEI, ARB, CCB = DrugClass.ACE_INHIBITOR, DrugClass.ARB, DrugClass.CCB
 THZ, BB, SPIRO = DrugClass.THIAZIDE_LIKE, DrugClass.BETA_BLOCKER, DrugClass.SPIRONOLACTONE

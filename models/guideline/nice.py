@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fhir_mappings.features import FeatureVector
-from fhir_mappings.vocabulary import RAS_BLOCKERS, DrugClass
 from models.guideline.citations import Citation, nice, nice_ng203
 from models.guideline.findings import Finding, Severity
 from models.guideline.targets import OUT_OF_OFFICE_OFFSET, Target
 from models.options import Action, TreatmentOption
+from vocabulary.drug_classes import RAS_BLOCKERS, DrugClass
 
 ACEI, ARB, CCB = DrugClass.ACE_INHIBITOR, DrugClass.ARB, DrugClass.CCB
 THZ, BB = DrugClass.THIAZIDE_LIKE, DrugClass.BETA_BLOCKER

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 
 from fhir_mappings.features import FeatureVector
-from fhir_mappings.vocabulary import CLASS_INFO, CLASS_ORDER, RAS_BLOCKERS, DrugClass, class_names
 from models.guideline.citations import (
     bnf,
     mhra,
@@ -33,6 +32,7 @@ from models.guideline.citations import (
 from models.guideline.findings import Finding, Severity
 from models.options import TreatmentOption
 from models.prescribing import MAX_DAILY_MG, STARTING, daily_mg
+from vocabulary.drug_classes import CLASS_INFO, CLASS_ORDER, RAS_BLOCKERS, DrugClass, class_names
 
 ACEI, ARB, CCB = DrugClass.ACE_INHIBITOR, DrugClass.ARB, DrugClass.CCB
 THZ, BB = DrugClass.THIAZIDE_LIKE, DrugClass.BETA_BLOCKER

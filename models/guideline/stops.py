@@ -45,10 +45,10 @@ from enum import StrEnum
 from typing import Final
 
 from fhir_mappings.features import FeatureVector
-from fhir_mappings.vocabulary import DrugClass, class_names
 from models.guideline.citations import Citation, nice, nice_ng133, policy, ukka
 from models.guideline.nice import clinic_bp_text
 from models.guideline.targets import Target
+from vocabulary.drug_classes import DrugClass, class_names
 
 ACEI, ARB, CCB = DrugClass.ACE_INHIBITOR, DrugClass.ARB, DrugClass.CCB
 THZ, BB = DrugClass.THIAZIDE_LIKE, DrugClass.BETA_BLOCKER

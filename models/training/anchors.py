@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from fhir_mappings.vocabulary import CLASS_ORDER
 from models.training.simulator import INTERNAL, Cohort, simulate_cohort, true_sbp_change
+from vocabulary.drug_classes import CLASS_ORDER
 
 F = npt.NDArray[np.float64]
 IDX = {c: i for i, c in enumerate(CLASS_ORDER)}

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from fhir_mappings.vocabulary import CLASS_ORDER, DrugClass
 from models.model_rows import PATIENT_MODEL_COLUMNS, assemble
 from models.options import dose_matrices, valid_options
 from models.training.simulator import Cohort
+from vocabulary.drug_classes import CLASS_ORDER, DrugClass
 
 
 @dataclass(frozen=True, slots=True)

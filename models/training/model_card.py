@@ -48,7 +48,7 @@ applies), hypertensive emergencies, secondary hypertension, and any use without 
 
 ## What it predicts
 For each (patient, candidate next regimen) row, from one feature table
-(`fhir_mappings/feature_table.py`, hash `{manifest['feature_table_hash'][:16]}…`):
+(`vocabulary/feature_table.py`, hash `{manifest['feature_table_hash'][:16]}…`):
 
 - `sbp_change`: 12-week change in clinic systolic BP (mmHg, negative = lowering);
 - an interval that covers one observed 12-week change with probability

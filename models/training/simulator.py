@@ -86,9 +86,9 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from fhir_mappings.feature_table import PATIENT_FEATURES, Kind, Missing
-from fhir_mappings.vocabulary import CLASS_ORDER, DrugClass
 from models.training.site_parameters import EXTERNAL, INTERNAL, SITES, SiteParameters
+from vocabulary.drug_classes import CLASS_ORDER, DrugClass
+from vocabulary.feature_table import PATIENT_FEATURES, Kind, Missing
 
 __all__ = [
     "EXTERNAL",

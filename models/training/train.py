@@ -29,11 +29,6 @@ import numpy.typing as npt
 import onnx
 from scipy.special import ndtr
 
-from fhir_mappings.feature_table import (
-    MODEL_FEATURE_NAMES,
-    PATIENT_MODEL_FEATURE_NAMES,
-    model_feature_hash,
-)
 from models.guideline.targets import nice_clinic_systolic_target
 from models.manifest import (
     MANIFEST_NAME,
@@ -49,6 +44,11 @@ from models.training.dataset import OptionRows, option_rows
 from models.training.export_onnx import parse_boosters, to_tensorised_onnx, to_tree_ensemble_onnx
 from models.training.model_card import render_model_card
 from models.training.simulator import Cohort, Outcomes, simulate_cohort, simulate_outcomes
+from vocabulary.feature_table import (
+    MODEL_FEATURE_NAMES,
+    PATIENT_MODEL_FEATURE_NAMES,
+    model_feature_hash,
+)
 
 MODEL_ID = "hypermarker-sbp-response"
 MODEL_VERSION = "1.0.0"

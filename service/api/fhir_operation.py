@@ -101,7 +101,6 @@ async def hypertension_options(request: Request, answer: AnswerDep, client: Clie
             data, answer.received.date(), PROFILES[guideline] if guideline else None), locate)
     except InputError as e:
         raise BadRequest(e.reason, locate(e.path)) from e
-    doc = result.document
-    bundle = assessment_bundle(doc, patient_id, MODULE_URI, answer.request_id)
-    done = await answer.record(call, result, doc, FHIR_OPERATION)
+    bundle = assessment_bundle(result.assessment, patient_id, MODULE_URI, answer.request_id)
+    done = await answer.record(call, result, FHIR_OPERATION)
     return FhirJSON(bundle, headers={REQUEST_ID_HEADER: done.request_id})

@@ -78,7 +78,6 @@ async def call_service(service_id: str, request: Request, answer: AnswerDep,
         result, ordered = await answer.assess(call, assess, _in_prefetch)
     except InputError as e:
         raise BadRequest(f"prefetch: {e.reason}", _in_prefetch(e.path)) from e
-    doc = result.document
     # serialised: ten thousand cached feature graphs would make every full GC pass slow
     try:
         value = orjson.dumps(feature_vector_to_document(result.features))
@@ -86,13 +85,13 @@ async def call_service(service_id: str, request: Request, answer: AnswerDep,
                              if state.panel.remote else state.panel.put(value, patient))
     except PanelStoreError:  # the card still goes out, without a panel link it cannot keep
         token = None
-    cards = build_cards(doc, CardContext(hook.hook, service_id, _panel_url(request, state),
-                                         hook.context.patientId, ordered.classes, ordered.draft,
-                                         ordered.facts, ordered.interactions),
+    ctx = CardContext(hook.hook, service_id, _panel_url(request, state), hook.context.patientId,
+                      ordered.classes, ordered.draft, ordered.facts, ordered.interactions)
+    cards = build_cards(result.assessment, ctx,
                         app_context=None if token is None
                         else orjson.dumps({"assessment": token}).decode())
     card_docs = [c.model_dump(exclude_none=True) for c in cards]
-    done = await answer.record(call, result, doc, CDS_CALL, cards=card_docs,
+    done = await answer.record(call, result, CDS_CALL, cards=card_docs,
                                prefetch_fetched=resolved.fetched,
                                suggestion_options=suggestion_options(cards),
                                client=getattr(identity, "iss", None))

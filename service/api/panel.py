@@ -51,8 +51,8 @@ async def view(grant: str, state: StateDep) -> HTMLResponse:
     if item is None or item.patient_ref != launched.patient_ref:
         raise NotFound("this assessment has expired; reopen the card")
     fv = feature_vector_from_document(orjson.loads(item.value))
-    doc = await run_in_threadpool(state.pipeline.full_document, fv)
-    return HTMLResponse(render_panel(doc),
+    a = await run_in_threadpool(state.pipeline.full_assessment, fv)
+    return HTMLResponse(render_panel(a),
                         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 

@@ -47,13 +47,14 @@ from audit_store import (
     patient_ref,
 )
 from evaluation.cohort import feature_vector, simulated_case_set
-from fhir_mappings.vocabulary import CLASS_ORDER, DrugClass
-from models.assessment import assess
+from models.assessment import Assessment, assess
+from models.assessment_document import assessment_document
 from models.explainer import Explainer
 from models.options import dose_matrices, valid_options
 from models.scorer import Scorer
 from models.training.simulator import simulate_outcomes
 from service.cards import OVERRIDE_REASONS, CardContext, build_cards
+from vocabulary.drug_classes import CLASS_ORDER, DrugClass
 
 #: Pseudonymisation key of simulated patients (a deployment secret in production).
 SIM_KEY = b"hypermarker-simulated-audit"
@@ -90,12 +91,13 @@ def _suggestion_option(label: str, options: list[dict[str, Any]]) -> str | None:
     return max(found, key=lambda o: len(o["label"]))["id"] if found else None
 
 
-def _card_summaries(doc: dict[str, Any], hook: str, ordered: tuple[DrugClass, ...],
+def _card_summaries(a: Assessment, doc: dict[str, Any], hook: str,
+                    ordered: tuple[DrugClass, ...],
                     patient_id: str, name_options: bool
                     ) -> tuple[list[dict[str, Any]], dict[str, str | None]]:
     """The card records (suggestions as ``{"uuid", "option"}`` when ``name_options``, else
     bare uuids as the service records them) and the option of every suggestion uuid."""
-    cards = build_cards(doc, CardContext(hook, "hypermarker-bp", "https://example.org/panel",
+    cards = build_cards(a, CardContext(hook, "hypermarker-bp", "https://example.org/panel",
                                          patient_id, ordered), app_context="{}")
     docs = [c.model_dump(exclude_none=True) for c in cards]
     option_of = {str(s.get("uuid")): _suggestion_option(s.get("label", ""), doc["options"])
@@ -153,7 +155,7 @@ def simulate_audit(site: str, n: int, seed: int, start: datetime, span: timedelt
     for i in range(n):
         fv = feature_vector(cohort.features[i], cohort.current_doses[i])
         a = assess(fv, model.scorer, model.explainer, explain_top=1)
-        doc = a.to_document()
+        doc = assessment_document(a)
         pid = f"{site}-{seed}-{i}"
         ref = patient_ref(pid, SIM_KEY)
         received = start + step * i
@@ -162,7 +164,8 @@ def simulate_audit(site: str, n: int, seed: int, start: datetime, span: timedelt
             ordered: tuple[DrugClass, ...] = (CLASS_ORDER[int(rng.integers(len(CLASS_ORDER)))],)
         else:
             hook, ordered = "patient-view", ()
-        cards, option_of = _card_summaries(doc, hook, ordered, pid, name_suggestion_options)
+        cards, option_of = _card_summaries(a, dict(doc), hook, ordered, pid,
+                                            name_suggestion_options)
         regimen = {c.value: d for c, d in fv.regimen.items()}
         options = [{
             "id": o["id"], "rank": o["rank"], "status": o["status"],

@@ -41,13 +41,13 @@ from evaluation.monitor import (
 )
 from evaluation.monitor_report import render_html
 from evaluation.plan import MetricPathError, PlanError, load_plan
-from fhir_mappings.vocabulary import CLASS_ORDER, DrugClass
 from hypermarker_cli.main import app
 from models.explainer import Explainer
 from models.options import valid_options
 from models.scorer import Scorer
 from tests.audit_store.conftest import pg_server, pg_url, render  # noqa: F401 (fixtures)
 from tests.evaluation.audit_sim import Model, SimulatedAudit, simulate_audit, write_audit
+from vocabulary.drug_classes import CLASS_ORDER, DrugClass
 
 INTERNAL_START = datetime(2026, 1, 5, tzinfo=UTC)
 EXTERNAL_START = datetime(2026, 4, 6, tzinfo=UTC)

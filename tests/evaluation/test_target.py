@@ -25,6 +25,7 @@ from hypermarker_cli.main import app
 from models.assessment import assess
 from models.explainer import Explainer
 from models.guideline.profiles import PROFILES
+from models.pipeline import Pipeline
 from models.scorer import Scorer
 from tests.service.live_server import serve
 
@@ -195,12 +196,13 @@ def test_fhir_suite_disagreement_with_the_service_fails_the_gate(
         server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The harness judging the bundles on another day than the service (a planted fault)
     disagrees on the record the service assessed: the gate fails and names the bundle."""
-    real = evaluation.target_fhir.features_from_fhir
+    class AYearLate(Pipeline):
+        def assess_fhir(self, data: Any, as_of: date | None = None, *args: Any,
+                        **kwargs: Any) -> Any:
+            day = (as_of or time_today()) + timedelta(days=400)
+            return super().assess_fhir(data, day, *args, **kwargs)
 
-    def a_year_late(data: Any, as_of: date | None = None) -> Any:
-        return real(data, as_of=(as_of or time_today()) + timedelta(days=400))
-
-    monkeypatch.setattr(evaluation.target_fhir, "features_from_fhir", a_year_late)
+    monkeypatch.setattr(evaluation.target_fhir, "Pipeline", AYearLate)
     out = tmp_path / "fhir.json"
     result = runner.invoke(app, ["evaluate", "--suite", "fhir", "--fhir-dir",
                                  str(_fhir_folder(tmp_path)), "--target", server, "--json",

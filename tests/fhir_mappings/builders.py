@@ -7,7 +7,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from fhir_mappings import FeatureVector, MappingReport, features_from_fhir
+from fhir_mappings.features import FeatureVector
+from fhir_mappings.mapping import features_from_fhir
+from fhir_mappings.report import MappingReport
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "fhir"
 AS_OF = date(2026, 11, 24)

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from fhir_mappings import IssueKind
+from fhir_mappings.report import IssueKind
 from tests.fhir_mappings.builders import (
     AS_OF,
     LOINC,
@@ -39,7 +39,7 @@ def test_85354_panel_latest_consultation_not_combined_with_an_earlier_visit() ->
     assert fv.values["dbp_clinic"] == 84.0
     p = prov(fv, "sbp_clinic")
     assert p.source == "Observation/bp-b"
-    assert p.date == "2026-11-10"
+    assert p.date == date(2026, 11, 10)
     assert "latest consultation" in p.note
     assert "earlier visits are not combined" in p.note
     assert fv.days_since_bp == (AS_OF - date(2026, 11, 10)).days

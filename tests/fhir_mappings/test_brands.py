@@ -8,7 +8,11 @@ from typing import Any
 
 import pytest
 
-from fhir_mappings import IssueKind, MappingPolicy, build_record, drug_codes, features_from_fhir
+from fhir_mappings import drug_codes
+from fhir_mappings.mapping import features_from_fhir
+from fhir_mappings.mapping_policy import MappingPolicy
+from fhir_mappings.patient_record import build_record
+from fhir_mappings.report import IssueKind
 from fhir_mappings.valuesets import (
     Brand,
     ValueSetError,
@@ -16,8 +20,8 @@ from fhir_mappings.valuesets import (
     load_brands,
     normalise_name,
 )
-from fhir_mappings.vocabulary import DrugClass
 from tests.fhir_mappings.builders import AS_OF, RXNORM, bundle, features, med_request, patient
+from vocabulary.drug_classes import DrugClass
 
 A, T, C, R = (DrugClass.ACE_INHIBITOR, DrugClass.THIAZIDE_LIKE, DrugClass.CCB, DrugClass.ARB)
 TEXT_ONLY = "999999"  # an RxNorm code the mapper does not know: the text decides

@@ -8,19 +8,19 @@ from typing import Any
 import orjson
 import pytest
 
-from fhir_mappings import (
+from fhir_mappings.bundle import parse_input
+from fhir_mappings.errors import (
     FhirVersionError,
     InputError,
     InvalidResource,
-    IssueKind,
     MalformedJson,
     MissingPatient,
     MultiplePatients,
     PatientMismatch,
-    build_record,
-    features_from_fhir,
-    parse_input,
 )
+from fhir_mappings.mapping import features_from_fhir
+from fhir_mappings.patient_record import build_record
+from fhir_mappings.report import IssueKind
 from tests.fhir_mappings.builders import (
     AS_OF,
     bp,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
-from fhir_mappings import build_record
+from fhir_mappings.patient_record import build_record
 from tests.fhir_mappings.builders import (
     AS_OF,
     SNOMED,
@@ -31,7 +33,7 @@ def test_conditions_fixture() -> None:
         1.0, 1.0, 1.0, 1.0, 1.0)
     assert (v["gout"], v["asthma"], v["heart_failure"], v["copd"]) == (0.0, 0.0, 0.0, 0.0)
     assert prov(fv, "diabetes_t2").source == "Condition/c-dm"
-    assert prov(fv, "diabetes_t2").date == "2015-04-01"
+    assert prov(fv, "diabetes_t2").date == date(2015, 4, 1)
     assert "resolved: history" in prov(fv, "cvd").note
     assert prov(fv, "gout").note == "not recorded: taken as absent"
     assert build_record(fixture("conditions.json"), AS_OF).ckd_stage == "G3b"

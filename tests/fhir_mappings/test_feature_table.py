@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from fhir_mappings.feature_table import (
+from vocabulary.drug_classes import CLASS_ORDER
+from vocabulary.feature_table import (
     ALL_FEATURES,
     CHG_SLICE,
     CUR_SLICE,
@@ -13,7 +14,6 @@ from fhir_mappings.feature_table import (
     Missing,
     model_feature_hash,
 )
-from fhir_mappings.vocabulary import CLASS_ORDER
 
 
 def test_names_are_unique_and_regimen_columns_follow_class_order() -> None:

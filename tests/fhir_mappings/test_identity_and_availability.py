@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from fhir_mappings import PatientMismatch, features_from_fhir, parse_input
+from fhir_mappings.bundle import parse_input
+from fhir_mappings.errors import PatientMismatch
+from fhir_mappings.mapping import features_from_fhir
 from tests.fhir_mappings.builders import AS_OF, bp, bundle, condition, med_request, obs, patient
 
 ALL_KEYS = ("medications", "statements", "conditions", "allergies", "labs")

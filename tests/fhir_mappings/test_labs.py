@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fhir_mappings import build_record
 from fhir_mappings.observations import ckd_epi_2021
+from fhir_mappings.patient_record import build_record
 from tests.fhir_mappings.builders import AS_OF, bundle, features, fixture, obs, patient, prov
 
 

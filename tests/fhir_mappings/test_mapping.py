@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from datetime import date
 
-from fhir_mappings import FeatureVector, build_record, features_from_fhir, record_to_features
-from fhir_mappings.feature_table import PATIENT_FEATURES, Missing
 from fhir_mappings.features import (
+    FeatureVector,
     feature_vector_from_document,
     feature_vector_to_document,
     validate_value,
 )
-from fhir_mappings.mapping import ABSENT_NOTE
+from fhir_mappings.mapping import ABSENT_NOTE, features_from_fhir, record_to_features
+from fhir_mappings.patient_record import build_record
 from tests.fhir_mappings.builders import AS_OF, bundle, features, patient, prov, typical_record
+from vocabulary.feature_table import PATIENT_FEATURES, Missing
 
 
 def test_typical_record() -> None:

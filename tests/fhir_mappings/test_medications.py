@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from fhir_mappings import IssueKind, MappingPolicy, features_from_fhir
+from fhir_mappings.mapping import features_from_fhir
+from fhir_mappings.mapping_policy import MappingPolicy
 from fhir_mappings.medications import round_dose
-from fhir_mappings.vocabulary import DrugClass
+from fhir_mappings.report import IssueKind
 from tests.fhir_mappings.builders import (
     AS_OF,
     RXNORM,
@@ -17,6 +18,7 @@ from tests.fhir_mappings.builders import (
     patient,
     prov,
 )
+from vocabulary.drug_classes import DrugClass
 
 ATC = "http://www.whocc.no/atc"
 SNOMED = "http://snomed.info/sct"
@@ -146,7 +148,7 @@ def test_rule_facts(code: str, system: str, fact: str) -> None:
 
 
 def test_loop_diuretic_is_kept_in_the_record_not_the_regimen() -> None:
-    from fhir_mappings import build_record
+    from fhir_mappings.patient_record import build_record
 
     record = build_record(bundle(patient(), med_request("m", "313988")), AS_OF)
     assert record.facts["loop_diuretic"].value == 1.0
@@ -162,7 +164,7 @@ def test_round_dose(raw: float, level: float) -> None:
 
 def test_recognised_non_antihypertensives_leave_no_trace() -> None:
     """Digoxin is recognised (not an unknown code) but gives no fact and is not 'used'."""
-    from fhir_mappings import build_record
+    from fhir_mappings.patient_record import build_record
 
     record = build_record(bundle(patient(), med_request("m", "197604")), AS_OF)
     assert "not_antihypertensive" not in record.facts
@@ -258,8 +260,8 @@ def test_methyldopa_alone_is_a_treated_patient() -> None:
 
 
 def test_sacubitril_valsartan_is_its_own_fact_as_well_as_an_arb() -> None:
-    from fhir_mappings.vocabulary import DrugClass
     from tests.fhir_mappings.builders import bundle, features, med_request, patient
+    from vocabulary.drug_classes import DrugClass
 
     fv, _ = features(bundle(patient(), med_request(
         "e", "1656354", display="sacubitril 97 MG / valsartan 103 MG Oral Tablet")))

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from fhir_mappings import MappingPolicy, build_record, features_from_fhir
+from fhir_mappings.mapping import features_from_fhir
+from fhir_mappings.mapping_policy import MappingPolicy
+from fhir_mappings.patient_record import build_record
 from tests.fhir_mappings.builders import AS_OF, bundle, features, fixture, patient, prov
 
 UK_EXT = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-EthnicCategory"
@@ -151,7 +153,7 @@ def test_deceased() -> None:
 
 @pytest.mark.parametrize("birth", ["99999999999999999999999-01", "1950-13", "19500101", "x"])
 def test_bad_birth_date_is_a_typed_error(birth: str) -> None:
-    from fhir_mappings import InvalidResource
+    from fhir_mappings.errors import InvalidResource
 
     with pytest.raises(InvalidResource) as e:
         features(bundle(patient(birth=birth)))

@@ -13,7 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fhir_mappings import InputError, build_record, features_from_fhir
+from fhir_mappings.errors import InputError
+from fhir_mappings.mapping import features_from_fhir
+from fhir_mappings.patient_record import build_record
 from tests.fhir_mappings.builders import (
     AS_OF,
     Json,

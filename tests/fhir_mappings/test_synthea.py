@@ -14,10 +14,11 @@ from typing import Any
 import orjson
 import pytest
 
-from fhir_mappings import IssueKind, features_from_fhir
 from fhir_mappings.dates import parse_when
-from fhir_mappings.feature_table import PATIENT_FEATURES, Missing
 from fhir_mappings.features import validate_value
+from fhir_mappings.mapping import features_from_fhir
+from fhir_mappings.report import IssueKind
+from vocabulary.feature_table import PATIENT_FEATURES, Missing
 
 SYNTHEA = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "synthea-r4"
 FILES = sorted(SYNTHEA.glob("*.json")) if SYNTHEA.is_dir() else []

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from fhir_mappings import InvalidResource
+from fhir_mappings.errors import InvalidResource
 from fhir_mappings.validation import _check, _Invalid, _shape, _walk
 from tests.fhir_mappings.builders import (
     LOINC,

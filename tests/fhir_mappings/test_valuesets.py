@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fhir_mappings import build_record, codes
+from fhir_mappings import codes
+from fhir_mappings.patient_record import build_record
 from fhir_mappings.valuesets import (
     ConditionConcept,
     ValueSetError,

@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 from fhir_mappings.availability import unavailable_domains
 from fhir_mappings.errors import InputError
 from hypermarker_cli.main import app as cli
+from models.assessment_document import assessment_document
 from models.pipeline import Pipeline, PipelineResult
 from service.cards import CardContext, build_cards
 from service.discovery import SERVICES_BY_ID
@@ -87,7 +88,7 @@ def _cards(result: PipelineResult, request: dict[str, Any], hook: str, as_of: da
                       hook_req.context.patientId, ordered.classes, ordered.draft,
                       ordered.facts, ordered.interactions)
     return [c.model_dump(exclude_none=True) for c in
-            build_cards(result.document, ctx, app_context='{"assessment": "<token>"}')]
+            build_cards(result.assessment, ctx, app_context='{"assessment": "<token>"}')]
 
 
 def _behaviour_of(report: dict[str, Any]) -> dict[str, Any]:
@@ -112,12 +113,12 @@ def _current(tmp: Path) -> dict[str, Any]:
         if result is None:
             out[name] = "refused"
             continue
-        entry: dict[str, Any] = {"document": result.document}
+        entry: dict[str, Any] = {"document": assessment_document(result.assessment)}
         entry["patient-view"] = _cards(result, request, "patient-view", as_of)
         if case is not None:
             entry["order-sign"] = _cards(result, hook_request(case, "order-sign", request),
                                          "order-sign", as_of)
-        entry["fhir"] = assessment_bundle(result.document, request["context"]["patientId"],
+        entry["fhir"] = assessment_bundle(result.assessment, request["context"]["patientId"],
                                           MODULE_URI, "<request>")
         out[name] = entry
     report = tmp / "report.json"

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fhir_mappings.features import FeatureVector
-from fhir_mappings.vocabulary import DrugClass as D
 from models.assessment import assess
+from models.assessment_document import assessment_document
 from models.explainer import Explainer
 from models.guideline.findings import Severity, max_severity
 from models.guideline.profiles import ESC, NICE
@@ -19,6 +19,7 @@ from models.options import valid_options
 from models.scorer import Scorer
 from tests.factories import patient
 from tests.strategies import patients
+from vocabulary.drug_classes import DrugClass as D
 
 STATUS_ORDER = {"recommended": 0, "alternative": 1, "caution": 2, "contraindicated": 3}
 SLOW = settings(max_examples=60, deadline=None,
@@ -47,7 +48,7 @@ def test_a_blocked_option_with_the_best_prediction_is_never_first(scorer: Scorer
     p = patient({D.ACE_INHIBITOR: 1.0, D.CCB: 1.0, D.THIAZIDE_LIKE: 1.0}, asthma=1,
                 potassium=4.8)
     a = assess(p, scorer, explainer)
-    doc = a.to_document()
+    doc = assessment_document(a)
 
     bb = next(o for o in a.options if o.option.id == "opt-add-beta_blocker")
     assert bb.rank is None
@@ -61,7 +62,7 @@ def test_a_blocked_option_with_the_best_prediction_is_never_first(scorer: Scorer
 def test_the_document_has_the_design_fields(scorer: Scorer, explainer: Explainer) -> None:
     """DESIGN.md section 9 fields, with drivers that add up to the prediction."""
     a = assess(patient({D.ACE_INHIBITOR: 1.0}), scorer, explainer, n_drivers=50)
-    doc = a.to_document()
+    doc = assessment_document(a)
 
     assert doc["status"] == "assessed"
     assert doc["target"] == {"systolic": 140.0, "diastolic": 90.0, "setting": "clinic",
@@ -97,8 +98,8 @@ def test_cannot_assess_says_why(scorer: Scorer, explainer: Explainer,
 def test_esc_profile_changes_target_and_default(scorer: Scorer, explainer: Explainer) -> None:
     """The same naive 60-year-old: NICE target 140 and CCB; ESC target 130 and an SPC."""
     p = patient()
-    nice_doc = assess(p, scorer, explainer, NICE).to_document()
-    esc_doc = assess(p, scorer, explainer, ESC).to_document()
+    nice_doc = assessment_document(assess(p, scorer, explainer, NICE))
+    esc_doc = assessment_document(assess(p, scorer, explainer, ESC))
 
     assert (nice_doc["target"]["systolic"], esc_doc["target"]["systolic"]) == (140, 130)
     assert nice_doc["guideline_default"] == ["opt-start-ccb"]
@@ -114,7 +115,7 @@ def test_no_generated_patient_ever_gets_a_blocked_option_first(
         a = assess(p, scorer, explainer, profile)
         if a.status == "assessed":
             assert a.first is None or not a.first.blocked
-            _check_invariants(a.to_document())
+            _check_invariants(assessment_document(a))
 
 
 CONDITIONS = ["pregnancy", "angioedema_history", "asthma", "copd", "gout", "heart_block",

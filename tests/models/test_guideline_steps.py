@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from fhir_mappings.vocabulary import DrugClass as D
 from models.guideline.esc import esc_preference, esc_target
 from models.guideline.nice import nice_preference, preferred_options, treatment_indication
 from models.guideline.profiles import ESC, NICE
 from models.guideline.targets import Setting
 from models.options import valid_options
 from tests.factories import patient
+from vocabulary.drug_classes import DrugClass as D
 
 A, ARB, C, T = D.ACE_INHIBITOR, D.ARB, D.CCB, D.THIAZIDE_LIKE
 BB, S, AL = D.BETA_BLOCKER, D.SPIRONOLACTONE, D.ALPHA_BLOCKER

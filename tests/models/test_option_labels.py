@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from fhir_mappings import features_from_fhir
 from fhir_mappings.features import feature_vector_from_document, feature_vector_to_document
+from fhir_mappings.mapping import features_from_fhir
 from models.assessment import assess
+from models.assessment_document import assessment_document
 from models.explainer import Explainer
 from models.scorer import Scorer
 from tests.fhir_mappings.builders import bp, bundle, med_request, patient
@@ -23,7 +24,7 @@ def test_titration_and_switch_name_the_patients_drug(scorer: Scorer,
                     med_request("l", "314076", display="lisinopril 10 MG Oral Tablet"),
                     med_request("h", "310798", display="Hydrochlorothiazide 25 MG Oral Tablet"))
     fv, _ = features_from_fhir(record, date(2026, 11, 24))
-    labels = _labels(assess(fv, scorer, explainer).to_document())
+    labels = _labels(assessment_document(assess(fv, scorer, explainer)))
     assert labels["opt-titrate-ace_inhibitor"] == (
         "Increase lisinopril (ACEi) from 10 to 20 mg a day")
     assert labels["opt-switch-thiazide_like-to-ccb"].startswith(
@@ -36,8 +37,8 @@ def test_titration_and_switch_name_the_patients_drug(scorer: Scorer,
 
 def test_without_the_drug_the_catalogue_label_stands(scorer: Scorer,
                                                      explainer: Explainer) -> None:
-    from fhir_mappings.vocabulary import DrugClass
     from tests.factories import patient as fv_patient
+    from vocabulary.drug_classes import DrugClass
 
-    doc = assess(fv_patient({DrugClass.CCB: 1.0}), scorer, explainer).to_document()
+    doc = assessment_document(assess(fv_patient({DrugClass.CCB: 1.0}), scorer, explainer))
     assert _labels(doc)["opt-titrate-ccb"] == "Increase amlodipine (CCB) to 2x standard dose"

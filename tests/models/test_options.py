@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fhir_mappings.vocabulary import CLASS_ORDER, MAX_DOSE, RAS_BLOCKERS, DrugClass
 from models.options import Action, dose_matrices, valid_options
+from vocabulary.drug_classes import CLASS_ORDER, MAX_DOSE, RAS_BLOCKERS, DrugClass
 
 regimens = st.dictionaries(
     st.sampled_from(CLASS_ORDER), st.sampled_from((0.5, 1.0, 2.0)), max_size=4

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from fhir_mappings.vocabulary import DrugClass as D
 from models.assessment import assess
+from models.assessment_document import assessment_document
 from models.explainer import Explainer
 from models.guideline.findings import Severity
 from models.guideline.safety import option_findings
@@ -14,6 +14,7 @@ from models.options import valid_options
 from models.prescribing import STARTING, starting_product
 from models.scorer import Scorer
 from tests.factories import patient
+from vocabulary.drug_classes import DrugClass as D
 
 
 def test_the_starting_product_fits_the_patient() -> None:
@@ -28,7 +29,7 @@ def test_the_starting_product_fits_the_patient() -> None:
 
 def test_the_document_orders_what_the_patient_should_start(scorer: Scorer,
                                                            explainer: Explainer) -> None:
-    doc = assess(patient(egfr=50), scorer, explainer).to_document()
+    doc = assessment_document(assess(patient(egfr=50), scorer, explainer))
     arb = next(o for o in doc["options"] if o["id"] == "opt-start-arb")
     assert arb["order"]["dose_mg"] == 4.0
     assert "renal" in arb["order"]["note"]

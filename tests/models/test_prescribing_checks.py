@@ -5,11 +5,11 @@ effect, and NG106 first in HFrEF. Hazards H-20 to H-24 of docs/safety/hazard-log
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 
 import pytest
 
 from fhir_mappings.features import Provenance
-from fhir_mappings.vocabulary import DrugClass as D
 from models.assessment import assess
 from models.explainer import Explainer
 from models.guideline.findings import Severity
@@ -20,6 +20,7 @@ from models.guideline.targets import Setting
 from models.options import valid_options
 from models.scorer import Scorer
 from tests.factories import patient
+from vocabulary.drug_classes import DrugClass as D
 
 A, ARB, C, T, BB = D.ACE_INHIBITOR, D.ARB, D.CCB, D.THIAZIDE_LIKE, D.BETA_BLOCKER
 
@@ -30,14 +31,14 @@ def _codes(findings: object) -> list[str]:
 
 def test_a_potassium_months_old_is_rechecked_before_a_ras_blocker() -> None:
     p = patient(potassium=4.4)
-    p = replace(p, provenance=(Provenance("potassium", "Observation/k", "2026-03-01"),))
+    p = replace(p, provenance=(Provenance("potassium", "Observation/k", date(2026, 3, 1)),))
     start = next(o for o in valid_options({}) if o.id == "opt-start-ace_inhibitor")
     found = {f.code: f for f in option_findings(p, start)}
     assert found["labs-stale"].severity is Severity.WARN
     assert "potassium 268 days old" in found["labs-stale"].message
     ccb = next(o for o in valid_options({}) if o.id == "opt-start-ccb")
     assert "labs-stale" not in _codes(option_findings(p, ccb))
-    fresh = replace(p, provenance=(Provenance("potassium", "Observation/k", "2026-11-01"),))
+    fresh = replace(p, provenance=(Provenance("potassium", "Observation/k", date(2026, 11, 1)),))
     assert "labs-stale" not in _codes(option_findings(fresh, start))
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 
 from fhir_mappings.features import FeatureVector
-from fhir_mappings.vocabulary import CLASS_ORDER, DrugClass
 from models.guideline.safety import catalogue_findings, option_findings
 from models.options import valid_options
 from tests.strategies import patients, regimens
+from vocabulary.drug_classes import CLASS_ORDER, DrugClass
 
 
 @settings(max_examples=300, deadline=None)

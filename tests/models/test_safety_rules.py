@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 
 from fhir_mappings.features import FeatureVector, Provenance
-from fhir_mappings.vocabulary import DrugClass as D
 from models.guideline.findings import Severity
 from models.guideline.safety import option_findings
 from models.options import TreatmentOption, valid_options
 from tests.factories import patient
+from vocabulary.drug_classes import DrugClass as D
 
 A, ARB, C, T = D.ACE_INHIBITOR, D.ARB, D.CCB, D.THIAZIDE_LIKE
 BB, S, AL = D.BETA_BLOCKER, D.SPIRONOLACTONE, D.ALPHA_BLOCKER
@@ -239,7 +239,7 @@ def test_a_healthy_patient_has_no_block_on_any_first_line_option() -> None:
 
 def _mi_days_ago(days: int, regimen: dict[D, float]) -> FeatureVector:
     p = patient(regimen, acute_coronary=1)
-    when = (p.as_of - timedelta(days=days)).isoformat()
+    when = p.as_of - timedelta(days=days)
     return replace(p, provenance=(Provenance("acute_coronary", "Condition/mi", when),))
 
 

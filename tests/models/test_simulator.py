@@ -12,8 +12,6 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from fhir_mappings.feature_table import PATIENT_FEATURES, Kind, Missing
-from fhir_mappings.vocabulary import CLASS_ORDER, DrugClass
 from models.training.anchors import (
     ACE,
     ALP,
@@ -43,6 +41,8 @@ from models.training.simulator import (
     simulate_outcomes,
     true_sbp_change,
 )
+from vocabulary.drug_classes import CLASS_ORDER, DrugClass
+from vocabulary.feature_table import PATIENT_FEATURES, Kind, Missing
 
 F = npt.NDArray[np.float64]
 @pytest.fixture(scope="module")

@@ -11,22 +11,23 @@ from dataclasses import replace
 import pytest
 
 from fhir_mappings.features import FeatureVector, Provenance
-from fhir_mappings.vocabulary import DrugClass as D
 from models.assessment import assess
+from models.assessment_document import assessment_document
 from models.explainer import Explainer
 from models.guideline.profiles import NICE
 from models.guideline.stops import Urgency, stop_conditions
 from models.guideline.targets import Setting
 from models.scorer import Scorer
 from tests.factories import patient
+from vocabulary.drug_classes import DrugClass as D
 
 ACEI, ARB, CCB, THZ = D.ACE_INHIBITOR, D.ARB, D.CCB, D.THIAZIDE_LIKE
 
 
 def dated(p: FeatureVector, **days_old: int) -> FeatureVector:
     """``p`` with its results dated: feature -> days before the assessment date."""
-    prov = tuple(Provenance(f, f"Observation/{f}", (p.as_of.fromordinal(
-        p.as_of.toordinal() - d)).isoformat()) for f, d in days_old.items())
+    prov = tuple(Provenance(f, f"Observation/{f}", p.as_of.fromordinal(p.as_of.toordinal() - d))
+                 for f, d in days_old.items())
     return replace(p, provenance=p.provenance + prov)
 
 
@@ -124,7 +125,7 @@ def test_a_stop_ends_the_assessment_without_a_ranking(scorer: Scorer,
     assert a.status == "pathway"
     assert a.options == ()
     assert a.first is None
-    doc = a.to_document()
+    doc = assessment_document(a)
     assert doc["stops"][0]["code"] == "hyperkalaemia"
     assert doc["stops"][0]["withdraw"] == ["ace_inhibitor"]
 
@@ -185,7 +186,7 @@ def test_unavailable_labs_and_rejected_values_are_said(scorer: Scorer,
     assert "potassium" in labs.message
     assert "egfr" in labs.message
     assert any(f.code == "data-quality" and "potassium 60" in f.message for f in a.findings)
-    assert a.to_document()["unavailable"] == {"labs": "FHIR server answered 500"}
+    assert assessment_document(a)["unavailable"] == {"labs": "FHIR server answered 500"}
 
 
 def test_an_old_result_is_a_warning_to_repeat_it_not_an_emergency() -> None:

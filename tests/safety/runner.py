@@ -46,8 +46,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from fhir_mappings.vocabulary import DrugClass
 from models.prescribing import STARTING
+from vocabulary.drug_classes import DrugClass
 
 CASES = Path(__file__).resolve().parent / "cases"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"

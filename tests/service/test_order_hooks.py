@@ -17,9 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from fhir_mappings import drug_codes
-from fhir_mappings.vocabulary import DrugClass
 from models.prescribing import STARTING
 from tests.service.conftest import example_request
+from vocabulary.drug_classes import DrugClass
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SNOMED = "http://snomed.info/sct"

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from fhir_mappings.vocabulary import DrugClass
 from tests.service.conftest import example_request
 from tests.service.fhir_server import (
     bundle_resources,
@@ -22,6 +21,7 @@ from tests.service.fhir_server import (
     serve_fhir,
     with_fhir_server,
 )
+from vocabulary.drug_classes import DrugClass
 
 D_ALPHA, D_ACEI = DrugClass.ALPHA_BLOCKER, DrugClass.ACE_INHIBITOR
 URL = "/cds-services/hypertension-treatment"

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Final
 
-from fhir_mappings.vocabulary import CLASS_INFO, CLASS_ORDER
+from vocabulary.drug_classes import CLASS_INFO, CLASS_ORDER
 
 
 class Kind(StrEnum):
