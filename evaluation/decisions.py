@@ -9,6 +9,31 @@ The patients can be ranked in several worker processes (``workers``; forked, so 
 case set and scores without copying them); each patient's outcome comes back in patient order and
 the sums are taken in that order, so the report is the same, to the bit, whatever the number of
 workers.
+
+Beside the legacy point figures, ``decision_metrics`` holds the figures the project's goals are
+judged on, each an estimate with a patient-level bootstrap interval (:mod:`evaluation.bootstrap`);
+all are ratios of sums over the patients who have a guideline default (true systolic change in
+mmHg, lower is better; per patient, ``first`` is the true change of the model's first option,
+``default`` the mean true change of the guideline default's options (the expected result of
+following the guideline's own choice), ``best`` the true change of the best safe option):
+
+* ``captured_fraction_vs_guideline_default`` (the goal: >= 0.90 internal, >= 0.75 external) =
+  sum(default - first) / sum(default - best): the share of the benefit available over the
+  guideline's own choice that the first option captures;
+* ``captured_fraction_vs_random_safe``: the same with ``default`` replaced by the mean over the
+  safe options (a random safe choice);
+* the non-personalised comparator: each patient's safe options ranked by their population-mean
+  effect (the mean over every row of that option in the case set) ignoring the patient, by the
+  true change (``population_ranking``) and by the model's predictions
+  (``population_ranking_predicted``); ``gain_over_population_ranking_mmhg`` = mean(first of
+  that ranking - first of the model): the value of personalisation in mmHg;
+* ``off_guideline_first_rate`` (the first option is not in the guideline default) and
+  ``caution_first_rate`` (the first option carries a caution finding, re-derived from the
+  rules);
+* the oracles: the person-level one (``best``) and the feature-explainable one (the safe option
+  with the best expected true change given the features, :mod:`evaluation.feature_oracle`),
+  with the benefit each makes available over the guideline default and the model's captured
+  fraction against each.
 """
 
 from __future__ import annotations
@@ -21,7 +46,9 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
+from evaluation.bootstrap import METHOD, Batch, Bootstrap
 from evaluation.cohort import CaseSet, feature_vector
 from fhir_mappings.features import FeatureVector
 from models.assessment import ModelInfo, rank_options
@@ -31,6 +58,8 @@ from models.guideline.safety import option_findings
 from models.options import TreatmentOption, valid_options
 from models.scorer import ScoreBatch, Scorer
 from models.training.metrics import captured_fraction
+
+F64 = npt.NDArray[np.float64]
 
 Ranker = Callable[..., Any]
 """Signature of :func:`models.assessment.rank_options` (replaceable to plant a faulty one)."""
@@ -73,6 +102,15 @@ class _Outcome(NamedTuple):
     default_mean: float | None
     """Mean over the guideline default's options; None when the default is empty."""
     first_in_default: bool
+    caution_first: bool
+    """The first option carries a caution (WARN) finding, re-derived from the rules."""
+    population_first: float
+    """True change of the safe option with the best population-mean true change."""
+    population_predicted_first: float
+    """True change of the safe option with the best population-mean predicted change."""
+    feature_oracle_first: float
+    """True change of the safe option with the best feature-explainable expectation (NaN
+    without a feature oracle)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +122,12 @@ class _Job:
     rank: Ranker
     starts: list[int]
     ends: list[int]
+    population_true: dict[str, float]
+    """Option id -> mean true change over every row of that option in the case set."""
+    population_predicted: dict[str, float]
+    """Option id -> mean predicted change over every row of that option."""
+    feature_oracle: F64 | None
+    """Per row: the feature-explainable expectation of the true change, or None."""
 
 
 def _decide(job: _Job, lo: int, hi: int, progress: Progress | None = None
@@ -115,13 +159,23 @@ def _decide(job: _Job, lo: int, hi: int, progress: Progress | None = None
             out.append(None)
             continue
         truth = cases.true_change[s:e].tolist()
-        safe = [truth[at[o.option.id]] for o in a.options if o.rank is not None]
+        safe_ids = [o.option.id for o in a.options if o.rank is not None]
+        safe = [truth[at[i]] for i in safe_ids]
         default = a.guideline_default
+        severity = max_severity(option_findings(p, first.option))
+        pop = min(safe_ids, key=lambda i: (job.population_true[i], i))
+        pop_pred = min(safe_ids, key=lambda i: (job.population_predicted[i], i))
+        if job.feature_oracle is not None:
+            expected = job.feature_oracle[s:e]
+            oracle = truth[at[min(safe_ids, key=lambda i: (float(expected[at[i]]), i))]]
+        else:
+            oracle = float("nan")
         out.append(_Outcome(
-            max_severity(option_findings(p, first.option)) is Severity.BLOCK,
+            severity is Severity.BLOCK,
             truth[at[first.option.id]], min(safe), _mean(safe),
             _mean([truth[at[i]] for i in default]) if default else None,
-            first.option.id in default))
+            first.option.id in default, severity is Severity.WARN,
+            truth[at[pop]], truth[at[pop_pred]], oracle))
     return out
 
 
@@ -170,9 +224,23 @@ def ranking_workers(patients: int, workers: int) -> int:
     return max(1, min(workers, patients // MIN_PATIENTS_PER_WORKER))
 
 
+def population_means(option_ids: npt.NDArray[np.str_], values: F64) -> dict[str, float]:
+    """Option id -> mean of ``values`` over the rows of that option (the non-personalised
+    comparator ranks a patient's safe options by these)."""
+    ids, inverse = np.unique(option_ids, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    sums = np.bincount(inverse, weights=np.asarray(values, dtype=np.float64),
+                       minlength=len(ids))
+    counts = np.bincount(inverse, minlength=len(ids))
+    return {str(i): float(v) for i, v in zip(ids.tolist(), (sums / counts).tolist(),
+                                             strict=True)}
+
+
 def run_decisions(cases: CaseSet, scorer: Scorer, profile: GuidelineProfile,
                   scores: ScoreBatch | None = None, ranker: Ranker | None = None,
-                  progress: Progress | None = None, workers: int = 1) -> dict[str, Any]:
+                  progress: Progress | None = None, workers: int = 1,
+                  feature_oracle: F64 | None = None,
+                  boot: Bootstrap | None = None) -> dict[str, Any]:
     """Rank every patient's options and compare the first option with the guideline default
     and the best option, in true (simulated) systolic change (mmHg; more negative is better).
 
@@ -180,7 +248,11 @@ def run_decisions(cases: CaseSet, scorer: Scorer, profile: GuidelineProfile,
     replaces :func:`rank_options` (tests plant a faulty one); ``progress`` is called with the
     number of patients done (every 1,000 patients, or every chunk with several workers);
     ``workers`` > 1 ranks in that many forked processes where there are at least
-    :data:`MIN_PATIENTS_PER_WORKER` patients per worker and the platform can fork."""
+    :data:`MIN_PATIENTS_PER_WORKER` patients per worker and the platform can fork;
+    ``feature_oracle``: the per-row feature-explainable expectation of the true change
+    (:func:`evaluation.feature_oracle.feature_oracle_predictions`), without which the
+    feature-explainable oracle's figures are null; ``boot``: the suite's patient resamples
+    (default: :class:`~evaluation.bootstrap.Bootstrap` over the patients)."""
     rows = cases.rows
     if scores is None:
         scores = scorer.score(rows.features)
@@ -188,7 +260,8 @@ def run_decisions(cases: CaseSet, scorer: Scorer, profile: GuidelineProfile,
     ends = np.append(starts[1:], len(rows))
     model = ModelInfo(scorer.manifest.model_id, scorer.manifest.version, scorer.provider)
     job = _Job(cases, scores, model, profile, ranker or rank_options, starts.tolist(),
-               ends.tolist())
+               ends.tolist(), population_means(rows.option_ids, cases.true_change),
+               population_means(rows.option_ids, scores.sbp_change), feature_oracle)
     n = len(job.starts)
     workers = ranking_workers(n, workers)
     if workers > 1:
@@ -248,4 +321,86 @@ def run_decisions(cases: CaseSet, scorer: Scorer, profile: GuidelineProfile,
             "guideline_default": captured_fraction(default_d, random_d, best_d),
         },
         "benefit_vs_guideline_default_mmhg": default_d - model_d,
+        "decision_metrics": decision_metrics(outcomes, boot or Bootstrap(n),
+                                             feature_oracle is not None),
+    }
+
+
+def decision_metrics(outcomes: list[_Outcome | None], boot: Bootstrap,
+                     with_feature_oracle: bool) -> dict[str, Any]:
+    """The goal's decision figures with their intervals (see the module docstring)."""
+    def col(get: Callable[[_Outcome], float]) -> F64:
+        return np.array([get(o) if o is not None else 0.0 for o in outcomes], dtype=np.float64)
+
+    ranked = col(lambda o: 1.0)
+    d = col(lambda o: float(o.default_mean is not None))
+    default = col(lambda o: o.default_mean if o.default_mean is not None else 0.0)
+    first, best = col(lambda o: o.first_true) * d, col(lambda o: o.best_safe) * d
+    rand = col(lambda o: o.random_safe) * d
+    pop, pop_pred = col(lambda o: o.population_first) * d, col(
+        lambda o: o.population_predicted_first) * d
+    oracle = col(lambda o: o.feature_oracle_first) * d if with_feature_oracle else None
+    default = default * d
+    b = Batch(boot)
+    n_def, n_ranked = int(d.sum()), int(ranked.sum())
+    b.ratio("cf_default", default - first, default - best, n_def)
+    b.ratio("cf_random", rand - first, rand - best, n_def)
+    b.ratio("gain_default", default - first, d, n_def)
+    b.ratio("pop_cf_default", default - pop, default - best, n_def)
+    b.ratio("pop_gain", pop - first, d, n_def)
+    b.ratio("pop_pred_cf_default", default - pop_pred, default - best, n_def)
+    b.ratio("pop_pred_gain", pop_pred - first, d, n_def)
+    b.ratio("pop_cf_random", rand - pop, rand - best, n_def)
+    b.ratio("pop_pred_cf_random", rand - pop_pred, rand - best, n_def)
+    b.ratio("off_guideline", d * col(lambda o: float(not o.first_in_default)), d, n_def)
+    b.ratio("caution", col(lambda o: float(o.caution_first)), ranked, n_ranked)
+    b.ratio("available_person", default - best, d, n_def)
+    if oracle is not None:
+        b.ratio("available_feature", default - oracle, d, n_def)
+        b.ratio("cf_feature_oracle", default - first, default - oracle, n_def)
+        b.ratio("feature_share", default - oracle, default - best, n_def)
+    e = {k: v.to_dict() for k, v in b.run().items()}
+    return {
+        "method": METHOD,
+        "patients_with_guideline_default": int(d.sum()),
+        "patients_ranked": int(ranked.sum()),
+        "captured_fraction_vs_guideline_default": e["cf_default"],
+        "captured_fraction_vs_guideline_default_definition": (
+            "sum over patients with a guideline default of (true change of the guideline "
+            "default - true change of the first option) / sum of (true change of the guideline "
+            "default - true change of the best safe option); the guideline default's true "
+            "change is the mean over its options"),
+        "captured_fraction_vs_random_safe": e["cf_random"],
+        "gain_over_guideline_default_mmhg": e["gain_default"],
+        "population_ranking": {
+            "definition": "each patient's safe options ranked by the mean true change of the "
+                          "option over the case set, ignoring the patient",
+            "captured_fraction_vs_guideline_default": e["pop_cf_default"],
+            "captured_fraction_vs_random_safe": e["pop_cf_random"],
+            "model_gain_mmhg": e["pop_gain"],
+        },
+        "population_ranking_predicted": {
+            "definition": "each patient's safe options ranked by the mean predicted change of "
+                          "the option over the case set, ignoring the patient",
+            "captured_fraction_vs_guideline_default": e["pop_pred_cf_default"],
+            "captured_fraction_vs_random_safe": e["pop_pred_cf_random"],
+            "model_gain_mmhg": e["pop_pred_gain"],
+        },
+        "gain_over_population_ranking_mmhg": e["pop_gain"],
+        "off_guideline_first_rate": e["off_guideline"],
+        "caution_first_rate": e["caution"],
+        "oracle": {
+            "person_level": {
+                "definition": "the best safe option under the person-level simulated truth",
+                "benefit_over_guideline_default_mmhg": e["available_person"],
+                "captured_fraction": e["cf_default"],
+            },
+            "feature_explainable": {
+                "definition": "the safe option with the best expected true change given the "
+                              "features (evaluation/feature_oracle.py)",
+                "benefit_over_guideline_default_mmhg": e.get("available_feature"),
+                "captured_fraction": e.get("cf_feature_oracle"),
+                "share_of_person_level_benefit": e.get("feature_share"),
+            },
+        },
     }

@@ -1,6 +1,8 @@
-"""The FHIR suite: map every Bundle of a folder (the Synthea fixtures by default) and assess
-it, reporting feature coverage, mapping errors and data-quality issues by type, and the
-reasons for "cannot assess".
+"""The FHIR suite: map every Bundle of a folder (by default the Synthea fixtures vendored in
+the repository, ``tests/fixtures/synthea-r4``, with their licence note) and assess it,
+reporting feature coverage, mapping errors and data-quality issues by type, and the reasons
+for "cannot assess". A folder without bundles is refused (:class:`NoBundlesError`): a suite
+without inputs proves nothing.
 
 Each bundle is assessed as of ``as_of`` when given, else as of the latest date of a blood
 pressure panel (LOINC 85354-9) or an Encounter in the bundle, so that old synthetic records
@@ -24,8 +26,17 @@ from models.pipeline import Pipeline
 from models.scorer import Scorer
 from vocabulary.feature_table import PATIENT_FEATURES, Kind, Missing
 
-DEFAULT_FHIR_DIR = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "synthea-r4"
+DEFAULT_FHIR_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "synthea-r4"
 BP_PANEL = "85354-9"
+
+
+class NoBundlesError(ValueError):
+    """The folder holds no FHIR bundle (``*.json``)."""
+
+
+def bundle_files(folder: Path) -> list[Path]:
+    """The ``*.json`` files of a folder, sorted; empty when it is not a folder."""
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
 
 
 def _resources(doc: Any) -> Iterator[dict[str, Any]]:
@@ -62,7 +73,9 @@ def latest_encounter_or_bp(doc: Any) -> date | None:
 def run_fhir_suite(folder: Path, scorer: Scorer, profile: GuidelineProfile,
                    as_of: date | None = None,
                    progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    files = sorted(folder.glob("*.json"))
+    files = bundle_files(folder)
+    if not files:
+        raise NoBundlesError(f"no FHIR bundles (*.json) in {folder}")
     # the decision pipeline the service runs (no SHAP: the suite reads no explanation)
     pipeline = Pipeline(scorer, Explainer.load(scorer.manifest), profile, explain_top=0)
     known = {s.name: 0 for s in PATIENT_FEATURES}

@@ -27,6 +27,12 @@ loader (:mod:`evaluation.plan`, when first needed, not at import), the same vers
 exit status 1; ``warn`` is reported only), the fewest observations it needs, and its
 rationale. A gate is ``insufficient`` while its data are (a null metric, or fewer than
 ``min_n`` observations); a metric path absent from the report is a plan error.
+
+The report's ``status`` is ``fail`` when a gate (severity ``gate``) fails, else
+``insufficient`` when one cannot be judged, else ``pass``, and ``passed`` is true only for
+``pass``: a window that cannot be judged is never reported as passed. The command exits with
+:data:`EXIT_CODES` (0 pass, 1 fail, 3 cannot judge; 2 when the store or the plan cannot be
+read).
 """
 
 from __future__ import annotations
@@ -49,12 +55,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from audit_store import AssessmentRecord, AuditStore, FeedbackRecord, OutcomeRecord
 from evaluation import drift as D
 from evaluation.plan import DEFAULT_PLAN, Gate, Plan, PlanError, compare, load_plan, resolve
+from evaluation.recalibration import recommend_recalibration
 from evaluation.report_io import clean
 from models.options import regimen_vector, valid_options
 from models.training.metrics import calibration_curve
 from vocabulary.drug_classes import CLASS_ORDER, DrugClass
 
 GateStatus = Literal["pass", "fail", "insufficient"]
+#: Exit status of ``hypermarker monitor`` by the report's ``status``.
+EXIT_CODES: Final[dict[str, int]] = {"pass": 0, "fail": 1, "insufficient": 3}
 
 #: Version of the monitoring report layout and of the gate table below.
 MONITOR_VERSION: Final = "1.1.0"
@@ -463,8 +472,9 @@ def monitor(data: AuditWindow, profile: D.ReferenceProfile | None = None, *,
             window: timedelta | None = None, gates: Sequence[Gate] | None = None,
             nominal_coverage: float | None = None,
             model: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The monitoring report of ``data`` (a JSON-ready dict); ``passed`` is False when a gate
-    of severity ``gate`` fails."""
+    """The monitoring report of ``data`` (a JSON-ready dict); ``status`` is ``fail`` when a
+    gate of severity ``gate`` fails, else ``insufficient`` when one cannot be judged, else
+    ``pass``; ``passed`` is true only for ``pass``."""
     profile = profile or D.load_reference_profile()
     if driver_reference is None:
         driver_reference = D.reference_driver_shares()
@@ -492,6 +502,7 @@ def monitor(data: AuditWindow, profile: D.ReferenceProfile | None = None, *,
         "calibration": calibration(a, data.outcomes, nominal_coverage, data.feedback,
                                    data.follow_ups),
     }
+    report["recalibration"] = recommend_recalibration(report["calibration"])
     if window is not None:
         report["drift_over_time"] = drift_over_time(a, profile, window, data.since, data.until)
     if gates is None:
@@ -504,7 +515,11 @@ def monitor(data: AuditWindow, profile: D.ReferenceProfile | None = None, *,
                               if r["status"] == "fail" and r["severity"] == "gate"]
     report["warnings"] = [r["id"] for r in results
                           if r["status"] == "fail" and r["severity"] == "warn"]
-    report["passed"] = not report["failed_gates"]
+    report["insufficient_gates"] = [r["id"] for r in results
+                                    if r["status"] == "insufficient" and r["severity"] == "gate"]
+    report["status"] = ("fail" if report["failed_gates"]
+                        else "insufficient" if report["insufficient_gates"] else "pass")
+    report["passed"] = report["status"] == "pass"
     return clean(report)  # type: ignore[no-any-return]
 
 
@@ -584,6 +599,14 @@ def summary_text(report: Mapping[str, Any]) -> str:
         shown = fmt(value, ".4g") if isinstance(value, int | float) else str(value)
         lines.append(f"  [{g['status'].upper():>12}] {g['id']} ({g['severity']}): "
                      f"{g['metric']} = {shown} {g['comparator']} {g['threshold']:g}")
-    lines.append("PASSED" if report["passed"] else
-                 f"FAILED: {', '.join(report['failed_gates'])}")
+    insufficient = report.get("insufficient_gates") or []
+    if report["failed_gates"]:
+        lines.append(f"FAILED: {', '.join(report['failed_gates'])}"
+                     + (f"; insufficient data: {', '.join(insufficient)}" if insufficient
+                        else ""))
+    elif insufficient:
+        lines.append(f"CANNOT JUDGE (insufficient data, exit {EXIT_CODES['insufficient']}): "
+                     f"{', '.join(insufficient)}")
+    else:
+        lines.append("PASSED")
     return "\n".join(lines)

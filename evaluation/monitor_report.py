@@ -102,12 +102,14 @@ table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;
 text-align:right}th{background:#f4f4f4}td.l,th.l{text-align:left}
 .fail,.alarm{color:#c0392b;font-weight:bold}.warning{color:#e67e22}.pass,.ok{color:#27ae60}
 .insufficient{color:#7f8c8d}.banner{padding:0.6em 1em;font-size:1.2em}
-.banner.passed{background:#e8f6ee}.banner.failed{background:#fdecea}
+.banner.passed{background:#e8f6ee}.banner.failed{background:#fdecea}.banner.unjudged{background:#fdf1dc}
 img{max-width:100%}small{color:#666}
 </style></head><body>
 <h1>Monitoring report: {{ r.model.id }} {{ r.model.version }}</h1>
-<p class="banner {{ 'passed' if r.passed else 'failed' }}">
-{% if r.passed %}All safety gates passed{% else %}FAILED: {{ r.failed_gates|join(', ') }}{% endif %}
+<p class="banner {{ 'passed' if r.passed else ('failed' if r.failed_gates else 'unjudged') }}">
+{% if r.passed %}All safety gates passed{% elif r.failed_gates %}FAILED:
+{{ r.failed_gates|join(', ') }}{% else %}CANNOT JUDGE (insufficient data):
+{{ r.insufficient_gates|join(', ') }}{% endif %}
 {% if r.warnings %}; warnings: {{ r.warnings|join(', ') }}{% endif %}</p>
 <p>Window {{ r.window.since or 'start' }} to {{ r.window.until or 'now' }}
 (assessments {{ r.window.first }} .. {{ r.window.last }}):

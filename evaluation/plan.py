@@ -10,11 +10,18 @@ command loads it; the plan is read when a command asks for it, never at import.
 What a metric path may resolve to, and what each outcome means:
 
 * a number (a boolean counts as 0 or 1): the check or gate is judged, ``pass`` or ``fail``;
+* an estimate (a table with ``estimate``, ``lower``, ``upper`` and ``n``; see
+  :mod:`evaluation.bootstrap`): an evaluate check reads the end of the interval its ``bound``
+  names (``lower``, ``upper``; ``estimate`` for the point) and is ``insufficient`` when that
+  value is null or ``n`` is below the check's ``min_n``. A check with ``each = true`` reads a
+  table of such values (one per subgroup) and judges every member: it fails if any member
+  fails, else is insufficient if any member is (or the table is empty), else passes;
 * an explicit ``null`` in the report: the report says it has no figure, because the data are
   insufficient (a monitoring window with too few outcomes, a metric undefined on the rows).
   A monitor gate is then ``insufficient``, as it is when ``n_metric`` is below ``min_n``; an
-  evaluate check is ``skipped``. Neither ever counts as a pass, and this is the only way a
-  check or gate goes unjudged;
+  evaluate check of severity ``gate`` is ``insufficient`` too (a warning is ``skipped``).
+  Neither ever counts as a pass: an insufficient gate makes the command exit 3 (when no gate
+  failed), and this is the only way a check or gate goes unjudged;
 * nothing: a key along the dotted path is absent from the report (a metric renamed or
   removed). That is a fault of the plan, not of the data: :func:`resolve` raises
   :class:`MetricPathError` (a :class:`PlanError`), so the command fails loudly instead of
@@ -40,6 +47,8 @@ DEFAULT_PLAN: Final = Path(__file__).with_name("plan.toml")
 #: The comparators of both kinds of table: ``value <comparator> threshold``.
 COMPARATORS: Final = ("<=", ">=", "<", ">", "==", "abs<=")
 SEVERITIES: Final = ("gate", "warn")
+#: What a check reads of an estimate: the point or one end of its confidence interval.
+BOUNDS: Final = ("estimate", "lower", "upper")
 #: The two kinds of table a plan holds: evaluate's checks and the monitor's gates.
 Section = Literal["check", "monitor.gate"]
 
@@ -67,6 +76,13 @@ class Check:
     threshold: float
     severity: str
     rationale: str
+    bound: str | None = None
+    """For an estimate: which of its values is compared (:data:`BOUNDS`); None for a plain
+    number."""
+    each: bool = False
+    """The metric is a table of subgroup -> value, each member judged."""
+    min_n: int | None = None
+    """Fewest patients behind an estimate for it to be judged (else ``insufficient``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,13 +195,25 @@ def _check(i: int, raw: Any) -> Check:
         raise PlanError(f"check {i}: not a table")
     where = f"check {raw.get('id', i)!r}"
     threshold = _common(raw, where, ("id", "metric", "comparator", "severity", "rationale"),
-                        {"suites"})
+                        {"suites", "bound", "each", "min_n"})
     suites = raw.get("suites")
     if (not isinstance(suites, list) or not suites
             or not all(isinstance(s, str) and s for s in suites)):
         raise PlanError(f"{where}: 'suites' must be a non-empty list of suite names")
+    bound = raw.get("bound")
+    if bound is not None and bound not in BOUNDS:
+        raise PlanError(f"{where}: bound {bound!r} not one of {BOUNDS}")
+    each = raw.get("each", False)
+    if not isinstance(each, bool):
+        raise PlanError(f"{where}: 'each' must be true or false")
+    min_n = raw.get("min_n")
+    if min_n is not None and (isinstance(min_n, bool) or not isinstance(min_n, int)
+                              or min_n < 1):
+        raise PlanError(f"{where}: 'min_n' must be a positive integer")
+    if min_n is not None and bound is None:
+        raise PlanError(f"{where}: 'min_n' applies to an estimate: give its 'bound'")
     return Check(raw["id"], tuple(suites), raw["metric"], raw["comparator"], threshold,
-                 raw["severity"], raw["rationale"].strip())
+                 raw["severity"], raw["rationale"].strip(), bound, each, min_n)
 
 
 def _gate(i: int, raw: Any, source: str) -> Gate:

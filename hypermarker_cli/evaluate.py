@@ -2,7 +2,10 @@
 
 One command is both the CI gate and the Kubernetes CronJob: it runs the suites in-process
 through the artifacts (default) or against a running service (``--target``), applies the
-versioned safety-monitoring plan, writes JSON and HTML, and exits 1 when a gate fails.
+versioned safety-monitoring plan, writes JSON and HTML (with the run's provenance: time,
+commit, artifact and plan hashes), and exits with :data:`evaluation.checks.EXIT_CODES`: 0 when
+every gate passes, 1 when a gate fails, 3 when no gate failed but one could not be judged
+(insufficient data); 2 on a usage or plan error (a fhir suite without bundles included).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def evaluate(
     = None,
     fhir_dir: Annotated[Path | None, typer.Option(
         "--fhir-dir", help="Folder of FHIR Bundles for the fhir suite; default: the Synthea "
-        "fixtures (../shared/fixtures/synthea-r4).")] = None,
+        "fixtures vendored in the repository (tests/fixtures/synthea-r4).")] = None,
     as_of: Annotated[str | None, typer.Option(
         "--as-of", help="Assessment date for the fhir suite in-process (YYYY-MM-DD); default: "
         "the latest BP panel or Encounter of each bundle. With --target the service's day "
@@ -61,7 +64,8 @@ def evaluate(
     quiet: Annotated[bool, typer.Option(help="Print only the checks summary.")] = False,
     artifacts: Annotated[Path, typer.Option(help="Artifacts directory.")] = DEFAULT_ARTIFACTS,
 ) -> None:
-    """Run evaluation suites and apply the safety-monitoring plan; exit 1 if a gate fails.
+    """Run evaluation suites and apply the safety-monitoring plan; exit 1 if a gate fails, 3
+    if none failed but one could not be judged (insufficient data), 2 on a usage error.
 
     Suites: internal/external (simulated held-out patients of each site, with counterfactual
     truth), safety (every combination of contraindicating conditions and lab thresholds), fhir
@@ -70,8 +74,10 @@ def evaluate(
     the in-process assessment as of today, the day the service assesses).
     """
     from evaluation.checks import run_checks, summary
+    from evaluation.fhir_suite import DEFAULT_FHIR_DIR, bundle_files
     from evaluation.plan import DEFAULT_PLAN, PlanError, load_plan
     from evaluation.report import to_json, write_html, write_json
+    from evaluation.report_io import run_provenance
     from models.guideline.profiles import PROFILES
     from models.scorer import Scorer
 
@@ -85,9 +91,14 @@ def evaluate(
     except ValueError as e:
         typer.echo(f"error: --as-of {as_of!r} is not YYYY-MM-DD", err=True)
         raise typer.Exit(2) from e
+    names = list(dict.fromkeys(suite))
+    if Suite.FHIR in names and not bundle_files(fhir_dir or DEFAULT_FHIR_DIR):
+        typer.echo(f"error: fhir: no FHIR bundles (*.json) in {fhir_dir or DEFAULT_FHIR_DIR}: "
+                   "a suite without inputs proves nothing", err=True)
+        raise typer.Exit(2)
+    started = time.time()
     scorer = Scorer.load(artifacts)
     profile = PROFILES[guideline.value]
-    names = list(dict.fromkeys(suite))
     if target is not None:
         from evaluation.target_service import TargetClient, run_target_suite
 
@@ -101,7 +112,6 @@ def evaluate(
         except (OSError, ValueError) as e:
             typer.echo(f"error: target: {e}", err=True)
             raise typer.Exit(2) from e
-        from evaluation.fhir_suite import DEFAULT_FHIR_DIR
         from evaluation.progress import progress_bar
         from evaluation.target_fhir import TargetFhirError, run_target_fhir_suite
 
@@ -111,7 +121,7 @@ def evaluate(
                 typer.echo(f"running suite {n.value} against {target}", err=True)
                 if n is Suite.FHIR:
                     folder = fhir_dir or DEFAULT_FHIR_DIR
-                    files = len(list(folder.glob("*.json")))
+                    files = len(bundle_files(folder))
                     with progress_bar("target fhir bundles", files) as advance:
                         try:
                             reports.append(run_target_fhir_suite(client, folder, scorer,
@@ -137,14 +147,25 @@ def evaluate(
         typer.echo(f"error: plan: {e}", err=True)
         raise typer.Exit(2) from e
     checks = summary(the_plan, results)
+    command = ["hypermarker", "evaluate", *(a for n in names for a in ("--suite", n.value)),
+               "--patients", str(patients), "--seed", str(seed), "--guideline",
+               guideline.value, *(["--limit", str(limit)] if limit is not None else []),
+               *(["--target", target] if target else []),
+               *(["--fhir-dir", str(fhir_dir)] if fhir_dir else []),
+               *(["--plan", str(plan)] if plan else []), "--artifacts", str(artifacts)]
+    provenance = run_provenance(plan or DEFAULT_PLAN, artifacts / "manifest.json", command)
+    provenance["seconds"] = round(time.time() - started, 1)
     result: dict[str, Any] = {
         "model": {"id": scorer.manifest.model_id, "version": scorer.manifest.version,
                   "provider": scorer.provider},
         "mode": mode,
         "target": target,
+        "provenance": provenance,
         "total_patients": sum(r["patients"] for r in reports),
         "total_contraindicated_first": sum(r.get("contraindicated_first", 0) for r in reports),
         "gate_passed": checks["gate_passed"],
+        "status": checks["status"],
+        "exit_code": checks["exit_code"],
         "checks": checks,
         "suites": reports,
     }
@@ -153,13 +174,18 @@ def evaluate(
     if html_out is not None:
         write_html(result, html_out)
     if quiet:
-        typer.echo(to_json({k: checks[k] for k in ("plan_version", "gate_passed",
-                                                   "gates_failed", "warnings", "counts")}))
+        typer.echo(to_json({k: checks[k] for k in (
+            "plan_version", "status", "exit_code", "gate_passed", "gates_failed",
+            "gates_insufficient", "warnings", "counts")}))
     else:
         typer.echo(to_json(result))
-    if not checks["gate_passed"]:
+    if checks["gates_failed"]:
         typer.echo(f"gate failed: {', '.join(checks['gates_failed'])}", err=True)
-        sys.exit(1)
+    if checks["gates_insufficient"]:
+        typer.echo("cannot judge (insufficient data): "
+                   f"{', '.join(checks['gates_insufficient'])}", err=True)
+    if checks["exit_code"]:
+        sys.exit(checks["exit_code"])
 
 
 def _cpus() -> int:
@@ -178,15 +204,16 @@ def _throughput_line(report: dict[str, Any]) -> str:
             f"decision metrics {t['decisions_seconds']:.1f} s on {t['ranking_workers']} "
             f"process(es)): {t['rows_per_second']:,.0f} patient-options/s, SHAP off (budget "
             f"{t['budget_rows_per_second']:,.0f}); simulating the cohort "
-            f"{t['cohort_simulation_seconds']:.1f} s and outcomes "
-            f"{t['outcome_simulation_seconds']:.1f} s not included")
+            f"{t['cohort_simulation_seconds']:.1f} s, outcomes "
+            f"{t['outcome_simulation_seconds']:.1f} s and fitting the feature-explainable oracle "
+            f"{t['feature_oracle_seconds']:.1f} s not included")
 
 
 def _in_process(name: Suite, i: int, scorer: Any, profile: Any, patients: int, seed: int,
                 limit: int | None, fhir_dir: Path | None, day: date | None,
                 workers: int = 1) -> dict[str, Any]:
     from evaluation.cohort import simulated_case_set
-    from evaluation.fhir_suite import DEFAULT_FHIR_DIR, run_fhir_suite
+    from evaluation.fhir_suite import DEFAULT_FHIR_DIR, bundle_files, run_fhir_suite
     from evaluation.progress import progress_bar
     from evaluation.safety_matrix import run_safety_matrix
     from evaluation.suites import run_site_suite
@@ -196,7 +223,7 @@ def _in_process(name: Suite, i: int, scorer: Any, profile: Any, patients: int, s
         return run_safety_matrix(scorer, profile, limit)
     if name is Suite.FHIR:
         folder = fhir_dir or DEFAULT_FHIR_DIR
-        files = len(list(folder.glob("*.json")))
+        files = len(bundle_files(folder))
         with progress_bar("fhir bundles", files) as advance:
             return run_fhir_suite(folder, scorer, profile, day, advance)
     t0 = time.perf_counter()

@@ -203,11 +203,12 @@ def monitor(
         "default: the bundled evaluation/plan.toml.")] = None,
 ) -> None:
     """Post-deployment monitoring of the audit store: drift, overrides, alerts, calibration
-    and latency; exit 1 if a safety gate fails (the CI gate and the Kubernetes CronJob), 2 if
-    the store cannot be read."""
+    and latency; exit 1 if a safety gate fails (the CI gate and the Kubernetes CronJob), 3 if
+    none failed but one cannot be judged (insufficient data), 2 if the store or the plan
+    cannot be read."""
     from datetime import UTC, datetime, timedelta
 
-    from evaluation.monitor import MonitorError, run_monitor, summary_text
+    from evaluation.monitor import EXIT_CODES, MonitorError, run_monitor, summary_text
     from evaluation.monitor_report import write_html, write_json
 
     def when(value: str | None, name: str) -> datetime | None:
@@ -234,8 +235,8 @@ def monitor(
     if html_out is not None:
         write_html(report, html_out)
     typer.echo(summary_text(report))
-    if not report["passed"]:
-        sys.exit(1)
+    if EXIT_CODES[report["status"]]:
+        sys.exit(EXIT_CODES[report["status"]])
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from models.model_rows import assemble
 from models.option_labels import CurrentDrugs, personal_label
 from models.options import Action, TreatmentOption, dose_matrices, valid_options
 from models.prescribing import StartingProduct, starting_product
+from models.ranking import Candidate, Tier, guideline_first
 from models.scorer import ScoreBatch, Scorer
 from vocabulary.drug_classes import CLASS_INFO, CLASS_ORDER, RAS_BLOCKERS, DrugClass
 from vocabulary.feature_table import (
@@ -63,13 +64,18 @@ class AssessmentStatus(StrEnum):
 
 
 class OptionStatus(StrEnum):
-    """What the guideline layer says of one option (``not-ranked``: an option of a pathway's
-    safety check, with no finding against it)."""
+    """What the guideline layer says of one option: ``recommended`` (the first option, within
+    the guideline's step), ``alternative`` (another within the step), ``caution``,
+    ``beyond-step`` (outside what the guideline permits at this step), ``contraindicated``
+    (never ranked), ``not-lowering`` (predicted not to lower BP: not offered), ``not-ranked``
+    (an option of a pathway's safety check, with no finding against it)."""
 
     RECOMMENDED = "recommended"
     ALTERNATIVE = "alternative"
     CAUTION = "caution"
     CONTRAINDICATED = "contraindicated"
+    BEYOND_STEP = "beyond-step"
+    NOT_LOWERING = "not-lowering"
     NOT_RANKED = "not-ranked"
 
     @classmethod
@@ -103,6 +109,16 @@ class OptionAssessment:
     findings: tuple[Finding, ...]
     drivers: tuple[Driver, ...]
     guideline_preferred: bool
+    in_step: bool = True
+    """Within what the guideline permits at this step (its preferred options, or a dose
+    increase of a current drug); False: beyond the step."""
+    expected_effect: float = 0.0
+    """The option's own expected effect on the patient's usual systolic BP (mmHg; what the
+    ranking reads); ``predicted_sbp_change`` is the expected change of one 12-week clinic
+    reading from the reading the decision is made on (it adds regression to the mean)."""
+    effect_interval: tuple[float, float] = (0.0, 0.0)
+    """Bounds of the expected effect for a patient like this one, at ``effect_coverage``."""
+    effect_coverage: float = 0.0
 
     @property
     def blocked(self) -> bool:
@@ -141,6 +157,8 @@ class Assessment:
     """The patient's own drug and daily dose per class (for the option labels)."""
     order_products: Mapping[DrugClass, StartingProduct] = field(default_factory=dict)
     """The product a start of each class is ordered as, for this patient."""
+    choice_reason: str | None = None
+    """Why the first option is not the guideline's own choice, in one line (None when it is)."""
     checked: tuple[tuple[TreatmentOption, tuple[Finding, ...]], ...] = ()
     """Status ``pathway``: every option of the catalogue with its safety findings, unranked
     and unscored, so that a drug being ordered is still checked for contraindications."""
@@ -388,15 +406,25 @@ def rank_options(p: FeatureVector, options: tuple[TreatmentOption, ...],
     severity = [max_severity(f) for f in findings]
     blocked = [s is Severity.BLOCK for s in severity]
     sbp = scores.sbp_change.tolist()
-    order = sorted((i for i, b in enumerate(blocked) if not b),
-                   key=lambda i: (sbp[i], options[i].id))
+    # ranked on the option's own expected effect: the predicted reading change also carries
+    # the regression to the mean of the reading the decision is made on, the same for every
+    # option of the patient
+    effect = scores.effect_change.tolist()
+    preferred_all = set(preferred_options(pref, options))
+    candidates = [Candidate(i, o.id, effect[i],
+                            Tier.IN_STEP if o.id in preferred_all or _optimises_dose(o)
+                            else Tier.BEYOND_STEP,
+                            severity[i] is Severity.WARN, o.id in preferred_all)
+                  for i, o in enumerate(options) if not blocked[i]]
+    ranked = guideline_first(candidates, profile.tie_margin_mmhg)
+    order = [c.row for c in ranked]
     rank = {i: r for r, i in enumerate(order, 1)}
+    tier = {c.row: c.tier for c in candidates}
     explained = order[:explain_top] if explain_top is not None else order
     explanation = (explainer.explain(x[np.array(explained, dtype=np.intp)])
                    if explainer is not None and explained else None)
     phi_by_row = {r: explanation.contributions[j]
                   for j, r in enumerate(explained)} if explanation else {}
-    preferred_all = set(preferred_options(pref, options))
     patient_findings = list(pref.notes) + _patient_findings(p, target)
     blocked_pref = sorted(o.id for o, b in zip(options, blocked, strict=True)
                           if b and o.id in preferred_all)
@@ -406,17 +434,25 @@ def rank_options(p: FeatureVector, options: tuple[TreatmentOption, ...],
             f"The guideline's preferred step ({pref.step}) is contraindicated for this patient "
             f"in {len(blocked_pref)} of its options; see each option's findings.", pref.citation))
 
-    # Ranked options by rank, then the contraindicated ones by id.
+    # Ranked options by rank; then, unranked, those not expected to lower BP and the
+    # contraindicated ones, each by id.
+    not_lowering = sorted((c.row for c in candidates if c.row not in rank),
+                          key=lambda i: options[i].id)
     unranked = sorted((i for i, b in enumerate(blocked) if b), key=lambda i: options[i].id)
     lower, upper = scores.lower.tolist(), scores.upper.tolist()
+    e_lower, e_upper = scores.effect_lower.tolist(), scores.effect_upper.tolist()
     p_target = scores.p_target.tolist()
     assessed = []
-    for i in order + unranked:
+    for i in order + not_lowering + unranked:
         o, sev, r = options[i], severity[i], rank.get(i)
         if sev is Severity.BLOCK:
             status = OptionStatus.CONTRAINDICATED
+        elif r is None:
+            status = OptionStatus.NOT_LOWERING
         elif sev is Severity.WARN:
             status = OptionStatus.CAUTION
+        elif tier[i] is Tier.BEYOND_STEP:
+            status = OptionStatus.BEYOND_STEP
         elif r == 1:
             status = OptionStatus.RECOMMENDED
         else:
@@ -426,9 +462,49 @@ def rank_options(p: FeatureVector, options: tuple[TreatmentOption, ...],
         assessed.append(OptionAssessment(
             o, r, status, round(sbp[i], 2), (round(lower[i], 2), round(upper[i], 2)),
             scores.coverage, round(p_target[i], 3), findings[i], drivers,
-            not blocked[i] and o.id in preferred_all))
+            not blocked[i] and o.id in preferred_all, tier.get(i) is Tier.IN_STEP,
+            round(effect[i], 2), (round(e_lower[i], 2), round(e_upper[i], 2)),
+            scores.effect_coverage))
     default = tuple(a.option.id for a in assessed if a.guideline_preferred)
     base = round(explanation.base_value, 2) if explanation else None
     return Assessment(AssessmentStatus.ASSESSED, (), profile.name, target, regimen, pref.step,
                       default, tuple(patient_findings), tuple(assessed), p.provenance, model,
-                      base)
+                      base, choice_reason=_choice_reason(tuple(assessed), pref.step, profile,
+                                                         p.current_drugs))
+
+
+def _optimises_dose(o: TreatmentOption) -> bool:
+    """Raising a current drug's dose, nothing started or stopped: what NICE asks for before
+    each step-up (optimal or best-tolerated doses), so it belongs to every step."""
+    return o.action is Action.TITRATE and not o.started and not o.stopped
+
+
+def _choice_reason(options: tuple[OptionAssessment, ...], step: str,
+                   profile: GuidelineProfile, drugs: CurrentDrugs) -> str | None:
+    """One line: why the first option is not the guideline's own choice (None when it is,
+    or when nothing is ranked)."""
+    first = next((o for o in options if o.rank == 1), None)
+    if first is None or first.guideline_preferred:
+        return None
+    label = personal_label(first.option, drugs)
+    if not first.in_step:
+        return (f"{label} is beyond the guideline's step ({step}): no option of that step is "
+                "available (each is contraindicated or not expected to lower BP).")
+    choice = min((o for o in options if o.guideline_preferred),
+                 key=lambda o: (o.rank is None, o.rank or 0, o.expected_effect),
+                 default=None)
+    if choice is None:
+        return (f"{label}: the guideline's step ({step}) has no option available here, so a "
+                "dose increase comes first.")
+    name = personal_label(choice.option, drugs)
+    if choice.rank is None:
+        return (f"{label} comes before the guideline's choice ({name}), which is not expected "
+                "to lower BP for this patient.")
+    if choice.status is OptionStatus.CAUTION and first.status is not OptionStatus.CAUTION:
+        return (f"{label} comes before the guideline's choice ({name}), which needs a caution, "
+                "at a predicted effect within the margin.")
+    gain = choice.expected_effect - first.expected_effect
+    return (f"{label} comes before the guideline's choice ({name}): expected effect "
+            f"{first.expected_effect:+.1f} vs {choice.expected_effect:+.1f} mmHg, "
+            f"{gain:.1f} mmHg more, beyond the {profile.tie_margin_mmhg:g} mmHg margin within "
+            "which the guideline's choice is kept.")

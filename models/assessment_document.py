@@ -10,6 +10,10 @@ Its shape is declared once, as the ``TypedDict`` classes below: mypy checks that
 (``uv run python -m models.assessment_document``; tests/models/test_assessment_document.py
 checks that the file is current and that documents validate against it). A field may be
 added in a minor version; renaming or removing one needs a new major version (a new file).
+1.1: ``in_step``, ``choice_reason`` and the option statuses ``beyond-step`` and
+``not-lowering`` (the guideline-first ranking); ``expected_effect``, ``effect_interval`` and
+``effect_interval_coverage`` (the option's own expected effect, what the ranking reads, beside
+the one-reading ``predicted_sbp_change`` and ``interval``).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from vocabulary.drug_classes import CLASS_ORDER, DrugClass
 
 #: The document's contract version: ``major.minor`` (a new field: minor; a renamed or removed
 #: one: major, and a new schema file).
-SCHEMA_VERSION: Final = "1.0"
+SCHEMA_VERSION: Final = "1.1"
 SCHEMA_ID: Final = "urn:hypermarker:schema:assessment-document:1"
 
 _CLOSED = ConfigDict(extra="forbid")
@@ -94,9 +98,13 @@ class OptionDocument(TypedDict):
     rank: int | None
     status: OptionStatus
     guideline_preferred: bool
+    in_step: bool
     predicted_sbp_change: float
     interval: _Pair
     interval_coverage: float
+    expected_effect: float
+    effect_interval: _Pair
+    effect_interval_coverage: float
     p_target: float
     findings: list[FindingDocument]
     drivers: list[DriverDocument]
@@ -157,6 +165,7 @@ class AssessmentDocument(TypedDict):
     current_regimen: _ClassKeyed
     guideline_step: str | None
     guideline_default: list[str]
+    choice_reason: str | None
     findings: list[FindingDocument]
     options: list[OptionDocument]
     provenance: list[ProvenanceDocument]
@@ -199,8 +208,11 @@ def assessment_document(a: Assessment) -> AssessmentDocument:
             "id": o.option.id, "label": a.label(o.option), "action": o.option.action,
             "classes_after": list(o.option.classes_after), "rank": o.rank,
             "status": o.status, "guideline_preferred": o.guideline_preferred,
+            "in_step": o.in_step,
             "predicted_sbp_change": o.predicted_sbp_change, "interval": list(o.interval),
-            "interval_coverage": o.interval_coverage, "p_target": o.p_target,
+            "interval_coverage": o.interval_coverage,
+            "expected_effect": o.expected_effect, "effect_interval": list(o.effect_interval),
+            "effect_interval_coverage": o.effect_coverage, "p_target": o.p_target,
             "findings": [finding_document(f) for f in o.findings],
             "drivers": [{"feature": d.feature, "label": d.label, "value": d.value,
                          "unit": d.unit, "contribution": d.contribution} for d in o.drivers]}
@@ -218,6 +230,7 @@ def assessment_document(a: Assessment) -> AssessmentDocument:
         "current_regimen": {c.value: d for c, d in a.current_regimen.items()},
         "guideline_step": a.guideline_step,
         "guideline_default": list(a.guideline_default),
+        "choice_reason": a.choice_reason,
         "findings": [finding_document(f) for f in a.findings],
         "options": options,
         "provenance": [{"feature": p.feature, "source": p.source,

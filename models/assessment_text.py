@@ -60,6 +60,8 @@ def render_text(a: Assessment) -> str:
     lines.append(f"Current regimen: {current}")
     lines.append(f"Guideline step: {a.guideline_step}; guideline's own choice: "
                  f"{', '.join(a.guideline_default) or 'none available'}")
+    if a.choice_reason:
+        lines.append(f"Not the guideline's choice: {a.choice_reason}")
     lines.extend(_finding(f) for f in a.findings)
     lines.append("")
     lines.append("Options (ranked by predicted 12-week change in clinic systolic BP; drivers are "

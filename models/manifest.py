@@ -19,8 +19,11 @@ from vocabulary.feature_table import MODEL_FEATURE_NAMES, model_feature_hash
 MANIFEST_NAME = "manifest.json"
 DEFAULT_ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
-#: Columns of the ONNX output "margins", in order.
-OUTPUTS: tuple[str, ...] = ("sbp_change", "sbp_lower", "sbp_upper", "target_logit")
+#: Columns of the ONNX output "margins", in order: the point change of the reading, the
+#: reading-interval quantiles, the target logit, then the expected effect and its interval's
+#: quantiles (appended, so the first four columns keep their positions).
+OUTPUTS: tuple[str, ...] = ("sbp_change", "sbp_lower", "sbp_upper", "target_logit",
+                            "effect_change", "effect_lower", "effect_upper")
 
 #: File roles the runtime needs.
 ROLE_ONNX_TREE = "onnx_tree_ensemble"
@@ -56,6 +59,8 @@ class Manifest:
     outputs: tuple[str, ...]
     interval_coverage: float
     conformal_adjustment: float
+    effect_coverage: float
+    effect_adjustment: float
     raw: dict[str, Any]
 
     def file(self, role: str) -> Path:
@@ -113,6 +118,8 @@ def load_manifest(directory: Path = DEFAULT_ARTIFACTS) -> Manifest:
             outputs=tuple(str(o) for o in raw["outputs"]),
             interval_coverage=float(raw["interval"]["coverage"]),
             conformal_adjustment=float(raw["interval"]["conformal_adjustment"]),
+            effect_coverage=float(raw["effect_interval"]["coverage"]),
+            effect_adjustment=float(raw["effect_interval"]["conformal_adjustment"]),
             raw=raw,
         )
     except (KeyError, TypeError, ValueError) as e:

@@ -1,7 +1,7 @@
 """Treatment-response scorer: one onnxruntime session over the verified artifacts.
 
 The artifacts hold two ONNX forms of the same LightGBM ensemble with the same input
-(``features``: float32 [N, F]) and output (``margins``: float32 [N, 4], see
+(``features``: float32 [N, F]) and output (``margins``: float32 [N, 7], see
 :data:`models.manifest.OUTPUTS`):
 
 * the tree-ensemble form (``ai.onnx.ml`` TreeEnsembleRegressor), which onnxruntime runs on the
@@ -45,11 +45,18 @@ F64 = npt.NDArray[np.float64]
 class ScoreBatch:
     """Model outputs for N (patient, option) rows.
 
-    ``sbp_change`` is the predicted 12-week change in clinic systolic BP (mmHg, negative is
-    lowering); ``lower``/``upper`` bound a single observed 12-week change with probability
-    ``coverage`` (split-conformal quantile regression); ``p_target`` is the probability of a
+    ``sbp_change`` is the predicted 12-week change in the recorded clinic systolic BP from the
+    reading the decision is made on (mmHg, negative is lowering; that reading was selected
+    high, so this includes the expected regression to the mean, the same for every option of a
+    patient); ``lower``/``upper`` bound a single observed 12-week change of that reading with
+    probability ``coverage`` (the reading interval, split-conformal quantile regression).
+    ``effect_change`` is the expected change in the patient's usual SBP from the option itself
+    (adherence and stopping averaged out; no measurement noise, no regression to the mean:
+    what ranking compares and what says whether an option lowers BP), and
+    ``effect_lower``/``effect_upper`` bound the expected change of a patient like this one with
+    probability ``effect_coverage`` (the effect interval); ``p_target`` is the probability of a
     12-week clinic systolic reading below the patient's guideline target; ``margins`` are the
-    raw ONNX outputs the other fields derive from (what SHAP explains).
+    raw ONNX outputs the other fields derive from (SHAP explains column 0).
     """
 
     sbp_change: F64
@@ -58,11 +65,17 @@ class ScoreBatch:
     p_target: F64
     margins: F32
     coverage: float
+    effect_change: F64
+    effect_lower: F64
+    effect_upper: F64
+    effect_coverage: float
 
     def take(self, rows: slice | npt.NDArray[np.intp]) -> ScoreBatch:
         """The scores of a subset of rows (e.g. one patient's options in a batch)."""
         return ScoreBatch(self.sbp_change[rows], self.lower[rows], self.upper[rows],
-                          self.p_target[rows], self.margins[rows], self.coverage)
+                          self.p_target[rows], self.margins[rows], self.coverage,
+                          self.effect_change[rows], self.effect_lower[rows],
+                          self.effect_upper[rows], self.effect_coverage)
 
 
 def _sigmoid(x: F64) -> F64:
@@ -111,7 +124,7 @@ class Scorer:
         return cls(manifest, session, CPU, ROLE_ONNX_TREE, fallback)
 
     def margins(self, features: npt.ArrayLike) -> F32:
-        """Raw ONNX output [N, 4] for a feature matrix [N, F] (converted to float32)."""
+        """Raw ONNX output [N, 7] for a feature matrix [N, F] (converted to float32)."""
         x = np.ascontiguousarray(features, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != self._n_features:
             raise ValueError(f"expected a [N, {self._n_features}] feature matrix, got {x.shape}")
@@ -125,8 +138,13 @@ class Scorer:
         q = self.manifest.conformal_adjustment
         lo = np.minimum(np.minimum(m64[:, 1], m64[:, 2]) - q, point)
         hi = np.maximum(np.maximum(m64[:, 1], m64[:, 2]) + q, point)
+        effect = m64[:, 4]
+        qe = self.manifest.effect_adjustment
+        elo = np.minimum(np.minimum(m64[:, 5], m64[:, 6]) - qe, effect)
+        ehi = np.maximum(np.maximum(m64[:, 5], m64[:, 6]) + qe, effect)
         return ScoreBatch(point, lo, hi, _sigmoid(m64[:, 3]), m,
-                          self.manifest.interval_coverage)
+                          self.manifest.interval_coverage, effect, elo, ehi,
+                          self.manifest.effect_coverage)
 
 
 def open_session(path: Path, provider: str, threads: int) -> ort.InferenceSession:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from fhir_mappings.availability import REQUIRED_DOMAINS
-from models.assessment import Assessment, AssessmentStatus, OptionAssessment
+from models.assessment import Assessment, AssessmentStatus, OptionAssessment, OptionStatus
 from models.assessment_text import driver_phrase
 from models.guideline.findings import Finding, Severity, max_severity
 from models.guideline.stops import Urgency
@@ -175,9 +175,11 @@ def _detail(a: Assessment, max_options: int = 6) -> str:
         lines.append(f"| {o.rank} | {a.label(o.option)}{g} | {_fmt(o.predicted_sbp_change)} "
                      f"mmHg ({_fmt(lo)} to {_fmt(hi)}, {o.interval_coverage:.0%}) | "
                      f"{o.p_target:.0%} | {o.status.value} |")
+    if a.choice_reason:
+        lines += ["", f"**Not the guideline's choice:** {a.choice_reason}"]
     lines += ["", "*Predicted changes are for the standard dose; a suggested order starts at "
               "the starting dose and is titrated to it.*"]
-    blocked = [o for o in a.options if o.rank is None]
+    blocked = [o for o in a.options if o.status is OptionStatus.CONTRAINDICATED]
     if blocked:
         lines += ["", "**Not offered (contraindicated):** " + "; ".join(
             f"{a.label(o.option)} ({_blocks(o)})" for o in blocked[:4])
@@ -243,6 +245,8 @@ def _suggestions(a: Assessment, ctx: CardContext) -> list[Suggestion]:
     for o, rank in ranked[:3]:
         if above is not None and rank >= above:
             break
+        if not o.in_step:
+            continue  # beyond the guideline's step: shown, never offered as an order
         started = [c for c in o.option.classes_after if c not in a.current_regimen]
         # Only single-drug starts and additions become orders: a switch also stops a current
         # drug, which a replacement order alone would not do.

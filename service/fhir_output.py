@@ -156,7 +156,9 @@ def assessment_bundle(a: Assessment, patient_id: str | None, module_uri: str,
         guidance["note"] = [
             {"text": f"Target below {t.systolic:.0f}/{t.diastolic:.0f} mmHg "
                      f"({t.citation}); guideline step: {a.guideline_step}; guideline "
-                     f"default: {', '.join(a.guideline_default) or 'none'}."},
+                     f"default: {', '.join(a.guideline_default) or 'none'}."
+                     + (f" Not the guideline's choice: {a.choice_reason}"
+                        if a.choice_reason else "")},
             {"text": "Ranked options: " + "; ".join(
                 f"{o.rank}. {a.label(o.option)} ({o.predicted_sbp_change:+.1f} mmHg)"
                 for o in ranked)},

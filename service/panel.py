@@ -23,7 +23,7 @@ th,td{border-bottom:1px solid #d0d7de;padding:6px;text-align:left;vertical-align
 th{background:#f6f8fa}
 .status{font-weight:600;text-transform:uppercase;font-size:12px}
 .recommended{color:#1a7f37}.alternative{color:#57606a}.caution{color:#9a6700}
-.contraindicated{color:#cf222e}
+.contraindicated{color:#cf222e}.beyond-step,.not-lowering{color:#57606a}
 .finding{font-size:12px;margin:2px 0}.block{color:#cf222e}.warn{color:#9a6700}
 .info{color:#57606a}
 .bar{display:inline-block;height:8px;background:#0969da;vertical-align:middle}
@@ -89,6 +89,8 @@ def render_panel(a: Assessment) -> str:
              f"<p id='target'><b>Target:</b> below {t.systolic:.0f}/{t.diastolic:.0f} mmHg"
              f" ({_e(t.setting.value)}; {_e(t.citation)}). <b>Current regimen:</b> {regimen}. "
              f"<b>Guideline step:</b> {_e(a.guideline_step)}.</p>",
+             (f"<p id='choice-reason'><b>Not the guideline's choice:</b> "
+              f"{_e(a.choice_reason)}</p>" if a.choice_reason else ""),
              _findings(a.findings),
              "<table id='options'><thead><tr><th>#</th><th>Option</th><th>Predicted 12-week "
              "change in clinic systolic BP</th><th>P(target)</th><th>Status</th>"

@@ -25,6 +25,14 @@ class GuidelineProfile:
     title: str
     target: Callable[[FeatureVector, Setting], Target]
     preference: Callable[[FeatureVector], Preference]
+    tie_margin_mmhg: float = 3.0
+    """Predicted differences in systolic BP fall smaller than this are ties, which go to the
+    guideline's own choice (models/ranking.py). 3 mmHg: the smallest difference in
+    systolic BP lowering that comparisons of antihypertensive regimens treat as a real one
+    (equivalence margins of 3 mmHg systolic in drug-comparison analyses), well inside the
+    model's own uncertainty for one patient; a difference of this size corresponds to about a
+    6% relative difference in major cardiovascular events (about 10% per 5 mmHg, BPLTTC,
+    Lancet 2021). A project choice, made a profile setting so that a site can review it."""
 
 
 NICE = GuidelineProfile("nice", "NICE NG136 (2019, updated 2023)", _nice_target,

@@ -14,8 +14,10 @@ the site's prevalence. eGFR falls with age, urine ACR rises with diabetes and BP
 or ACR>=3 (coded for a site-specific share), and rarer rule-only facts (pregnancy, angioedema,
 heart block, orthostatic hypotension rising with age, frailty, ACEi intolerance, NSAID, potassium
 supplement, lithium) follow. A latent *renin* factor (standard-normal scale; higher when younger,
-lower in Black patients) also nudges potassium up (the low-renin/high-aldosterone end has lower
-K+).
+lower in Black patients) modifies drug response only; no lab value carries it (an earlier
+version let K+ act as a renin proxy with no published basis; removed, issue 14). East Asian
+family origin (a site share among people of "other" origin) is hidden from the model and raises
+the ACE-inhibitor cough rate.
 
 **Current regimen.** The number of classes taken (0-4) follows the site's mix, rising with age
 and comorbidity. Which classes follow the NICE NG136 steps (step 1 by age 55, family origin and
@@ -29,7 +31,9 @@ on board shift K+, Na+, ACR, eGFR and heart rate.
 
     L_ic = max(0, E_c + b (U_i - 154) + beta_c Black_i + lambda_c renin_i + dev_ic)
 
-with E_c the Law 2003 class effect at baseline 154, b = 0.1 (1.0 mmHg per 10 mmHg of
+with E_c the Law 2003 class effect at baseline 154 (ACE inhibitor and ARB equal, as in
+head-to-head trials; the cross-trial table is a sensitivity switch, :func:`response_parameters`),
+b = 0.1 (1.0 mmHg per 10 mmHg of
 pretreatment SBP U, Law 2003), beta_c the direct part of the Black/non-Black difference (the
 rest runs through the lower renin of Black patients so that the total matches Brewster 2013),
 lambda_c > 0 for ACEi/ARB/beta-blocker and < 0 for CCB/thiazide/spironolactone, and dev_ic a
@@ -41,13 +45,16 @@ correlate 0.5 and 0.6 with other A/B-vs-C/D pairs uncorrelated, ACEi and ARB cor
 mean of the other three by 4.4 mmHg. A person whose linear predictor is below zero does not
 respond (the floor); no class raises usual SBP. Dose d scales the response by
 1 + 0.22 log2 d (0.78 at half dose; Law 2003, Wald 2009) and classes add (Wald 2009
-observed/expected 1.01). Sex, BMI and diabetes have no response modifier (clinical.md 3.2:
-no robust class-specific effect). Spironolactone and the alpha-blocker are calibrated to
-PATHWAY-2 in the simulated resistant subgroup.
+observed/expected 1.01). This is the pharmacological (trial) effect, what the anchors check
+(:func:`efficacy_sbp_change`). In routine care each person gets a share e_i of it from every
+drug they take (execution, Beta-distributed around the site's mean; Vrijens 2008), so the usual
+SBP on the current regimen is U - e_i sum_c g(d_c) L_c. Sex, BMI and diabetes have no
+response modifier (clinical.md 3.2: no robust class-specific effect). Spironolactone and the
+alpha-blocker are calibrated to PATHWAY-2 in the simulated resistant subgroup.
 
 **Blood pressure.** Everyone has a pretreatment usual SBP U (clinic scale; a shifted Gamma,
 rising slightly with age; treated people started a few mmHg higher per class taken). The usual
-SBP on the current regimen is S = U - sum_c g(d_c) L_c(U). Treated people in the decision
+SBP on the current regimen is S = U - e sum_c g(d_c) L_c(U). Treated people in the decision
 population are uncontrolled (they are asking for the next step): a treated person whose S would
 fall below the site's floor has U and responses redrawn (selection on response, vectorised over
 the pending patients, a fixed number of rounds), so that, as in practice, people on several
@@ -57,18 +64,25 @@ changes usual SBP by -sum_c (g(d_after) - g(d_before)) L_c, which loses a stoppe
 in a switch. Effects are taken as fully developed by 12 weeks (Law's trials ran a median of 4
 weeks) and there is no drift in usual SBP over those weeks.
 
-The recorded clinic SBP is the lower of two readings of a visit (NICE NG136 1.2.2): visit
+The decision reading is selected: a person enters at the first visit whose recorded clinic SBP
+is at or above the site's entry threshold (NICE 140 mmHg), so the reading the model sees is
+biased high and the next one regresses to the mean (Salam 2019). The recorded clinic SBP is
+the lower of two readings of a visit (NICE NG136 1.2.2), or at an AOBP site the mean of five
+unattended readings at ambulatory level without a white-coat term (Roerecke 2019): visit
 deviation plus reading noise, represented by a normal with the exact mean and variance of that
 minimum (its skew is negligible once the visit deviation is added), so the probability of a
 reading below target is exactly normal. The white-coat effect is defined against this recorded
 value: E[recorded clinic] = usual + white coat. Home/ambulatory
 daytime means sit 5 mmHg below usual (NICE NG136 1.4.18) with SD 5.5-6 (Warren 2010, Bo 2020).
 
-**Outcomes.** For (patient, option) rows :func:`simulate_outcomes` gives the expected 12-week
-change, one observed change (true change plus the noise of two independent recorded clinic SBPs,
-a fresh baseline and the 12-week reading; lower-of-two convention in both), the expected and one
-observed 12-week clinic SBP with its SD, and the probability of >=1 attributable adverse effect
-(Law 2003 table 5 by class and dose, with sex, ethnicity and combination modifiers).
+**Outcomes.** For (patient, option) rows :func:`simulate_outcomes` gives the probability of >=1
+attributable adverse effect (Law 2003 table 5 by class and dose, with sex, ethnicity and
+combination modifiers) and one draw of it; whether the new or increased part of the option is
+stopped by 12 weeks (non-persistence, or an adverse effect that ends it with probability
+:data:`STOP_GIVEN_ADVERSE`); the person's expected 12-week change in usual SBP with that
+stopping averaged out (``true_change``, :func:`true_sbp_change`: what ranking should rank by);
+the realised change of the draw; and one observed change: the 12-week recorded clinic SBP minus
+the decision reading, so it includes the regression to the mean.
 
 Evidence tags as in research/clinical.md: [V] checked source, [S] secondary summary, [M]
 background knowledge not re-checked, [derived] computed here, [calibrated] solved numerically
@@ -77,14 +91,16 @@ to the anchors named.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+from scipy.special import erfc as special_erfc
 
 from models.training.site_parameters import EXTERNAL, INTERNAL, SITES, SiteParameters
 from vocabulary.drug_classes import CLASS_ORDER, DrugClass
@@ -158,9 +174,15 @@ class ResponseParameters:
     standard_effect: tuple[float, ...] = _per_class({
         # Law, Wald, Morris, Jordan BMJ 2003;326:1427, table 1 / Law 2009 [M]: placebo-
         # subtracted SBP lowering at standard dose, baseline 154. Mean of the five = 9.12,
-        # matching the abstract's 9.1 mmHg [V].
-        DrugClass.ACE_INHIBITOR: 8.5,
-        DrugClass.ARB: 10.3,
+        # matching the abstract's 9.1 mmHg [V]. ACE inhibitor and ARB are set EQUAL at the
+        # mean of Law's two figures (8.5 and 10.3): Law's gap is a cross-trial comparison
+        # whose "standard dose" differs by class, while head-to-head trials find no
+        # difference: Matchar et al. Ann Intern Med 2008;148:16 (50 studies, "similar
+        # long-term effects on blood pressure", strength of evidence high) [V]; ONTARGET
+        # (NEJM 2008) ramipril vs telmisartan within about 1 mmHg [M]. The old table is kept
+        # as a sensitivity switch (:func:`response_parameters`, "law2003_cross_trial").
+        DrugClass.ACE_INHIBITOR: 9.4,
+        DrugClass.ARB: 9.4,
         DrugClass.CCB: 8.8,
         DrugClass.THIAZIDE_LIKE: 8.8,
         DrugClass.BETA_BLOCKER: 9.2,
@@ -217,13 +239,13 @@ class ResponseParameters:
         # Black patients), on top of the renin-mediated part. [calibrated] so that the total
         # difference at the same baseline, after the non-response floor, matches Brewster &
         # Seedat BMC Med 2013 table 1 [V]: ACEi -4.6 (also Peck 2013 [V]), beta-blocker -6.0,
-        # CCB +2.4, diuretic +3.5; ARB taken to behave like ACEi [derived]. Solved in untreated
-        # external-site patients with pretreatment SBP 150-158. The renin-mediated part is
-        # renin_black_shift x renin_loading (-1.6 for ACEi/ARB/BB, +1.2 for CCB/thiazide); the
-        # beta-blocker's direct term exceeds its total gap because the floor trims the many
-        # Black non-responders to beta-blockers.
+        # CCB +2.4, diuretic +3.5; ARB taken to behave like ACEi (same term) [derived].
+        # Solved in untreated external-site patients with pretreatment SBP 150-158. The
+        # renin-mediated part is renin_black_shift x renin_loading (-1.6 for ACEi/ARB/BB,
+        # +1.2 for CCB/thiazide); the beta-blocker's direct term exceeds its total gap because
+        # the floor trims the many Black non-responders to beta-blockers.
         DrugClass.ACE_INHIBITOR: -3.44,
-        DrugClass.ARB: -3.13,
+        DrugClass.ARB: -3.44,
         DrugClass.CCB: 1.23,
         DrugClass.THIAZIDE_LIKE: 2.34,
         DrugClass.BETA_BLOCKER: -6.23,
@@ -232,7 +254,8 @@ class ResponseParameters:
     })
 
     # Person x class heterogeneity (mmHg SDs), [calibrated] jointly with renin_age_slope and
-    # renin_loading to: Dickerson 1999 [V] r(A,B) = 0.5, r(C,D) = 0.6, other A/B-vs-C/D pairs
+    # renin_loading to: Dickerson 1999 [V] r(A,B) = 0.5 (with Deary 2002 [V] r = 0.71: pooled
+    # 0.61 by Fisher z, see sd_bb_specific), r(C,D) = 0.6, other A/B-vs-C/D pairs
     # uncorrelated (young untreated, 161/98); PHYSIC (Sundström JAMA 2023) [V] personalised
     # choice 4.4 mmHg better than the mean of the other three drugs (age 40-75, 154/89);
     # r(ACEi, ARB) about 0.9 (PHYSIC excluded large lisinopril-candesartan differences;
@@ -246,8 +269,14 @@ class ResponseParameters:
     """Factor shared by ACEi and ARB only."""
     sd_ras_specific: float = 1.09
     """Own term of ACEi and of ARB."""
-    sd_bb_specific: float = 4.53
-    """Own term of the beta-blocker."""
+    sd_bb_specific: float = 2.5
+    """Own term of the beta-blocker. It was 4.53, solved to Dickerson's r(A,B) = 0.5 alone and
+    anchored to no study of the beta-blocker's own spread; with the non-response floor it
+    favoured beta-blockers in every ranking. It is now the CCB/thiazide level (2.5), which
+    gives the beta-blocker the same total person-level SD as the CCB (about 3.9 mmHg in the
+    Dickerson-like population) and r(ACEi, beta-blocker) = 0.69: between Dickerson 1999
+    (0.5, n = 36) and Deary 2002 (0.71, n = 34) [V], inside the anchor 0.61 +- 0.12 (their
+    Fisher-z pool) [derived]."""
     sd_cd: float = 1.75
     """Factor shared by CCB and thiazide (and, scaled, spironolactone)."""
     sd_cd_specific: float = 2.5
@@ -259,12 +288,38 @@ class ResponseParameters:
     sd_alpha_specific: float = 3.0
     """Own term of the alpha-blocker [M]."""
 
-    potassium_per_renin: float = 0.08
-    """mmol/L of untreated K+ per SD of the renin factor: the low-renin (relative aldosterone
-    excess) end has slightly lower K+ [M]; a weak correlation (about 0.25)."""
-
 
 RESPONSE: Final[ResponseParameters] = ResponseParameters()
+
+#: The pre-issue-14 cross-trial table (Law 2003: ARB 10.3 vs ACEi 8.5 mmHg, ARB direct
+#: Black term -3.13), for the sensitivity run only (``TrainConfig.response_table``).
+LAW2003_CROSS_TRIAL: Final[ResponseParameters] = dataclasses.replace(
+    RESPONSE,
+    standard_effect=tuple(
+        {DrugClass.ACE_INHIBITOR: 8.5, DrugClass.ARB: 10.3}.get(c, RESPONSE.standard_effect[i])
+        for i, c in enumerate(CLASS_ORDER)
+    ),
+    black_direct=tuple(
+        -3.13 if c is DrugClass.ARB else RESPONSE.black_direct[i]
+        for i, c in enumerate(CLASS_ORDER)
+    ),
+)
+
+#: Response tables by name (the sensitivity switch).
+RESPONSE_TABLES: Final[dict[str, ResponseParameters]] = {
+    "head_to_head": RESPONSE,
+    "law2003_cross_trial": LAW2003_CROSS_TRIAL,
+}
+
+
+def response_parameters(table: str = "head_to_head") -> ResponseParameters:
+    """The drug-response biology by name: ``head_to_head`` (default: ACEi = ARB) or
+    ``law2003_cross_trial`` (the old table, for the sensitivity run)."""
+    try:
+        return RESPONSE_TABLES[table]
+    except KeyError:
+        raise ValueError(f"unknown response table {table!r}; one of {sorted(RESPONSE_TABLES)}"
+                         ) from None
 
 # ------------------------------------------------------------------------------------------
 # Adverse effects (not site-dependent).
@@ -287,6 +342,10 @@ ADVERSE_BY_DOSE: Final[dict[DrugClass, tuple[float, float, float]]] = {
 #: (mean about 1 at a 50/50 sex mix) [derived].
 ACEI_FEMALE_MULT: Final[float] = 1.3
 ACEI_MALE_MULT: Final[float] = 0.75
+#: East Asian (Chinese) patients: ACEi cough 11% vs 2% on placebo, RR 5.2 (clinical.md 4 [V]):
+#: an attributable 9% instead of Law's 3.9%. East Asian origin is not a model feature (the
+#: record codes only Black and South Asian family origin), so this modifier is hidden.
+ACEI_EAST_ASIAN: Final[float] = 0.09
 #: OCTAVE, enalapril, 24 weeks [V]: angioedema 0.68% overall, 1.62% in Black patients.
 ACEI_ANGIOEDEMA: Final[float] = 0.0068
 ACEI_ANGIOEDEMA_BLACK: Final[float] = 0.0162
@@ -306,6 +365,12 @@ SPIRO_HYPERK: Final[float] = 0.02
 #: Alpha-blocker postural symptoms double with orthostatic hypotension or age >= 80
 #: (NG136 1.1.6, doxazosin SmPC caution) [derived].
 ALPHA_POSTURAL_MULT: Final[float] = 2.0
+
+#: Share of attributable adverse effects that end the new drug (or the dose increase) within
+#: 12 weeks [derived]: excess withdrawals over excess incidence, Makani 2011 CCB oedema
+#: (2.1 - 0.5) / (10.7 - 3.2) = 0.21 [V figures]; Bangalore 2010 ACEi cough 2.6 / 11.5 =
+#: 0.23 [V figures]. The stopped part of the option then has no effect at 12 weeks.
+STOP_GIVEN_ADVERSE: Final[float] = 0.22
 
 
 # ------------------------------------------------------------------------------------------
@@ -345,17 +410,35 @@ class Outcomes:
     """Outcomes of (patient, option) rows; see :func:`simulate_outcomes`."""
 
     true_change: FloatArray
-    """[R] expected 12-week change in usual clinic SBP (mmHg; negative = lowering)."""
+    """[R] the person's expected 12-week change in usual clinic SBP in routine care (mmHg;
+    negative = lowering): the drug effect at the person's execution, with the chance of
+    stopping the new part (non-persistence, adverse effects) averaged out. What ranking
+    should rank by; the effect interval bounds it."""
+    realised_change: FloatArray
+    """[R] the change in usual SBP of this draw: the new part of the option is lost where
+    ``stopped``."""
+    stopped: npt.NDArray[np.bool_]
+    """[R] the new or increased drug was stopped within 12 weeks (non-persistence, or an
+    attributable adverse effect that ended it)."""
+    p_stop: FloatArray
+    """[R] probability of ``stopped``."""
     observed_change: FloatArray
-    """[R] true_change + noise of two independent recorded clinic SBPs (fresh baseline and
-    the 12-week reading); SD sqrt(2) x recorded_sd, independent of the screening features."""
+    """[R] the 12-week recorded clinic SBP minus the decision reading the model saw
+    (``sbp_clinic``): realised_change + follow-up noise - screening noise. The screening
+    reading was selected high, so this includes regression to the mean."""
+    expected_observed_change: FloatArray
+    """[R] the person's expected ``observed_change`` given the decision reading: true_change
+    minus the screening noise (the regression to the mean this person will show). What the
+    point prediction estimates; the same for every option of a patient."""
     followup_sbp_expected: FloatArray
-    """[R] sbp_usual + white_coat + true_change: the expected recorded 12-week clinic SBP."""
+    """[R] sbp_usual + reading_bias + true_change: the expected recorded 12-week clinic SBP."""
     followup_sbp_observed: FloatArray
     """[R] one recorded 12-week clinic SBP (the same draw as in observed_change)."""
     followup_sd: FloatArray
-    """[R] SD of a recorded clinic SBP around its expectation (normal), so
-    P(reading < target) = Phi((target - expected) / sd) exactly."""
+    """[R] SD of a recorded clinic SBP around its expectation given the realised change."""
+    p_reading_below: Callable[[FloatArray], FloatArray] = field(repr=False)
+    """P(12-week recorded clinic SBP < threshold) for a [R] threshold, exact: a two-point
+    mixture (drug kept or stopped) of normal readings."""
     p_adverse: FloatArray
     """[R] probability of >= 1 attributable adverse effect by 12 weeks."""
     adverse_observed: npt.NDArray[np.bool_]
@@ -478,10 +561,12 @@ def _standard_effect(
 # ------------------------------------------------------------------------------------------
 
 
-def simulate_cohort(n: int, site: SiteParameters | str = "internal", seed: int = 0) -> Cohort:
-    """Simulate ``n`` patients of ``site`` (a name in :data:`SITES` or a parameter set)."""
+def simulate_cohort(n: int, site: SiteParameters | str = "internal", seed: int = 0,
+                    response: ResponseParameters | None = None) -> Cohort:
+    """Simulate ``n`` patients of ``site`` (a name in :data:`SITES` or a parameter set) under
+    ``response`` (default :data:`RESPONSE`; see :func:`response_parameters`)."""
     params = SITES[site] if isinstance(site, str) else site
-    return _simulate_cohort(n, params, seed, RESPONSE)
+    return _simulate_cohort(n, params, seed, RESPONSE if response is None else response)
 
 
 def _simulate_cohort(
@@ -592,8 +677,10 @@ def _simulate_cohort(
         + rng.standard_normal(n)
     )
     # K+ mean 4.3, SD 0.33; rises as eGFR falls below 60 (+0.01/unit), diabetes +0.05 [M].
+    # No renin term: an earlier version let K+ carry the renin factor (a "renin proxy") with no
+    # published basis; it was removed (issue 14).
     potassium_untreated = (
-        4.3 + resp.potassium_per_renin * renin
+        4.3
         + 0.01 * np.maximum(60.0 - egfr_untreated, 0.0) + 0.05 * dm
         + 0.33 * rng.standard_normal(n)
     )
@@ -653,7 +740,18 @@ def _simulate_cohort(
     sbp_untreated = _shifted_gamma(
         rng, n, site.untreated_sbp_floor, site.untreated_sbp_mean, site.untreated_sbp_sd
     ) + age_bp + shift
-    gd = dose_factor(current_doses, resp.dose_slope)
+    # Practice latents from their own stream (so the calibrated draws above are unchanged):
+    # execution (person-level share of the drug effect obtained, Beta; site.execution_*),
+    # hidden East Asian origin among people of "other" origin, and the uniforms of the
+    # entry-reading selection below.
+    rng_practice = _rng(seed, 3, site.name)
+    exec_a, exec_b = site.execution_beta
+    execution = rng_practice.beta(exec_a, exec_b, n)
+    other_share = 1.0 - site.black_share - site.south_asian_share
+    east_asian = (~black & ~south_asian) & (
+        rng_practice.random(n) < (site.east_asian_share / other_share if other_share > 0 else 0.0)
+    )
+    gd = dose_factor(current_doses, resp.dose_slope) * execution[:, None]
     # Selection on response: a treated person in the decision population is uncontrolled
     # (usual SBP >= site.treated_sbp_floor). Draw (responses, pretreatment SBP) and redraw
     # those whose regimen would have controlled them; a fixed number of rounds, vectorised
@@ -675,7 +773,8 @@ def _simulate_cohort(
         ) + age_bp[bad] + shift[bad]
     # Fallback for anyone still pending (vanishingly rare): fix the on-treatment SBP at the
     # floor and solve U = S + sum_c g_c L_c(U) by fixed-point iteration (a contraction:
-    # b * sum g <= 0.1 * 4 * 1.22 < 0.5).
+    # b * sum g <= 0.1 * 4 * 1.22 < 0.5). ``gd`` includes the person's execution, so the
+    # usual SBP is that of the regimen as actually taken.
     rows = np.flatnonzero(pending)
     for _ in range(60 if rows.size else 0):
         eff = _standard_effect(zf[rows], blk[rows], renin[rows], sbp_untreated[rows], resp)
@@ -689,13 +788,31 @@ def _simulate_cohort(
     wc_scale = site.white_coat_sd / math.sqrt(2.0)
     white_coat = np.minimum(wc_scale * (rng.gamma(2.0, 1.0, n) - 2.0), 35.0)
     recorded_sd = site.clinic_recorded_sd
-    sbp_clinic = sbp_usual + white_coat + recorded_sd * rng.standard_normal(n)
+    # Expected recorded clinic SBP minus usual SBP: the white-coat effect for attended readings;
+    # an AOBP reading sits at ambulatory level, usual - 5, with no white-coat term (Roerecke
+    # 2019 [V]).
+    reading_bias = np.full(n, -HOME_OFFSET) if site.aobp else white_coat
+    # The decision reading: the first visit at or above the entry threshold (regression to
+    # the mean; site.entry_threshold_sbp). Visits are redrawn, vectorised over the patients
+    # whose reading is still below, for a fixed number of rounds; the few left (usual SBP far
+    # below the threshold) keep their last reading.
+    screening_noise = recorded_sd * rng.standard_normal(n)
+    below = np.flatnonzero(sbp_usual + reading_bias + screening_noise < site.entry_threshold_sbp)
+    for _ in range(_SELECTION_ROUNDS):
+        if below.size == 0:
+            break
+        screening_noise[below] = recorded_sd * rng_practice.standard_normal(below.size)
+        below = below[
+            sbp_usual[below] + reading_bias[below] + screening_noise[below]
+            < site.entry_threshold_sbp
+        ]
+    sbp_clinic = sbp_usual + reading_bias + screening_noise
     # DBP: falls with age, tracks SBP [M]; recorded noise about 0.65x the SBP noise
     # (clinical.md 3.3: ~6-8 vs 10-13 mmHg) [derived].
     dbp_usual = (
         28.0 + 0.42 * sbp_usual - 0.30 * (age - 55.0) + 7.0 * rng.standard_normal(n)
     )
-    dbp_clinic = dbp_usual + 0.4 * white_coat + 0.65 * recorded_sd * rng.standard_normal(n)
+    dbp_clinic = dbp_usual + 0.4 * reading_bias + 0.65 * recorded_sd * rng.standard_normal(n)
     sbp_home = sbp_usual - HOME_OFFSET + site.home_sd * rng.standard_normal(n)
 
     # --- labs on the current regimen ----------------------------------------------------------
@@ -810,6 +927,11 @@ def _simulate_cohort(
         "sbp_usual": sbp_usual,
         "sbp_untreated": sbp_untreated,
         "white_coat": white_coat,
+        "reading_bias": reading_bias,
+        "screening_noise": screening_noise,
+        "execution": execution,
+        "east_asian": east_asian.astype(np.float64),
+        "nonpersistence": np.full(n, site.nonpersistence_12wk),
         "renin": renin,
         "deviation": deviation,
         "effect_std": effect_std,
@@ -886,19 +1008,53 @@ def _check_rows(
     return idx, d1
 
 
+def efficacy_sbp_change(
+    cohort: Cohort, patient_idx: npt.NDArray[np.intp], dose_after: FloatArray
+) -> FloatArray:
+    """Pharmacological 12-week change in usual clinic SBP of moving from the current regimen
+    to ``dose_after`` with every dose taken and nothing stopped (trial conditions; what the
+    anchors are calibrated to): -sum_c (g(d_after) - g(d_before)) L_c (mmHg)."""
+    idx, d1 = _check_rows(cohort, patient_idx, dose_after)
+    gain, loss = _parts(cohort, idx, d1)
+    out: FloatArray = gain + loss
+    return out
+
+
 def true_sbp_change(
     cohort: Cohort, patient_idx: npt.NDArray[np.intp], dose_after: FloatArray
 ) -> FloatArray:
-    """Expected 12-week change in usual clinic SBP of moving from the current regimen to
-    ``dose_after`` (mmHg, negative = lowering): -sum_c (g(d_after) - g(d_before)) L_c."""
+    """The person's expected 12-week change in usual clinic SBP in routine care (mmHg,
+    negative = lowering): e (loss + (1 - p_stop) gain), with e the person's execution,
+    ``gain`` the lowering of the new or increased drugs, ``loss`` the rise from stopped or
+    reduced ones, and p_stop the chance that the new part is stopped (non-persistence or an
+    attributable adverse effect, :data:`STOP_GIVEN_ADVERSE`)."""
     idx, d1 = _check_rows(cohort, patient_idx, dose_after)
     return _true_change(cohort, idx, d1)
 
 
-def _true_change(cohort: Cohort, idx: IntArray, d1: FloatArray) -> FloatArray:
+def _parts(cohort: Cohort, idx: IntArray, d1: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """(gain, loss) in mmHg at full execution: the change from increased classes (<= 0) and
+    from reduced or stopped ones (>= 0)."""
     d0 = cohort.current_doses[idx]
     delta = dose_factor(d1) - dose_factor(d0)
-    out: FloatArray = -np.einsum("rc,rc->r", delta, cohort.latent["effect_std"][idx])
+    eff = cohort.latent["effect_std"][idx]
+    gain: FloatArray = -np.einsum("rc,rc->r", np.maximum(delta, 0.0), eff)
+    loss: FloatArray = -np.einsum("rc,rc->r", np.minimum(delta, 0.0), eff)
+    return gain, loss
+
+
+def _p_stop(cohort: Cohort, idx: IntArray, d1: FloatArray, p_adverse: FloatArray) -> FloatArray:
+    """Probability that the new or increased part of an option is stopped by 12 weeks."""
+    increases = np.any(d1 > cohort.current_doses[idx], axis=1)
+    keep = (1.0 - cohort.latent["nonpersistence"][idx]) * (1.0 - STOP_GIVEN_ADVERSE * p_adverse)
+    out: FloatArray = np.where(increases, 1.0 - keep, 0.0)
+    return out
+
+
+def _true_change(cohort: Cohort, idx: IntArray, d1: FloatArray) -> FloatArray:
+    gain, loss = _parts(cohort, idx, d1)
+    p_stop = _p_stop(cohort, idx, d1, _p_adverse(cohort, idx, d1))
+    out: FloatArray = cohort.latent["execution"][idx] * (loss + (1.0 - p_stop) * gain)
     return out
 
 
@@ -919,6 +1075,7 @@ def _p_adverse(cohort: Cohort, idx: IntArray, d1: FloatArray) -> FloatArray:
     d0 = cohort.current_doses[idx]
     female = cohort.latent["female"][idx] > 0.5
     black = cohort.latent["black"][idx] > 0.5
+    east_asian = cohort.latent["east_asian"][idx] > 0.5
     age = cohort.features[idx, FEATURE_INDEX["age"]]
     asthma = cohort.features[idx, FEATURE_INDEX["asthma"]] > 0.5
     orthostatic = cohort.features[idx, FEATURE_INDEX["orthostatic_hypotension"]] > 0.5
@@ -930,7 +1087,8 @@ def _p_adverse(cohort: Cohort, idx: IntArray, d1: FloatArray) -> FloatArray:
         p0 = _adverse_curve(d0[:, j], ADVERSE_BY_DOSE[c])
         p1 = _adverse_curve(d1[:, j], ADVERSE_BY_DOSE[c])
         if c is DrugClass.ACE_INHIBITOR:
-            mult = np.where(female, ACEI_FEMALE_MULT, ACEI_MALE_MULT)
+            mult = np.where(female, ACEI_FEMALE_MULT, ACEI_MALE_MULT) * np.where(
+                east_asian, ACEI_EAST_ASIAN / ADVERSE_BY_DOSE[c][1], 1.0)
             started = (d0[:, j] == 0) & (d1[:, j] > 0)
             extra0 = np.zeros_like(p0)
             extra1 = np.where(
@@ -979,8 +1137,12 @@ def simulate_outcomes(
     """Outcomes of (patient, option) rows: ``patient_idx`` [R] into the cohort, ``dose_after``
     [R, 7] the regimen after the option (dose multiples; before = ``cohort.current_doses``).
 
-    Noise is drawn from a stream independent of the cohort's (same seed or not), so the
-    observed outcomes carry no regression to the mean from the screening reading. Rows that
+    Noise is drawn from a stream independent of the cohort's (same seed or not). The observed
+    change is measured from the decision reading the model saw, which was selected at or above
+    the site's entry threshold, so it carries regression to the mean. Whether the new part of
+    the option is stopped (non-persistence, or an attributable adverse effect that ends it with
+    probability :data:`STOP_GIVEN_ADVERSE`) is drawn per row, with the adverse-effect draw.
+    Rows that
     combine an ACE inhibitor with an ARB (forbidden, NICE NG136 1.4.34) are not rejected: their
     outcomes are simulated additively so that an evaluation can score every option; keeping
     such options out of recommendations is the guideline layer's job.
@@ -988,21 +1150,51 @@ def simulate_outcomes(
     idx, d1 = _check_rows(cohort, patient_idx, dose_after)
     rng = _rng(seed, 1, cohort.site)
     r = idx.shape[0]
-    true_change = _true_change(cohort, idx, d1)
     sd = cohort.latent["recorded_sd"][idx]
     noise = rng.standard_normal((r, 2))
-    baseline_noise = sd * noise[:, 0]
     followup_noise = sd * noise[:, 1]
-    expected = cohort.latent["sbp_usual"][idx] + cohort.latent["white_coat"][idx] + true_change
     p_adverse = _p_adverse(cohort, idx, d1)
     adverse = rng.random(r) < p_adverse
+    gain, loss = _parts(cohort, idx, d1)
+    execution = cohort.latent["execution"][idx]
+    p_stop = _p_stop(cohort, idx, d1, p_adverse)
+    increases = np.any(d1 > cohort.current_doses[idx], axis=1)
+    u = rng.random((r, 2))
+    stopped = increases & (
+        (u[:, 0] < cohort.latent["nonpersistence"][idx])
+        | (adverse & (u[:, 1] < STOP_GIVEN_ADVERSE))
+    )
+    true_change = execution * (loss + (1.0 - p_stop) * gain)
+    realised = execution * (loss + np.where(stopped, 0.0, gain))
+    base = cohort.latent["sbp_usual"][idx] + cohort.latent["reading_bias"][idx]
+    kept_mean = base + execution * (loss + gain)
+    stopped_mean = base + execution * loss
+
+    def p_below(threshold: FloatArray) -> FloatArray:
+        t = np.asarray(threshold, dtype=np.float64)
+        out: FloatArray = (1.0 - p_stop) * _ndtr((t - kept_mean) / sd) + p_stop * _ndtr(
+            (t - stopped_mean) / sd)
+        return out
+
+    followup = base + realised + followup_noise
+    screening_noise = cohort.latent["screening_noise"][idx]
     return Outcomes(
         true_change=true_change,
-        observed_change=true_change + followup_noise - baseline_noise,
-        followup_sbp_expected=expected,
-        followup_sbp_observed=expected + followup_noise,
+        realised_change=realised,
+        stopped=stopped,
+        p_stop=p_stop,
+        observed_change=followup - (base + screening_noise),
+        expected_observed_change=true_change - screening_noise,
+        followup_sbp_expected=base + true_change,
+        followup_sbp_observed=followup,
         followup_sd=sd.copy(),
+        p_reading_below=p_below,
         p_adverse=p_adverse,
         adverse_observed=adverse,
     )
+
+
+def _ndtr(z: FloatArray) -> FloatArray:
+    out: FloatArray = 0.5 * special_erfc(-z / math.sqrt(2.0))
+    return out
 

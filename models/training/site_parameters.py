@@ -15,8 +15,15 @@ choice that makes the external site a drift scenario (DESIGN.md section 4) rathe
 
 INTERNAL is a UK primary-care-like practice population of people with hypertension who are
 being considered for their first drug or their next step. EXTERNAL is another site: older,
-more diabetes and CKD, about 30% Black patients, more home/ambulatory BP, noisier single clinic
-readings, different lab-ordering habits and more double doses.
+more diabetes and CKD, about 30% Black and 15% East Asian patients (the latter hidden from the
+model, with their own ACE-inhibitor cough rate), unattended automated clinic readings (AOBP,
+no white-coat effect) instead of attended ones, poorer adherence, more home/ambulatory BP,
+different lab-ordering habits and more double doses: its response in practice differs, not
+only its case-mix.
+
+Practice parameters (issue 14): the entry threshold on the recorded reading (regression to the
+mean), the clinic measurement method, and adherence (execution of the doses and
+non-persistence with a new drug) are site-dependent too.
 """
 
 from __future__ import annotations
@@ -121,6 +128,40 @@ class SiteParameters:
     """Share with an HbA1c result: (without diabetes, with diabetes)."""
     heart_rate_measured: float
 
+    # --- practice: selection, measurement method, adherence (issue 14) -----------------------
+    entry_threshold_sbp: float = 140.0
+    """A person enters the decision population at the first visit whose recorded clinic SBP is
+    at or above this (NICE NG136 1.2.3 / 1.4.20: clinic 140 mmHg is the diagnosis and the
+    treated-target threshold under 80 [V]). Visits below it did not prompt a decision, so the
+    reading the model sees is selected high: its noise is not mean zero, the person's usual BP
+    is lower than it, and the next reading regresses to the mean (Salam et al. J Hypertens
+    2019: in BP-lowering trials most of the fall from a high baseline reading is regression to
+    the mean [V])."""
+    aobp: bool = False
+    """Clinic SBP is an unattended automated office reading (the mean of ``aobp_readings``
+    readings, patient alone) instead of the lower of two attended readings. Roerecke et al.
+    JAMA Intern Med 2019 [V]: AOBP is about awake-ambulatory level (mean difference 0.3 mmHg)
+    and has no white-coat effect; routine office readings are 14.5 mmHg higher. Here an AOBP
+    reading sits at usual - 5 mmHg (the NICE clinic-ambulatory offset, so the clinic scale of
+    the drug effects is kept) with no white-coat term."""
+    aobp_readings: int = 5
+    """Readings averaged by the AOBP device [M] (the BpTRU-style protocol of the AOBP studies)."""
+    east_asian_share: float = 0.0
+    """East Asian family origin (hidden: not a model feature). ACEi cough is commoner
+    (``simulator.ACEI_EAST_ASIAN``), so more of them stop an ACE inhibitor."""
+    execution_mean: float = 0.90
+    """Mean share of the drug effect a person gets from taking the prescribed doses
+    (execution): Vrijens et al. BMJ 2008 (4783 electronically monitored patients) [S]: on any
+    day about 10% of patients still on treatment omitted the dose. Person-level, Beta
+    distributed, applies to every drug the person takes (current and new)."""
+    execution_sd: float = 0.10
+    """Between-person SD of execution [assumption]."""
+    nonpersistence_12wk: float = 0.12
+    """Share who stop a newly started or increased drug within 12 weeks for reasons other than
+    an attributable adverse effect: Vrijens 2008 [S] about half stopped within a year; a
+    constant hazard gives 15% at 12 weeks, of which part is the adverse-effect stopping
+    simulated separately, so 0.12 [derived]."""
+
     def __post_init__(self) -> None:
         for name in ("class_count_probs", "dose_probs"):
             probs = getattr(self, name)
@@ -130,6 +171,10 @@ class SiteParameters:
             raise ValueError(f"{self.name}: ethnicity shares exceed 1")
         if not self.age_min < self.age_mean < self.age_max:
             raise ValueError(f"{self.name}: age_mean must lie inside (age_min, age_max)")
+        if self.black_share + self.south_asian_share + self.east_asian_share > 1.0:
+            raise ValueError(f"{self.name}: ethnicity shares exceed 1")
+        if not 0.0 < self.execution_mean < 1.0 or not 0.0 <= self.nonpersistence_12wk < 1.0:
+            raise ValueError(f"{self.name}: adherence parameters out of range")
 
     @property
     def clinic_single_reading_sd(self) -> float:
@@ -138,14 +183,27 @@ class SiteParameters:
 
     @property
     def clinic_recorded_sd(self) -> float:
-        """SD of the recorded clinic SBP (lower of two readings, NICE NG136 1.2.2).
+        """SD of the recorded clinic SBP around its expectation: the lower of two readings
+        (NICE NG136 1.2.2), or the mean of ``aobp_readings`` AOBP readings.
 
         The minimum of two readings with SD s has variance (1 - 1/pi) s^2; the visit deviation
         is shared by both readings.
         """
+        if self.aobp:
+            return float(math.sqrt(self.clinic_visit_sd**2
+                                   + self.clinic_reading_sd**2 / self.aobp_readings))
         return float(
             math.sqrt(self.clinic_visit_sd**2 + (1.0 - 1.0 / math.pi) * self.clinic_reading_sd**2)
         )
+
+    @property
+    def execution_beta(self) -> tuple[float, float]:
+        """Beta(a, b) parameters of person-level execution (mean, sd above)."""
+        m, v = self.execution_mean, self.execution_sd**2
+        if v >= m * (1.0 - m):
+            raise ValueError(f"{self.name}: execution_sd too large for its mean")
+        c = m * (1.0 - m) / v - 1.0
+        return m * c, (1.0 - m) * c
 
 
 INTERNAL = SiteParameters(
@@ -159,6 +217,7 @@ INTERNAL = SiteParameters(
     # England & Wales census 2021: Black 4.0%, Indian/Pakistani/Bangladeshi about 7% of the
     # population [M]; ethnicity not stated in about 10% of primary-care records [M].
     black_share=0.035, south_asian_share=0.065, ethnicity_unknown_share=0.10,
+    east_asian_share=0.01,  # census 2021: Chinese 0.7% plus part of "other Asian" [M]
     # People with hypertension in England: median BMI about 29 [M].
     bmi_median=29.0, bmi_log_sd=0.17,
     # QOF-like prevalences among people with hypertension [M]: T2DM about 1 in 5, CHD/stroke
@@ -192,15 +251,21 @@ INTERNAL = SiteParameters(
     dbp_measured=0.99, bmi_measured=0.85, egfr_measured=0.90, potassium_measured=0.88,
     sodium_measured=0.88, acr_measured=(0.35, 0.85), hba1c_measured=(0.70, 0.97),
     heart_rate_measured=0.75,  # lab-ordering habits [M]/[design]
+    # attended clinic readings, lower of two; entry at 140; adherence as in the field
+    # defaults (Vrijens 2008 [S])
 )
 
 EXTERNAL = SiteParameters(
     name="external",
     description="Second site (drift scenario): older, more diabetes and CKD, about 30% Black "
-    "patients, more home/ambulatory BP, noisier single clinic readings",
+    "and 15% East Asian patients, unattended automated clinic readings (AOBP), poorer "
+    "adherence, more home/ambulatory BP",
     age_mean=67.0, age_sd=12.0, age_min=18.0, age_max=100.0,  # [design]
     female_share=0.53, sex_unknown_share=0.005,  # [design]
     black_share=0.30, south_asian_share=0.04, ethnicity_unknown_share=0.15,  # [design]
+    # 15% East Asian [design]: hidden (no feature), with their own ACEi cough rate (RR 5.2,
+    # clinical.md 4 [V]), so ACE inhibitors are stopped more often than the model learned.
+    east_asian_share=0.15,
     bmi_median=30.5, bmi_log_sd=0.18,  # [design]
     t2dm_prevalence=0.33, cvd_prevalence=0.22, hf_prevalence=0.07, hfref_share_of_hf=0.5,
     asthma_copd_prevalence=0.14, gout_prevalence=0.09,  # [design]
@@ -223,6 +288,13 @@ EXTERNAL = SiteParameters(
     dbp_measured=0.97, bmi_measured=0.75, egfr_measured=0.95, potassium_measured=0.80,
     sodium_measured=0.80, acr_measured=(0.55, 0.80), hba1c_measured=(0.85, 0.95),
     heart_rate_measured=0.90,  # [design]
+    # Measurement practice differs [design]: unattended automated office BP (Roerecke 2019
+    # [V]: about awake-ambulatory level, no white-coat effect), mean of 5 readings.
+    aobp=True, aobp_readings=5,
+    # Poorer adherence [assumption]: execution 0.80 and 20% non-persistence at 12 weeks;
+    # adherence varies widely between settings (Vrijens 2008 [S]); chosen to be a clear,
+    # conservative difference from the internal site, not a measured figure.
+    execution_mean=0.80, execution_sd=0.15, nonpersistence_12wk=0.20,
 )
 
 SITES: dict[str, SiteParameters] = {"internal": INTERNAL, "external": EXTERNAL}

@@ -4,15 +4,24 @@
 configuration the run is deterministic (LightGBM ``deterministic=True`` with a fixed thread
 count), so re-running it reproduces the committed artifacts and their metrics.
 
-Four LightGBM models share one feature table (rows are (patient, option) pairs):
+Seven LightGBM models share one feature table (rows are (patient, option) pairs):
 
-* ``sbp_change``: 12-week change in clinic systolic BP (L2 regression on the observed change);
+* ``sbp_change``: 12-week change in clinic systolic BP (L2 regression on the observed change:
+  the 12-week reading minus the decision reading, so it includes regression to the mean);
 * ``sbp_lower`` / ``sbp_upper``: the 10th and 90th percentiles (quantile regression), widened by
   split-conformal calibration (conformalised quantile regression, Romano et al. NeurIPS 2019)
   on a held-out calibration split so that the interval covers a single observed 12-week change
-  with the stated probability;
+  with the stated probability (the *reading interval*: what the clinician will see);
 * ``target_logit``: log-odds that the 12-week clinic systolic reading is below the patient's
-  NICE target (binary cross-entropy).
+  NICE target (binary cross-entropy);
+* ``effect_change``: the person's expected change (the simulator's noise-free, person-level
+  truth: drug effect at the person's adherence, stopping averaged out; no regression to the
+  mean) given the features (L2 regression): what says whether an option lowers BP;
+* ``effect_lower`` / ``effect_upper``: the 10th and 90th percentiles of that expected change,
+  conformalised on the same calibration split against the truth (the *effect interval*: the
+  spread of the expected effect among patients like this one, what ranking uses). Only a
+  simulator can train it; a site can
+  recalibrate both intervals from its own outcomes (:mod:`evaluation.recalibration`).
 """
 
 from __future__ import annotations
@@ -27,7 +36,6 @@ import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
 import onnx
-from scipy.special import ndtr
 
 from models.guideline.targets import nice_clinic_systolic_target
 from models.manifest import (
@@ -43,7 +51,14 @@ from models.training import metrics
 from models.training.dataset import OptionRows, option_rows
 from models.training.export_onnx import parse_boosters, to_tensorised_onnx, to_tree_ensemble_onnx
 from models.training.model_card import render_model_card
-from models.training.simulator import Cohort, Outcomes, simulate_cohort, simulate_outcomes
+from models.training.simulator import (
+    Cohort,
+    Outcomes,
+    ResponseParameters,
+    response_parameters,
+    simulate_cohort,
+    simulate_outcomes,
+)
 from vocabulary.feature_table import (
     MODEL_FEATURE_NAMES,
     PATIENT_MODEL_FEATURE_NAMES,
@@ -74,6 +89,12 @@ class TrainConfig:
     coverage: float = 0.80
     quantiles: tuple[float, float] = (0.10, 0.90)
     rounds: int = 300
+    effect_rounds: int = 100
+    """Rounds of the three expected-effect models (a smooth, noise-free target needs fewer;
+    keeps training time within about a quarter of the four-model run)."""
+    response_table: str = "head_to_head"
+    """Drug-response table of the simulator: ``head_to_head`` (ACEi = ARB) or
+    ``law2003_cross_trial`` (the old table; the sensitivity run of issue 14)."""
     lgb_params: dict[str, Any] = field(
         default_factory=lambda: {
             "num_leaves": 15,
@@ -100,8 +121,8 @@ class _Data:
     p_reach_true: F64
 
 
-def _prepare(n: int, site: str, seed: int) -> _Data:
-    cohort = simulate_cohort(n, site, seed)
+def _prepare(n: int, site: str, seed: int, response: ResponseParameters) -> _Data:
+    cohort = simulate_cohort(n, site, seed, response=response)
     rows = option_rows(cohort)
     out = simulate_outcomes(cohort, rows.patient_idx, rows.dose_after, seed + 1)
     names = list(PATIENT_MODEL_FEATURE_NAMES)
@@ -112,7 +133,7 @@ def _prepare(n: int, site: str, seed: int) -> _Data:
         patient[:, names.index("urine_acr")],
     )[rows.patient_idx]
     reached = out.followup_sbp_observed < target
-    p_true = ndtr((target - out.followup_sbp_expected) / out.followup_sd)
+    p_true = out.p_reading_below(target)
     return _Data(cohort, rows, out, target, reached, np.asarray(p_true, dtype=np.float64))
 
 
@@ -138,17 +159,39 @@ def _interval(margins: F64, q: float) -> tuple[F64, F64]:
     return lo, hi
 
 
-def _evaluate(d: _Data, mask: npt.NDArray[np.bool_], margins: F64, q: float) -> dict[str, Any]:
+def _effect_interval(margins: F64, q: float) -> tuple[F64, F64]:
+    """The served effect interval: the ordered effect quantiles widened by ``q``, always
+    containing the expected effect (the same arithmetic as :meth:`models.scorer.Scorer.score`)."""
+    effect = margins[:, 4]
+    lo = np.minimum(np.minimum(margins[:, 5], margins[:, 6]) - q, effect)
+    hi = np.maximum(np.maximum(margins[:, 5], margins[:, 6]) + q, effect)
+    return lo, hi
+
+
+def _conformal(scores: F64, coverage: float) -> float:
+    """Split-conformal quantile of nonconformity ``scores`` for ``coverage``."""
+    level = min(1.0, math.ceil((len(scores) + 1) * coverage) / len(scores))
+    return float(np.quantile(scores, level, method="higher"))
+
+
+def _evaluate(d: _Data, mask: npt.NDArray[np.bool_], margins: F64, q: float,
+              q_effect: float) -> dict[str, Any]:
     rows = d.rows.take(mask)
     true = d.outcomes.true_change[mask]
+    expected_obs = d.outcomes.expected_observed_change[mask]
     obs = d.outcomes.observed_change[mask]
     lo, hi = _interval(margins, q)
+    elo, ehi = _effect_interval(margins, q_effect)
     p = 1.0 / (1.0 + np.exp(-margins[:, 3]))
     return {
         "n_patients": len(np.unique(rows.patient_idx)),
         "n_rows": len(rows),
-        "sbp_change": metrics.heldout_regression(margins[:, 0], obs, true),
+        # the point predicts the change in the reading from the decision reading, so its
+        # truth is the person's expected observed change (regression to the mean included)
+        "sbp_change": metrics.heldout_regression(margins[:, 0], obs, expected_obs),
         "interval": metrics.heldout_interval(lo, hi, obs),
+        "effect_interval": metrics.heldout_interval(elo, ehi, true),
+        "effect_change": metrics.heldout_regression(margins[:, 4], true, true),
         "target": metrics.heldout_classification(p, d.reached[mask], d.p_reach_true[mask]),
         "decision_unconstrained": metrics.heldout_decision(
             margins[:, 0], true, rows.group_starts()
@@ -180,7 +223,8 @@ def _reference_profile(d: _Data, mask: npt.NDArray[np.bool_], pred: F64) -> dict
 def train(config: TrainConfig, out_dir: Path, log: Any = print) -> dict[str, Any]:
     """Simulate, train, calibrate, evaluate, export; returns the manifest written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    d = _prepare(config.n_patients, "internal", config.seed)
+    response = response_parameters(config.response_table)
+    d = _prepare(config.n_patients, "internal", config.seed, response)
     log(f"simulated {len(d.cohort)} internal patients, {len(d.rows)} patient-option rows")
     rng = np.random.default_rng(config.seed)
     perm = rng.permutation(len(d.cohort))
@@ -194,38 +238,52 @@ def train(config: TrainConfig, out_dir: Path, log: Any = print) -> dict[str, Any
     x = d.rows.features
     base = dict(config.lgb_params, seed=config.seed)
     y_obs = d.outcomes.observed_change
-    specs: list[tuple[str, dict[str, Any], F64]] = [
-        ("sbp_change", {"objective": "regression"}, y_obs),
-        ("sbp_lower", {"objective": "quantile", "alpha": config.quantiles[0]}, y_obs),
-        ("sbp_upper", {"objective": "quantile", "alpha": config.quantiles[1]}, y_obs),
-        ("target_logit", {"objective": "binary"}, d.reached.astype(np.float64)),
+    y_true = d.outcomes.true_change
+    specs: list[tuple[str, dict[str, Any], F64, int]] = [
+        ("sbp_change", {"objective": "regression"}, y_obs, config.rounds),
+        ("sbp_lower", {"objective": "quantile", "alpha": config.quantiles[0]}, y_obs,
+         config.rounds),
+        ("sbp_upper", {"objective": "quantile", "alpha": config.quantiles[1]}, y_obs,
+         config.rounds),
+        ("target_logit", {"objective": "binary"}, d.reached.astype(np.float64), config.rounds),
+        ("effect_change", {"objective": "regression"}, y_true, config.effect_rounds),
+        ("effect_lower", {"objective": "quantile", "alpha": config.quantiles[0]}, y_true,
+         config.effect_rounds),
+        ("effect_upper", {"objective": "quantile", "alpha": config.quantiles[1]}, y_true,
+         config.effect_rounds),
     ]
+    if tuple(name for name, _, _, _ in specs) != OUTPUTS:
+        raise RuntimeError(f"trained outputs differ from models.manifest.OUTPUTS {OUTPUTS}")
     boosters: list[lgb.Booster] = []
-    for name, obj, y in specs:
-        log(f"training {name} ({config.rounds} rounds)")
-        boosters.append(_fit(x[tr], y[tr], dict(base, **obj), config.rounds))
+    for name, obj, y, rounds in specs:
+        log(f"training {name} ({rounds} rounds)")
+        boosters.append(_fit(x[tr], y[tr], dict(base, **obj), rounds))
 
-    # Split-conformal widening of the quantile interval (CQR) on the calibration split.
+    # Split-conformal widening of both quantile intervals (CQR) on the calibration split: the
+    # reading interval against the observed change, the effect interval against the truth.
     m_cal = _predict_all(boosters, x[cal])
     lo_raw = np.minimum(m_cal[:, 1], m_cal[:, 2])
     hi_raw = np.maximum(m_cal[:, 1], m_cal[:, 2])
-    scores = np.maximum(lo_raw - y_obs[cal], y_obs[cal] - hi_raw)
-    level = min(1.0, math.ceil((len(scores) + 1) * config.coverage) / len(scores))
-    q = float(np.quantile(scores, level, method="higher"))
-    log(f"conformal adjustment {q:+.3f} mmHg for {config.coverage:.0%} coverage")
+    q = _conformal(np.maximum(lo_raw - y_obs[cal], y_obs[cal] - hi_raw), config.coverage)
+    log(f"conformal adjustment {q:+.3f} mmHg for {config.coverage:.0%} reading coverage")
+    elo_raw = np.minimum(m_cal[:, 5], m_cal[:, 6])
+    ehi_raw = np.maximum(m_cal[:, 5], m_cal[:, 6])
+    q_effect = _conformal(np.maximum(elo_raw - y_true[cal], y_true[cal] - ehi_raw),
+                          config.coverage)
+    log(f"conformal adjustment {q_effect:+.3f} mmHg for {config.coverage:.0%} effect coverage")
 
     m_te = _predict_all(boosters, x[te])
-    internal = _evaluate(d, te, m_te, q)
-    ext = _prepare(config.n_external, "external", config.seed + 7)
+    internal = _evaluate(d, te, m_te, q, q_effect)
+    ext = _prepare(config.n_external, "external", config.seed + 7, response)
     m_ext = _predict_all(boosters, ext.rows.features)
-    external = _evaluate(ext, np.ones(len(ext.rows), dtype=bool), m_ext, q)
+    external = _evaluate(ext, np.ones(len(ext.rows), dtype=bool), m_ext, q, q_effect)
 
     files: list[dict[str, str]] = []
 
     def record(path: Path, role: str) -> None:
         files.append({"path": path.name, "role": role, "sha256": sha256_file(path)})
 
-    for (name, _, _), booster in zip(specs, boosters, strict=True):
+    for (name, _, _, _), booster in zip(specs, boosters, strict=True):
         p = out_dir / f"lgb_{name}.txt"
         booster.save_model(str(p))
         record(p, ROLE_LGB_PREFIX + name)
@@ -254,16 +312,34 @@ def train(config: TrainConfig, out_dir: Path, log: Any = print) -> dict[str, Any
             "sbp_lower": "raw 10th-percentile model; serve min(lower, upper) - adjustment",
             "sbp_upper": "raw 90th-percentile model; serve max(lower, upper) + adjustment",
             "target_logit": "log-odds of a 12-week clinic systolic reading below the NICE target",
+            "effect_change": "expected change in usual clinic systolic BP from the option "
+            "(adherence and stopping averaged out, no regression to the mean), mmHg",
+            "effect_lower": "raw 10th-percentile model of the expected effect; serve "
+            "min(effect_lower, effect_upper, effect_change) - effect adjustment",
+            "effect_upper": "raw 90th-percentile model of the expected effect; serve "
+            "max(effect_lower, effect_upper, effect_change) + effect adjustment",
         },
         "interval": {
             "method": "conformalised quantile regression (split conformal)",
             "coverage": config.coverage,
             "conformal_adjustment": q,
             "calibration_rows": int(cal.sum()),
+            "covers": "one observed 12-week change in the recorded clinic SBP (from the "
+            "decision reading)",
+        },
+        "effect_interval": {
+            "method": "conformalised quantile regression (split conformal) on the simulator's "
+            "person-level expected change",
+            "coverage": config.coverage,
+            "conformal_adjustment": q_effect,
+            "calibration_rows": int(cal.sum()),
+            "covers": "the person's expected 12-week change (adherence and stopping averaged "
+            "out; no measurement noise)",
         },
         "training": {
             "data": "simulated cohort (models/training/simulator.py), site 'internal'; "
             "no real patient data",
+            "response_table": config.response_table,
             "seed": config.seed,
             "config": asdict(config),
             "n_patients": len(d.cohort),

@@ -719,8 +719,9 @@ def test_the_monitor_job_reads_the_database_url_from_the_secret(render: Render) 
 
 @pytest.mark.slow
 def test_the_monitor_job_script_runs(render: Render, tmp_path: Path) -> None:
-    """The rendered script itself, run by /bin/sh against an SQLite audit store: exit 0 and
-    both reports when the store is readable, exit 2 when it is not."""
+    """The rendered script itself, run by /bin/sh against an SQLite audit store: on an empty
+    but readable store, both reports and exit 3 (cannot judge: never a pass, issue 14); exit 2
+    when the store cannot be read."""
     if subprocess.run(["date", "-u", "-d", "7 days ago"], capture_output=True,
                       check=False).returncode != 0:
         pytest.skip("this date(1) has no -d (the image's GNU date has)")
@@ -737,7 +738,8 @@ def test_the_monitor_job_script_runs(render: Render, tmp_path: Path) -> None:
 
     ok = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=300,
                         check=False, env={**env, "HYPERMARKER_DATABASE_URL": f"sqlite:///{db}"})
-    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.returncode == 3, ok.stdout + ok.stderr
+    assert "CANNOT JUDGE" in ok.stdout + ok.stderr
     assert sorted(p.suffix for p in reports.iterdir()) == [".html", ".json"]
 
     missing = tmp_path / "missing" / "audit.db"

@@ -64,3 +64,58 @@ def test_a_faulty_ranker_is_counted_in_the_workers(
     several = run_decisions(cases, scorer, NICE, workers=2)
     assert one["contraindicated_first"] > 0
     assert several == one
+
+
+def test_decision_metrics_are_the_goal_definitions_with_intervals(
+        cases: CaseSet, scorer: Scorer) -> None:
+    """The captured fraction over the guideline default is the ratio of sums of the goal's
+    definition; with the truth itself as the feature-explainable oracle, that oracle is the
+    person-level one (share 1, the same captured fraction); every interval holds its
+    estimate."""
+    report = run_decisions(cases, scorer, NICE, feature_oracle=cases.true_change)
+    d = report["decision_metrics"]
+    m = report["mean_true_change"]
+    goal = d["captured_fraction_vs_guideline_default"]
+    expected = ((m["guideline_default"] - m["model_first"])
+                / (m["guideline_default"] - m["best_safe_option"]))
+    assert goal["estimate"] == pytest.approx(expected)
+    assert goal["n"] == report["patients_with_guideline_default"] == d[
+        "patients_with_guideline_default"]
+    assert d["captured_fraction_vs_random_safe"]["estimate"] == pytest.approx(
+        report["captured_fraction"]["model_first"])
+    assert d["gain_over_guideline_default_mmhg"]["estimate"] == pytest.approx(
+        report["benefit_vs_guideline_default_mmhg"])
+    feature = d["oracle"]["feature_explainable"]
+    assert feature["share_of_person_level_benefit"]["estimate"] == pytest.approx(1.0)
+    assert feature["captured_fraction"]["estimate"] == pytest.approx(goal["estimate"])
+    for e in (goal, d["caution_first_rate"], d["off_guideline_first_rate"],
+              d["gain_over_population_ranking_mmhg"]):
+        assert e["lower"] <= e["estimate"] <= e["upper"], e
+    # without an oracle its figures are null, never made up
+    plain = run_decisions(cases, scorer, NICE)["decision_metrics"]["oracle"]
+    assert plain["feature_explainable"]["captured_fraction"] is None
+
+
+def test_a_ranker_that_follows_the_population_means_gains_nothing_over_them(
+        cases: CaseSet, scorer: Scorer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The non-personalised comparator: a ranker that puts first the safe option with the
+    best population-mean true change has no gain over that comparator, and the model's gain
+    is measured against exactly that choice."""
+    from evaluation.decisions import population_means
+
+    means = population_means(cases.rows.option_ids, cases.true_change)
+
+    def by_population(*args: Any, **kwargs: Any) -> Any:
+        a = rank_options(*args, **kwargs)
+        safe = sorted((o for o in a.options if o.rank is not None),
+                      key=lambda o: (means[o.option.id], o.option.id))
+        order = {o.option.id: i + 1 for i, o in enumerate(safe)}
+        options = tuple(o.__class__(**{**{f: getattr(o, f) for f in o.__slots__},
+                                       "rank": order.get(o.option.id)}) for o in a.options)
+        return a.__class__(**{**{f: getattr(a, f) for f in a.__slots__}, "options": options})
+
+    monkeypatch.setattr(evaluation.decisions, "rank_options", by_population)
+    d = run_decisions(cases, scorer, NICE)["decision_metrics"]
+    assert d["gain_over_population_ranking_mmhg"]["estimate"] == pytest.approx(0.0, abs=1e-12)
+    assert d["captured_fraction_vs_guideline_default"]["estimate"] == pytest.approx(
+        d["population_ranking"]["captured_fraction_vs_guideline_default"]["estimate"])

@@ -122,24 +122,22 @@ def test_external_records_raise_drift_and_calibration_alarms(sqlite_url: str) ->
     report = _external_window(sqlite_url)
     print("\nexternal:", _figures(report))
     assert not report["passed"]
-    assert {"input-drift-alarms", "interval-coverage-shortfall"} <= set(report["failed_gates"])
+    # The external site differs in case-mix and in response biology, measurement and
+    # adherence (issue 14): its inputs and the model's predictions drift; the intervals,
+    # conformal-calibrated on the internal site, still cover about 80% there (0.824 on this
+    # window), so no coverage shortfall is claimed
+    assert {"input-drift-alarms", "prediction-drift"} <= set(report["failed_gates"])
+    assert "interval-coverage-shortfall" not in report["failed_gates"]
     alarms = {f["feature"] for f in report["drift"]["input"]["features"]
               if f["status"] == "alarm"}
     assert {"age", "ethnicity_black", "egfr", "ckd", "diabetes_t2"} <= alarms
-    assert report["calibration"]["coverage"] < 0.75
-    assert report["drift"]["drivers"]["js_distance"] > 0.10
-    # what does not alarm, and why: the same drug response at both sites
+    assert 0.78 <= report["calibration"]["coverage"] <= 0.86
     gates = {g["id"]: g["status"] for g in report["gates"]}
-    assert gates["calibration-in-the-large"] == gates["calibration-slope-low"] == "pass"
-    assert gates["calibration-slope-high"] == "pass"
+    assert gates["calibration-in-the-large"] == "pass"
     assert abs(report["calibration"]["citl"]) < 2.0
     prediction = report["drift"]["prediction"]
-    assert prediction["status"] == "warning"  # W1 within 1-2 mmHg: half the tolerance
-    assert 1.0 <= prediction["wasserstein_mmhg"] < D.PREDICTION_TOLERANCE_MMHG
-    assert prediction["psi"] < D.PSI_WARNING
-    internal = _internal_window(sqlite_url)["drift"]["prediction"]
-    assert abs(prediction["mean_first_option_prediction"]
-               - internal["mean_first_option_prediction"]) < 0.5
+    assert prediction["status"] == "alarm"
+    assert prediction["wasserstein_mmhg"] >= D.PREDICTION_TOLERANCE_MMHG
     # drift over time: every weekly window of the external site alarms
     assert [w["status"] for w in report["drift_over_time"]] == ["alarm"] * 4
 
@@ -324,15 +322,29 @@ def test_a_gate_metric_not_in_the_report_is_a_plan_error_not_insufficient(
     assert "does not resolve" in bad.output
 
 
-def test_empty_store_is_insufficient_not_failed(tmp_path: Path) -> None:
+def test_empty_store_is_insufficient_never_passed(tmp_path: Path) -> None:
+    """A window the job cannot judge is neither a failure nor a pass: status insufficient,
+    exit 3 (issue 14: it printed PASSED and exited 0 with every gate insufficient)."""
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     AuditStore.open(url, tmp_path / "spool").close()  # migrated, no records
     report = run_monitor(url)
-    assert report["passed"]
+    assert report["passed"] is False
+    assert report["status"] == "insufficient"
+    assert report["failed_gates"] == []
     # every gate's metric resolves in an empty window's report too: null, not absent
     assert [g["id"] for g in report["gates"]] == [g.id for g in bundled_plan().gates]
     assert {g["status"] for g in report["gates"]} == {"insufficient"}
-    assert "Monitoring report" in render_html(report)
+    assert report["insufficient_gates"] == [g.id for g in bundled_plan().gates
+                                            if g.severity == "gate"]
+    page = render_html(report)
+    assert "Monitoring report" in page
+    assert "CANNOT JUDGE (insufficient data)" in page
+    assert "All safety gates passed" not in page
+    result = CliRunner().invoke(app, ["monitor", "--database", url])
+    assert result.exit_code == 3, result.output
+    assert "CANNOT JUDGE (insufficient data, exit 3)" in result.output
+    assert "PASSED" not in result.output
+
 
 
 @pytest.fixture(autouse=True)
@@ -388,7 +400,13 @@ def test_calibration_uses_the_option_taken(internal: SimulatedAudit) -> None:
     pairs = _pairs(internal)
     accepted = [(a, opt) for a, _, opt, basis in pairs if basis == "accepted-suggestion"]
     assert accepted
-    assert any(opt["rank"] != 1 for _, opt in accepted)  # an order is not always rank 1
+    # the option is the one the accepted suggestion ordered, as the card record names it
+    # (not rank 1 by assumption: with the guideline-first ranking that is most often the same
+    # option, so the record is what is checked)
+    for a, opt in accepted:
+        named = {s["option"] for c in a.cards for s in c["suggestions"]
+                 if isinstance(s, dict) and s.get("option")}
+        assert opt["id"] in named
     bare = [replace(a, cards=[{**c, "suggestions": [s["uuid"] for s in c["suggestions"]]}
                               for c in a.cards]) for a, _ in accepted]
     by_card = {f.card_uuid: [f] for f in internal.feedback}

@@ -162,3 +162,124 @@ def test_metric_value_paths() -> None:
             metric_value(r, "e")) == (2.0, 1.0, None, None)
     with pytest.raises(MetricPathError, match="no 'z' at a"):
         metric_value(r, "a.z")
+
+
+BOUNDED = """
+plan_version = "9.9"
+[[check]]
+id = "cf"
+suites = ["internal"]
+metric = "decision.cf"
+bound = "lower"
+min_n = 100
+comparator = ">="
+threshold = 0.9
+severity = "gate"
+rationale = "goal"
+[[check]]
+id = "slope-low"
+suites = ["internal"]
+metric = "groups.slope"
+each = true
+bound = "lower"
+min_n = 100
+comparator = ">="
+threshold = 0.9
+severity = "gate"
+rationale = "goal"
+"""
+
+
+def _est(estimate: float | None, lower: float | None, upper: float | None,
+         n: int = 500) -> dict[str, object]:
+    return {"estimate": estimate, "lower": lower, "upper": upper, "n": n, "level": 0.95}
+
+
+def _report(cf: object, slopes: object) -> dict[str, object]:
+    return {"suite": "internal", "decision": {"cf": cf}, "groups": {"slope": slopes}}
+
+
+def test_a_gate_with_a_bound_passes_only_when_the_interval_clears_the_goal() -> None:
+    plan = parse_plan(BOUNDED)
+    ok = run_checks(plan, [_report(_est(0.95, 0.91, 0.99),
+                                   {"all": _est(1.0, 0.95, 1.05)})])
+    assert [r.status for r in ok] == ["pass", "pass"]
+    # the point estimate clears the goal, the lower bound does not: a failure
+    straddle = run_checks(plan, [_report(_est(0.92, 0.88, 0.96),
+                                         {"all": _est(1.0, 0.95, 1.05)})])
+    assert straddle[0].status == "fail"
+    assert (straddle[0].value, straddle[0].estimate) == (0.88, 0.92)
+    s = summary(plan, straddle)
+    assert (s["status"], s["exit_code"], s["gate_passed"]) == ("fail", 1, False)
+
+
+def test_each_subgroup_is_judged_and_the_worst_is_shown() -> None:
+    plan = parse_plan(BOUNDED)
+    groups = {"all": _est(1.0, 0.95, 1.05), "age_band:80+": _est(0.95, 0.85, 1.05),
+              "sex:female": _est(0.97, 0.89, 1.05)}
+    r = run_checks(plan, [_report(_est(0.95, 0.91, 0.99), groups)])[1]
+    assert r.status == "fail"
+    assert (r.member, r.value) == ("age_band:80+", 0.85)
+    assert {m.member: m.status for m in r.members} == {
+        "all": "pass", "age_band:80+": "fail", "sex:female": "fail"}
+
+
+def test_missing_or_too_little_data_is_insufficient_never_a_pass() -> None:
+    plan = parse_plan(BOUNDED)
+    cases: list[tuple[object, object]] = [
+        (None, {"all": _est(1.0, 0.95, 1.05)}),  # null metric
+        (_est(0.95, None, None), {"all": _est(1.0, 0.95, 1.05)}),  # no interval
+        (_est(0.99, 0.95, 1.0, n=50), {"all": _est(1.0, 0.95, 1.05)}),  # n < min_n
+    ]
+    for cf, slopes in cases:
+        results = run_checks(plan, [_report(cf, slopes)])
+        assert results[0].status == "insufficient", cf
+        s = summary(plan, results)
+        assert (s["status"], s["exit_code"], s["gate_passed"]) == ("insufficient", 3, False)
+        assert s["gates_insufficient"] == ["cf (internal)"]
+    # a small subgroup makes the subgroup gate insufficient; an empty table too
+    small = run_checks(plan, [_report(_est(0.95, 0.91, 0.99),
+                                      {"all": _est(1.0, 0.95, 1.05),
+                                       "ethnicity:unknown": _est(1.0, 0.95, 1.05, n=40)})])
+    assert small[1].status == "insufficient"
+    empty = run_checks(plan, [_report(_est(0.95, 0.91, 0.99), {})])
+    assert empty[1].status == "insufficient"
+    # a failure outranks insufficient data: exit 1
+    both = run_checks(plan, [_report(None, {"all": _est(0.5, 0.4, 0.6)})])
+    assert summary(plan, both)["exit_code"] == 1
+
+
+def test_a_bound_on_a_plain_number_is_a_plan_error() -> None:
+    with pytest.raises(MetricPathError, match="needs an estimate"):
+        run_checks(parse_plan(BOUNDED), [_report(0.95, {"all": _est(1.0, 0.95, 1.05)})])
+    with pytest.raises(MetricPathError, match="table of subgroup"):
+        run_checks(parse_plan(BOUNDED), [_report(_est(0.95, 0.91, 0.99), 1.0)])
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (('bound = "lower"', 'bound = "middle"'), "bound"),
+    (("each = true", "each = 1"), "each"),
+    (("min_n = 100", "min_n = 0"), "min_n"),
+    (('bound = "lower"\nmin_n = 100', "min_n = 100"), "give its 'bound'"),
+])
+def test_malformed_bounds_are_refused(edit: tuple[str, str], message: str) -> None:
+    with pytest.raises(PlanError, match=message):
+        parse_plan(BOUNDED.replace(*edit, 1))
+
+
+def test_the_bundled_plan_gates_are_the_goals() -> None:
+    """The goals of the project, as gates on confidence bounds (plan 1.2.0)."""
+    checks = {c.id: c for c in load_plan(DEFAULT_PLAN).checks}
+    goals = {
+        "goal-captured-fraction-internal": (("internal",), "lower", ">=", 0.90),
+        "goal-captured-fraction-external": (("external",), "lower", ">=", 0.75),
+        "goal-calibration-slope-low": (("internal", "external"), "lower", ">=", 0.9),
+        "goal-calibration-slope-high": (("internal", "external"), "upper", "<=", 1.1),
+    }
+    for gid, (suites, bound, comparator, threshold) in goals.items():
+        c = checks[gid]
+        assert (c.suites, c.bound, c.comparator, c.threshold, c.severity) == (
+            suites, bound, comparator, threshold, "gate"), gid
+    assert checks["goal-calibration-slope-low"].each
+    assert checks["goal-captured-fraction-internal"].metric == (
+        "decision_metrics.captured_fraction_vs_guideline_default")

@@ -135,8 +135,14 @@ def test_signed_requests_pass_a_jwt_service(jwt_server: str, key: ec.EllipticCur
     assert _suite(json.loads(out.read_text()), "target:internal")["http_errors"] == 10
     signed = runner.invoke(app, [*args, "--private-key", str(pem), "--iss", ISS, "--kid",
                                  "k1"])
-    assert signed.exit_code == 0, signed.output
-    internal = _suite(json.loads(out.read_text()), "target:internal")
+    # signed, every request is answered; of the gates only a decision metric may fail on
+    # five patients (decision-captured-fraction is a known failure of the guideline-first
+    # policy: evaluation/known_failures.toml), never a transport or safety gate
+    report = json.loads(out.read_text())
+    assert signed.exit_code in (0, 1), signed.output
+    failed = report["checks"]["gates_failed"]
+    assert all(g.startswith("decision-") for g in failed), failed
+    internal = _suite(report, "target:internal")
     assert (internal["http_errors"], internal["contraindicated_first"]) == (0, 0)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from itertools import pairwise
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,12 +22,14 @@ from tests.factories import patient
 from tests.strategies import patients
 from vocabulary.drug_classes import DrugClass as D
 
-STATUS_ORDER = {"recommended": 0, "alternative": 1, "caution": 2, "contraindicated": 3}
 SLOW = settings(max_examples=60, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _check_invariants(a_doc: dict[str, object]) -> None:
+    """The guideline-first ranking (models/ranking.py): contraindicated and not-lowering
+    options unranked; the step's options before those beyond it; within a tier no later
+    option is better than an earlier one by the margin or more."""
     options = a_doc["options"]
     assert isinstance(options, list)
     ranked = [o for o in options if o["rank"] is not None]
@@ -34,12 +37,30 @@ def _check_invariants(a_doc: dict[str, object]) -> None:
     for o in options:
         blocked = any(f["severity"] == "block" for f in o["findings"])
         assert blocked == (o["status"] == "contraindicated")
-        assert blocked == (o["rank"] is None)
+        not_lowering = not blocked and o["expected_effect"] >= 0
+        assert not_lowering == (o["status"] == "not-lowering")
+        assert (blocked or not_lowering) == (o["rank"] is None)
         assert not (blocked and o["id"] in a_doc["guideline_default"])
+        if o["status"] == "recommended":
+            assert o["in_step"]
+            assert o["rank"] == 1
+        if o["status"] == "beyond-step":
+            assert not o["in_step"]
+    steps = [o["in_step"] for o in ranked]
+    assert steps == sorted(steps, reverse=True)  # the step's options first
+    margin = NICE.tie_margin_mmhg if a_doc["guideline"] == "nice" else ESC.tie_margin_mmhg
+
+    def key(o: dict[str, object]) -> tuple[bool, float]:
+        handicap = margin * ((o["status"] == "caution") + (not o["guideline_preferred"]))
+        return (not o["in_step"], float(o["expected_effect"]) + handicap)  # type: ignore[arg-type]
+
+    keys = [key(o) for o in ranked]
+    assert all(k1[0] < k2[0] or (k1[0] == k2[0] and k1[1] <= k2[1] + 0.01)
+               for k1, k2 in pairwise(keys))
     if ranked:
-        assert ranked[0]["status"] in ("recommended", "caution")
-        changes = [o["predicted_sbp_change"] for o in ranked]
-        assert changes == sorted(changes)
+        first = ranked[0]
+        assert first["status"] in ("recommended", "caution", "beyond-step")
+        assert (a_doc["choice_reason"] is None) == first["guideline_preferred"]
 
 
 def test_a_blocked_option_with_the_best_prediction_is_never_first(scorer: Scorer,
@@ -149,11 +170,19 @@ def test_adding_a_contraindicating_condition_never_promotes_an_option(
         gained = {f.code for f in o1.findings if f.severity > Severity.INFO} - {
             f.code for f in o0.findings}
         if gained:
-            assert STATUS_ORDER[o1.status] >= STATUS_ORDER["caution"]
+            assert o1.status in ("caution", "contraindicated")
+    # Options that gained nothing keep their order among themselves; one that gained a
+    # finding never moves up past any of them.
     survivors = [i for i in a1 if a1[i].rank is not None and a0[i].rank is not None]
-    before = sorted(survivors, key=lambda i: a0[i].rank or 0)
-    after = sorted(survivors, key=lambda i: a1[i].rank or 0)
-    assert before == after
+    gained_any = {i for i in survivors if {f.code for f in a1[i].findings}
+                  - {f.code for f in a0[i].findings}}
+    same = [i for i in survivors if i not in gained_any]
+    assert sorted(same, key=lambda i: a0[i].rank or 0) == sorted(same,
+                                                                 key=lambda i: a1[i].rank or 0)
+    for g in gained_any:
+        for i in same:
+            if (a0[g].rank or 0) > (a0[i].rank or 0):
+                assert (a1[g].rank or 0) > (a1[i].rank or 0)
 
 
 LABS = [

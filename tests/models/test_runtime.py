@@ -88,6 +88,13 @@ def test_scores_are_well_formed(scorer: Scorer, rows: np.ndarray) -> None:
     assert (s.sbp_change <= s.upper).all()
     assert ((s.p_target >= 0) & (s.p_target <= 1)).all()
     assert s.coverage == scorer.manifest.interval_coverage
+    # the effect interval contains the expected effect, at its own nominal coverage
+    assert s.effect_change.shape == (len(rows),)
+    assert (s.effect_lower <= s.effect_change).all()
+    assert (s.effect_change <= s.effect_upper).all()
+    assert s.effect_coverage == scorer.manifest.effect_coverage
+    part = s.take(np.arange(3))
+    np.testing.assert_array_equal(part.effect_upper, s.effect_upper[:3])
 
 
 def test_wrong_width_input_is_rejected(scorer: Scorer) -> None:
@@ -127,3 +134,5 @@ def test_manifest_records_metrics_and_intended_use(manifest: Manifest) -> None:
     assert set(raw["metrics"]) == {"internal_test", "external"}
     cov = raw["metrics"]["internal_test"]["interval"]["coverage"]
     assert abs(cov - manifest.interval_coverage) < 0.02
+    effect_cov = raw["metrics"]["internal_test"]["effect_interval"]["coverage"]
+    assert abs(effect_cov - manifest.effect_coverage) < 0.02

@@ -6,8 +6,6 @@ tolerance. Populations are large enough that sampling error is well inside each 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -33,10 +31,16 @@ from models.training.simulator import (
     ADVERSE_BY_DOSE,
     EXTERNAL,
     FEATURE_INDEX,
+    HOME_OFFSET,
     INTERNAL,
+    LAW2003_CROSS_TRIAL,
+    RESPONSE,
     SIMULATED_FEATURES,
     SITES,
+    STOP_GIVEN_ADVERSE,
     Cohort,
+    efficacy_sbp_change,
+    response_parameters,
     simulate_cohort,
     simulate_outcomes,
     true_sbp_change,
@@ -69,9 +73,11 @@ def test_law_mean_standard_dose_effect(internal: Cohort) -> None:
     assert rows.size > 10_000
     by_class = monotherapy_lowering(internal, rows).mean(axis=0)
     assert by_class.mean() == pytest.approx(9.1, abs=0.6)
-    # Per class, Law 2003 table 1 as quoted in clinical.md [M] (ACEi 8.5, ARB 10.3, CCB 8.8,
-    # thiazide 8.8, beta-blocker 9.2), at a looser ±1.0 since those values are unverified.
-    np.testing.assert_allclose(by_class, [8.5, 10.3, 8.8, 8.8, 9.2], atol=1.0)
+    # Per class, Law 2003 table 1 as quoted in clinical.md [M] (CCB 8.8, thiazide 8.8,
+    # beta-blocker 9.2), with ACEi and ARB both at the mean of Law's 8.5 and 10.3 (head-to-head
+    # trials find them equal, Matchar 2008; issue 14), at a looser ±1.0 since those values are
+    # unverified.
+    np.testing.assert_allclose(by_class, [9.4, 9.4, 8.8, 8.8, 9.2], atol=1.0)
 
 
 def test_baseline_dependence(internal: Cohort) -> None:
@@ -138,7 +144,10 @@ def test_dickerson_ab_cd_correlations() -> None:
     def r(a: int, b: int) -> float:
         return float(np.corrcoef(resp[a], resp[b])[0, 1])
 
-    assert r(ACE, BB) == pytest.approx(0.5, abs=0.12)
+    # Dickerson 1999 r = 0.5 (n = 36) and Deary 2002 r = 0.71 (n = 34) [V], pooled by Fisher z
+    # to 0.61; the beta-blocker's own term is at the CCB/thiazide level (issue 14).
+    assert r(ACE, BB) == pytest.approx(0.61, abs=0.12)
+    assert resp[BB].std() < 1.1 * resp[CCB].std()
     assert r(CCB, THZ) == pytest.approx(0.6, abs=0.12)
     cross = [r(a, b) for a in (ACE, ARB, BB) for b in (CCB, THZ)]
     assert max(abs(x) for x in cross) < 0.25
@@ -171,7 +180,7 @@ def test_dose_response_and_additivity(internal: Cohort) -> None:
     for a, b in ((ACE, CCB), (ARB, THZ), (CCB, THZ), (ACE, BB)):
         after = internal.current_doses[rows].copy()
         after[:, a] = after[:, b] = 1.0
-        both = -true_sbp_change(internal, rows, after)
+        both = -efficacy_sbp_change(internal, rows, after)
         ratio = both.sum() / (-start(internal, rows, a) - start(internal, rows, b)).sum()
         assert 0.90 <= ratio <= 1.12
 
@@ -187,13 +196,20 @@ def test_switch_loses_stopped_class(internal: Cohort) -> None:
     after = d[rows].copy()
     after[:, ACE] = 0.0
     after[:, CCB] = 1.0
-    change = true_sbp_change(internal, rows, after)
+    change = efficacy_sbp_change(internal, rows, after)
     lose = d[rows].copy()
     lose[:, ACE] = 0.0
     np.testing.assert_allclose(
-        change, true_sbp_change(internal, rows, lose) + start(internal, rows, CCB), atol=1e-9
+        change, efficacy_sbp_change(internal, rows, lose) + start(internal, rows, CCB), atol=1e-9
     )
-    assert np.all(true_sbp_change(internal, rows, lose) >= 0.0)
+    assert np.all(efficacy_sbp_change(internal, rows, lose) >= 0.0)
+    # In routine care the stopped class is lost in full (at the person's execution) while the
+    # new one may itself be stopped: the switch is worth less than its pharmacology.
+    routine = true_sbp_change(internal, rows, after)
+    e = internal.latent["execution"][rows]
+    np.testing.assert_allclose(true_sbp_change(internal, rows, lose),
+                               e * efficacy_sbp_change(internal, rows, lose), atol=1e-9)
+    assert np.all(routine >= e * change - 1e-9)
 
 
 def test_pathway2_fourth_line(internal: Cohort) -> None:
@@ -214,8 +230,36 @@ def test_pathway2_fourth_line(internal: Cohort) -> None:
     renin = internal.latent["renin"][rows]
     low = renin < np.median(renin)
     assert spiro[low].mean() > spiro[~low].mean() + 1.0
+
+
+def test_potassium_is_no_renin_proxy(internal: Cohort) -> None:
+    """Issue 14: K+ carried the renin factor with no published basis; it no longer does.
+    Among untreated people (no drug shifts K+) the correlation is nil (|r| < 0.03)."""
+    rows = np.flatnonzero(untreated(internal))
     k = internal.latent["potassium_true"][rows]
-    assert np.corrcoef(k, spiro)[0, 1] < -0.03
+    assert abs(np.corrcoef(k, internal.latent["renin"][rows])[0, 1]) < 0.03
+
+
+def test_ace_inhibitor_and_arb_are_equal_head_to_head(internal: Cohort) -> None:
+    """Matchar et al. Ann Intern Med 2008 [V]: ACE inhibitors and ARBs have similar effects on
+    BP in head-to-head trials. Mean standard-dose lowering differs by < 0.3 mmHg overall and in
+    Black patients; the old cross-trial table (Law 2003: ARB 1.8 mmHg stronger) remains as the
+    sensitivity switch and reproduces its gap."""
+    rows = np.flatnonzero(untreated(internal))
+    gap = (-start(internal, rows, ACE)).mean() - (-start(internal, rows, ARB)).mean()
+    assert abs(gap) < 0.3
+    black = internal.latent["black"][rows] > 0.5
+    gap_black = (-start(internal, rows[black], ACE)).mean() - (
+        -start(internal, rows[black], ARB)).mean()
+    assert abs(gap_black) < 0.3
+    assert response_parameters() is RESPONSE
+    assert response_parameters("law2003_cross_trial") is LAW2003_CROSS_TRIAL
+    with pytest.raises(ValueError, match="unknown response table"):
+        response_parameters("nope")
+    old = simulate_cohort(40_000, "internal", seed=1, response=LAW2003_CROSS_TRIAL)
+    rows_old = np.flatnonzero(untreated(old))
+    gap_old = (-start(old, rows_old, ACE)).mean() - (-start(old, rows_old, ARB)).mean()
+    assert gap_old == pytest.approx(-1.8, abs=0.3)
 
 
 # ------------------------------------------------------------------------------------------
@@ -289,13 +333,16 @@ def test_features_follow_the_table(site: str, internal: Cohort, external: Cohort
     assert np.array_equal(np.isnan(c.feature("ethnicity_black")),
                           np.isnan(c.feature("ethnicity_south_asian")))
     # Treated people are uncontrolled on their regimen; untreated usual SBP is 150-165 on
-    # average; home readings sit about 5 mmHg below clinic ones (NICE NG136 1.4.18).
+    # average; home readings sit about 5 mmHg below usual clinic-scale SBP (NICE NG136
+    # 1.4.18): the gap to the decision reading is that plus the reading's bias (white coat, or
+    # -5 for AOBP) and its selected-high noise.
     treated = n_classes > 0
     assert c.latent["sbp_usual"][treated].min() >= SITES[site].treated_sbp_floor - 1e-9
     assert 150 <= c.latent["sbp_untreated"][~treated].mean() <= 165
     home = ~np.isnan(c.feature("sbp_home"))
     gap = (c.feature("sbp_clinic")[home] - c.feature("sbp_home")[home]).mean()
-    assert gap == pytest.approx(5.0, abs=1.0)
+    expected_gap = (HOME_OFFSET + c.latent["reading_bias"] + c.latent["screening_noise"])[home]
+    assert gap == pytest.approx(float(expected_gap.mean()), abs=0.5)
 
 
 def test_regimens_follow_nice_steps(internal: Cohort) -> None:
@@ -318,7 +365,9 @@ def test_regimens_follow_nice_steps(internal: Cohort) -> None:
 
 def test_external_site_differs(internal: Cohort, external: Cohort) -> None:
     """The external site is the designed drift scenario: older, about 30% Black, more T2DM
-    and CKD, more home/ambulatory BP, noisier clinic readings, different lab missingness."""
+    and CKD, more home/ambulatory BP, different lab missingness, and (issue 14) a response in
+    practice that differs: 15% East Asian (hidden) with their own ACE-inhibitor cough rate,
+    unattended automated readings without a white-coat term, poorer adherence."""
     def known_black(c: Cohort) -> float:
         col = c.feature("ethnicity_black")
         return float(np.nanmean(col))
@@ -334,18 +383,27 @@ def test_external_site_differs(internal: Cohort, external: Cohort) -> None:
         return float((~np.isnan(c.feature("sbp_home"))).mean())
 
     assert home_share(external) > home_share(internal) + 0.15
-    assert external.latent["recorded_sd"][0] > internal.latent["recorded_sd"][0] + 1.0
     assert EXTERNAL.clinic_single_reading_sd > INTERNAL.clinic_single_reading_sd
+    assert external.latent["east_asian"].mean() == pytest.approx(0.15, abs=0.01)
+    assert internal.latent["east_asian"].mean() < 0.02
+    np.testing.assert_array_equal(external.latent["reading_bias"], -HOME_OFFSET)
+    np.testing.assert_array_equal(internal.latent["reading_bias"], internal.latent["white_coat"])
+    assert external.latent["execution"].mean() < internal.latent["execution"].mean() - 0.05
+    rows = np.flatnonzero(untreated(external))[:20_000]
+    after = external.current_doses[rows].copy()
+    after[:, ACE] = 1.0
+    p = simulate_outcomes(external, rows, after).p_adverse
+    east = external.latent["east_asian"][rows] > 0.5
+    assert p[east].mean() > 2.0 * p[~east & (external.latent["black"][rows] < 0.5)].mean()
     acr_missing = [float(np.isnan(c.feature("urine_acr")).mean()) for c in (internal, external)]
     assert abs(acr_missing[0] - acr_missing[1]) > 0.1
 
 
 def test_observed_outcomes_noise(internal: Cohort) -> None:
-    """observed_change = true change + noise of two independent recorded clinic SBPs (a fresh
-    baseline and the 12-week reading, each the lower of two readings): centred on the truth
-    (|mean error| < 0.1) with SD sqrt(2) x recorded SD (±2%); 12-week readings centred on their
-    expectation with SD followup_sd, so P(reading < target) is the normal probability (±0.01);
-    independent of the screening clinic reading."""
+    """observed_change = the 12-week recorded SBP minus the decision reading the model saw:
+    realised change + follow-up noise (mean 0, SD the recorded SD, ±2%) - screening noise. The
+    realised change averages to the true (expected) change (±0.05 mmHg); the exact probability
+    of a reading below a target matches the draws (±0.01)."""
     n = len(internal)
     idx = np.repeat(np.arange(n, dtype=np.intp), 2)
     after = internal.current_doses[idx].copy()
@@ -355,22 +413,67 @@ def test_observed_outcomes_noise(internal: Cohort) -> None:
     assert not ras_clash.any()
     o = simulate_outcomes(internal, idx, after, seed=9)
     sd = INTERNAL.clinic_recorded_sd
-    err = o.observed_change - o.true_change
-    assert abs(err.mean()) < 0.1
-    assert err.std() == pytest.approx(math.sqrt(2.0) * sd, rel=0.02)
+    screening = internal.latent["screening_noise"][idx]
+    followup_noise = o.observed_change - (o.realised_change - screening)
+    assert abs(followup_noise.mean()) < 0.1
+    assert followup_noise.std() == pytest.approx(sd, rel=0.02)
     np.testing.assert_allclose(o.followup_sd, sd)
-    z = (o.followup_sbp_observed - o.followup_sbp_expected) / o.followup_sd
-    assert abs(z.mean()) < 0.02
-    assert z.std() == pytest.approx(1.0, rel=0.02)
-    target = 140.0
-    p = 0.5 * (1.0 + np.vectorize(math.erf)((target - o.followup_sbp_expected)
-                                            / (o.followup_sd * math.sqrt(2.0))))
-    assert (o.followup_sbp_observed < target).mean() == pytest.approx(p.mean(), abs=0.01)
-    expected = (internal.latent["sbp_usual"] + internal.latent["white_coat"])[idx] + o.true_change
-    np.testing.assert_allclose(o.followup_sbp_expected, expected)
-    screening = internal.feature("sbp_clinic")[idx]
-    screening_err = screening - (internal.latent["sbp_usual"] + internal.latent["white_coat"])[idx]
-    assert abs(np.corrcoef(screening_err, err)[0, 1]) < 0.02
+    assert abs((o.realised_change - o.true_change).mean()) < 0.05
+    np.testing.assert_allclose(o.expected_observed_change, o.true_change - screening)
+    assert o.stopped.mean() == pytest.approx(o.p_stop.mean(), abs=0.005)
+    target = np.full(len(idx), 140.0)
+    assert (o.followup_sbp_observed < target).mean() == pytest.approx(
+        o.p_reading_below(target).mean(), abs=0.01)
+    base = (internal.latent["sbp_usual"] + internal.latent["reading_bias"])[idx]
+    np.testing.assert_allclose(o.followup_sbp_expected, base + o.true_change)
+    # the follow-up noise is fresh: independent of the screening noise
+    assert abs(np.corrcoef(screening, followup_noise)[0, 1]) < 0.02
+
+
+def test_regression_to_the_mean(internal: Cohort, external: Cohort) -> None:
+    """Issue 14: the decision reading is the first at or above the entry threshold (NICE
+    140 mmHg), so it is selected high: every reading is >= 140 bar a tiny remainder, its noise
+    averages well above zero, and the observed change from it is more negative than the true
+    change by that amount (regression to the mean, Salam 2019)."""
+    for c, site in ((internal, INTERNAL), (external, EXTERNAL)):
+        reading = c.latent["sbp_usual"] + c.latent["reading_bias"] + c.latent["screening_noise"]
+        assert (reading < site.entry_threshold_sbp).mean() < 0.002
+        assert c.latent["screening_noise"].mean() > 2.0
+        rows = np.arange(len(c), dtype=np.intp)
+        same = simulate_outcomes(c, rows, c.current_doses.copy(), seed=3)
+        np.testing.assert_array_equal(same.true_change, 0.0)
+        assert same.observed_change.mean() == pytest.approx(
+            -float(c.latent["screening_noise"].mean()), abs=0.15)
+
+
+def test_adherence_and_stopping(internal: Cohort, external: Cohort) -> None:
+    """Issue 14: partial adherence and stopping. The expected routine-care change of starting a
+    class is the pharmacological effect x execution x (1 - p_stop), with p_stop = 1 - (1 -
+    non-persistence)(1 - STOP_GIVEN_ADVERSE x p_adverse); execution averages the site's mean
+    (Vrijens 2008: 0.90 internal; 0.80 external, an assumption); an unchanged regimen can not be
+    stopped."""
+    for c, site in ((internal, INTERNAL), (external, EXTERNAL)):
+        assert c.latent["execution"].mean() == pytest.approx(site.execution_mean, abs=0.005)
+        rows = np.flatnonzero(untreated(c))[:20_000]
+        after = c.current_doses[rows].copy()
+        after[:, CCB] = 1.0
+        o = simulate_outcomes(c, rows, after, seed=4)
+        expected_p = 1.0 - (1.0 - site.nonpersistence_12wk) * (
+            1.0 - STOP_GIVEN_ADVERSE * o.p_adverse)
+        np.testing.assert_allclose(o.p_stop, expected_p)
+        np.testing.assert_allclose(
+            o.true_change,
+            c.latent["execution"][rows] * (1.0 - o.p_stop) * efficacy_sbp_change(c, rows, after),
+        )
+        # stopping follows the adverse-effect draw: commoner after an adverse effect
+        assert o.stopped[o.adverse_observed].mean() > o.stopped[~o.adverse_observed].mean() + 0.1
+    ratio_int = (true_sbp_change(internal, np.arange(1000, dtype=np.intp),
+                                 np.where(internal.current_doses[:1000] > 0,
+                                          internal.current_doses[:1000], 1.0))
+                 / efficacy_sbp_change(internal, np.arange(1000, dtype=np.intp),
+                                       np.where(internal.current_doses[:1000] > 0,
+                                                internal.current_doses[:1000], 1.0)))
+    assert 0.7 < float(np.nanmean(ratio_int)) < 0.85
 
 
 def test_adverse_effects_follow_law_table5(internal: Cohort) -> None:

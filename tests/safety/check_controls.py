@@ -34,6 +34,8 @@ BRANDS = "tests/fhir_mappings/test_brands.py"
 CONDITIONS = "tests/fhir_mappings/test_conditions.py"
 ORDER_HOOKS = "tests/service/test_order_hooks.py"
 FEEDBACK = "tests/service/test_feedback_checks.py"
+RANKING = "tests/models/test_ranking.py"
+CASES = "tests/safety/test_cases.py"
 
 
 class Mutation(NamedTuple):
@@ -306,6 +308,19 @@ MUTATIONS = (
              '        if non_dhp and CCB in o.started_set:',
              '        if False:',
              (RULES,)),
+    Mutation('H-30 the step before the options beyond it', 'models/assessment.py',
+             '                            Tier.IN_STEP if o.id in preferred_all or '
+             '_optimises_dose(o)\n                            else Tier.BEYOND_STEP,',
+             '                            Tier.IN_STEP,',
+             (CASES,)),
+    Mutation('H-30 small differences are ties', 'models/ranking.py',
+             '        handicap = margin * (int(self.caution) + int(not self.guideline_choice))',
+             '        handicap = 0.0',
+             (RANKING,)),
+    Mutation('H-30 not-lowering options not offered', 'models/ranking.py',
+             '    return sbp_change < 0.0',
+             '    return True',
+             (RANKING,)),
 )
 
 
