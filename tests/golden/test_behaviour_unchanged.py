@@ -93,12 +93,13 @@ def _cards(result: PipelineResult, request: dict[str, Any], hook: str, as_of: da
 
 def _behaviour_of(report: dict[str, Any]) -> dict[str, Any]:
     """The report without what measures the machine: the throughput check (a warning) and
-    the counts and warnings it enters, and the plan's absolute path."""
+    the counts and warnings it enters, the plan's absolute path, and the run's provenance."""
     checks = report["checks"]
     checks["results"] = [r for r in checks["results"] if "per_second" not in r["metric"]]
     for key in ("counts", "warnings"):
         checks.pop(key, None)
     checks["plan_source"] = Path(checks["plan_source"]).name
+    report.pop("provenance", None)  # the run's commit, paths and time, not its behaviour
     return report
 
 
