@@ -10,7 +10,9 @@ same cards.
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -311,3 +313,36 @@ def test_a_suggestion_lists_the_orderable_product_code_first(client: TestClient)
             assert c["code"] in drug_codes.RXNORM_PRODUCTS
             assert c["code"] not in drug_codes.INGREDIENTS_BY_RXNORM
     assert STARTING[DrugClass.SPIRONOLACTONE].rxnorm_scd  # the RxNorm case is covered
+
+
+def _young_untreated_request(*drafts: dict[str, Any]) -> dict[str, Any]:
+    """order-sign for an untreated 46-year-old (stage 1, family origin not recorded): NICE
+    step 1 offers an ACE inhibitor, an ARB or a CCB, so several options of the step can be
+    ordered. ``drafts``: MedicationRequests for this patient (no id or status yet)."""
+    case = json.loads((Path(__file__).resolve().parents[1] / "safety" / "cases"
+                       / "H09-untreated-stage-1.json").read_text())
+    req = copy.deepcopy(case["request"])
+    req["prefetch"]["patient"]["birthDate"] = "1980-03-02"
+    req["hook"] = "order-sign"
+    pid = req["context"]["patientId"]
+    entries = [{"resource": {**copy.deepcopy(d), "id": f"d{i}", "status": "draft",
+                             "intent": "order", "subject": {"reference": f"Patient/{pid}"}}}
+               for i, d in enumerate(drafts, 1)]
+    req["context"] = {**req["context"], "draftOrders": {
+        "resourceType": "Bundle", "type": "collection", "entry": entries}}
+    return req
+
+
+def test_a_draft_of_the_first_option_gets_no_suggestion_of_a_lower_one(
+        client: TestClient) -> None:
+    """Where the step has several orderable options (NICE step 1 under 55): a draft of a
+    drug beyond the step gets the step's top options as suggestions; a draft of the first of
+    them gets none (no option is ranked above it); a draft of the second gets only the first."""
+    doxazosin = _medication("318781001", "Doxazosin 1mg tablets")
+    top = [o for _, o in _orders(_cards(client, _young_untreated_request(doxazosin)))]
+    assert len(top) == 2
+    first, second = ({k: v for k, v in o.items() if k not in ("id", "status", "subject")}
+                     for o in top)
+    assert _orders(_cards(client, _young_untreated_request(first))) == []
+    only = _orders(_cards(client, _young_untreated_request(second)))
+    assert [_drug_of(o) for _, o in only] == [_drug_of(top[0])]
