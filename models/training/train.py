@@ -66,7 +66,9 @@ from vocabulary.feature_table import (
 )
 
 MODEL_ID = "hypermarker-sbp-response"
-MODEL_VERSION = "1.0.0"
+#: 2.0.0 (issue 14): retrained on the harder simulated world, seven outputs (the expected
+#: effect and its interval added): the audit record and the cards must tell it from 1.0.0.
+MODEL_VERSION = "2.0.0"
 F64 = npt.NDArray[np.float64]
 
 INTENDED_USE = (

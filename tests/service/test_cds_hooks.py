@@ -56,7 +56,7 @@ def test_patient_view_returns_one_card_meeting_the_invariants(client: TestClient
     uuid.UUID(card["uuid"])
     assert len(card["summary"]) < 140
     assert card["indicator"] == "info"
-    assert "hypermarker-sbp-response 1.0.0" in card["source"]["label"]
+    assert "hypermarker-sbp-response 2.0.0" in card["source"]["label"]
     assert all(o["display"] for o in card["overrideReasons"])
     (link,) = card["links"]
     assert link["type"] == "smart"
@@ -79,7 +79,7 @@ def test_the_call_is_audited_before_the_response(client: TestClient) -> None:
     recs = [a for a in store.assessments() if a.hook_instance == req["hookInstance"]]
     assert len(recs) == 1
     rec = recs[0]
-    assert rec.model_version == "1.0.0"
+    assert rec.model_version == "2.0.0"
     assert rec.cards[0]["uuid"] == r.json()["cards"][0]["uuid"]
     assert req["context"]["patientId"] not in rec.patient_ref
     assert rec.options
