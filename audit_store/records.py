@@ -33,6 +33,11 @@ SCHEMA_VERSION: Final = 1
 AssessmentStatus = Literal["assessed", "cannot_assess", "pathway", "refused"]
 FeedbackOutcome = Literal["accepted", "overridden"]
 BPSetting = Literal["clinic", "home"]
+#: What a rationale's shown text is: the LLM's, verified against the facts (verified), or the
+#: deterministic rationale in its place, and why (rejected, unavailable, timeout, off).
+RationaleStatus = Literal["verified", "rejected", "unavailable", "timeout", "off"]
+#: What asked for a rationale: a card's background writing, $hypertension-options, the panel.
+RationaleTrigger = Literal["card", "operation", "panel"]
 
 _DATETIME_FIELDS: Final = frozenset({"received_at", "outcome_timestamp", "observed_at"})
 
@@ -259,13 +264,54 @@ class IssuedCard:
         return cls(str(entry["uuid"]), request_id, service_id, suggestions, reasons)
 
 
-AuditRecord = AssessmentRecord | FeedbackRecord | OutcomeRecord
-RecordKind = Literal["assessment", "feedback", "outcome"]
+@dataclass(frozen=True, slots=True)
+class RationaleRecord(_Record):
+    """One LLM rationale written for an assessment (issue 16): what the LLM sent, what the
+    verifier found, and what a clinician is shown in its place or as it is. Written when the
+    LLM's answer (or its failure) is known, which for a card is after the card went out: the
+    record names the call it was written for (``request_id``, the assessment record's key)."""
+
+    rationale_id: str
+    request_id: str
+    trigger: RationaleTrigger
+    received_at: datetime
+    patient_ref: str
+    #: SHA-256 of the facts the rationale was written from (the cache key)
+    facts_hash: str
+    status: RationaleStatus
+    #: the sentences shown, each ``{"text", "facts"}`` (the verified LLM text or the
+    #: deterministic rationale)
+    shown: list[dict[str, Any]]
+    #: the LLM's message content as sent (None: no completion)
+    llm_content: str | None
+    #: the verifier's verdict: ``{"ok", "problems": [{"kind", "detail", "fact_id",
+    #: "sentence"}]}`` (None: nothing to verify)
+    verdict: dict[str, Any] | None
+    model: str | None
+    server_version: str | None
+    latency_ms: float | None
+    #: why there is no LLM text (an error class name), else None
+    error: str | None
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        _Record.__post_init__(self)
+        if not self.rationale_id or not self.request_id:
+            raise ValueError("rationale_id and request_id are required")
+        _check_choice("status", self.status, RationaleStatus)
+        _check_choice("trigger", self.trigger, RationaleTrigger)
+        _check_finite("latency_ms", self.latency_ms)
+        _check_json(self)
+
+
+AuditRecord = AssessmentRecord | FeedbackRecord | OutcomeRecord | RationaleRecord
+RecordKind = Literal["assessment", "feedback", "outcome", "rationale"]
 
 RECORD_TYPES: Final[dict[str, type[_Record]]] = {
     "assessment": AssessmentRecord,
     "feedback": FeedbackRecord,
     "outcome": OutcomeRecord,
+    "rationale": RationaleRecord,
 }
 
 
@@ -274,6 +320,8 @@ def kind_of(rec: AuditRecord) -> RecordKind:
         return "assessment"
     if isinstance(rec, FeedbackRecord):
         return "feedback"
+    if isinstance(rec, RationaleRecord):
+        return "rationale"
     return "outcome"
 
 
@@ -294,6 +342,9 @@ __all__ = [
     "IssuedCard",
     "OfferedReason",
     "OutcomeRecord",
+    "RationaleRecord",
+    "RationaleStatus",
+    "RationaleTrigger",
     "RecordKind",
     "canonical_json",
     "feature_hash",

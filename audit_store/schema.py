@@ -4,7 +4,10 @@
 feedback (which names a card uuid) joins back to the assessment; ``feedback`` is unique on
 (service_id, card_uuid, outcome, outcome_timestamp) so a resent feedback is stored once, and
 says whether it was checked against its card's record (``verified``);
-``outcomes`` holds observed follow-up BP. JSON columns are JSONB on PostgreSQL.
+``outcomes`` holds observed follow-up BP; ``rationales`` the LLM rationales written for
+assessments (what the LLM sent, the verifier's verdict, what was shown), keyed by the
+assessment's ``request_id`` (no foreign key: a rationale written after its card may reach the
+database before its assessment leaves the spool). JSON columns are JSONB on PostgreSQL.
 
 Every row also says how it arrived (``via``: ``direct`` or ``spool``) and when the store
 committed it (``recorded_at``), so a replayed record can be told from one written in-line.
@@ -169,10 +172,37 @@ outcomes = Table(
     Index(None, "observed_at"),
 )
 
+rationales = Table(
+    "rationales", metadata,
+    *_common(),
+    Column("rationale_id", Text, nullable=False),
+    Column("request_id", Text, nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("patient_ref", Text, nullable=False),
+    Column("facts_hash", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("shown", json_type(), nullable=False),
+    Column("llm_content", Text, nullable=True),
+    Column("verdict", json_type(nullable=True), nullable=True),
+    Column("model", Text, nullable=True),
+    Column("server_version", Text, nullable=True),
+    Column("latency_ms", Double, nullable=True),
+    Column("error", Text, nullable=True),
+    UniqueConstraint("rationale_id"),
+    CheckConstraint("status IN ('verified', 'rejected', 'unavailable', 'timeout', 'off')",
+                    name="status"),
+    CheckConstraint("trigger IN ('card', 'operation', 'panel')", name="trigger"),
+    CheckConstraint("via IN ('direct', 'spool')", name="via"),
+    Index(None, "request_id"),
+    Index(None, "received_at"),
+)
+
 #: Conflict targets that make every insert idempotent (replay skips what is already stored).
 UNIQUE_KEYS: Final[dict[str, list[str]]] = {
     "assessments": ["request_id"],
     "assessment_cards": ["request_id", "card_uuid"],
     "feedback": ["service_id", "card_uuid", "outcome", "outcome_timestamp"],
     "outcomes": ["patient_ref", "observed_at", "setting", "source", "sbp"],
+    "rationales": ["rationale_id"],
 }

@@ -39,10 +39,11 @@ from audit_store.records import (
     FeedbackRecord,
     IssuedCard,
     OutcomeRecord,
+    RationaleRecord,
     kind_of,
     utc,
 )
-from audit_store.schema import assessment_cards, assessments, feedback, outcomes
+from audit_store.schema import assessment_cards, assessments, feedback, outcomes, rationales
 from audit_store.spool import ReplayReport, Spool, TransientSinkError
 from audit_store.table_rows import (
     Via,
@@ -53,6 +54,8 @@ from audit_store.table_rows import (
     feedback_row,
     outcome_from_row,
     outcome_row,
+    rationale_from_row,
+    rationale_row,
 )
 
 log = structlog.get_logger(__name__)
@@ -210,9 +213,15 @@ class AuditStore:
         """Record an observed follow-up BP (an identical observation is stored once)."""
         self._record(rec, self._insert_outcome)
 
+    def record_rationale(self, rec: RationaleRecord) -> Destination:
+        """Record an LLM rationale (once per ``rationale_id``); returns where it is durable."""
+        destination, _ = self._record(rec, self._insert_rationale)
+        return destination
+
     def _record(self, rec: _T, insert: Callable[[Connection, _T, Via], bool]
                 ) -> tuple[Destination, bool]:
-        assert isinstance(rec, AssessmentRecord | FeedbackRecord | OutcomeRecord)
+        assert isinstance(rec, AssessmentRecord | FeedbackRecord | OutcomeRecord
+                          | RationaleRecord)
         kind = kind_of(rec)
         gate = self._gate()
         if gate is not None:
@@ -274,11 +283,16 @@ class AuditStore:
     def _insert_outcome(self, conn: Connection, rec: OutcomeRecord, via: Via) -> bool:
         return self._insert(conn, outcomes, outcome_row(rec, via))
 
+    def _insert_rationale(self, conn: Connection, rec: RationaleRecord, via: Via) -> bool:
+        return self._insert(conn, rationales, rationale_row(rec, via))
+
     def _insert_any(self, conn: Connection, rec: AuditRecord, via: Via) -> bool:
         if isinstance(rec, AssessmentRecord):
             return self._insert_assessment(conn, rec, via)
         if isinstance(rec, FeedbackRecord):
             return self._insert_feedback(conn, rec, via)
+        if isinstance(rec, RationaleRecord):
+            return self._insert_rationale(conn, rec, via)
         return self._insert_outcome(conn, rec, via)
 
     # -- schema, breaker --------------------------------------------------------------------
@@ -396,6 +410,12 @@ class AuditStore:
                  ) -> Iterator[OutcomeRecord]:
         """Observed follow-up BP with ``since <= observed_at < until``, oldest first."""
         return self._read(outcomes, outcomes.c.observed_at, since, until, outcome_from_row)
+
+    def rationales(self, since: datetime | None = None, until: datetime | None = None
+                   ) -> Iterator[RationaleRecord]:
+        """Stored LLM rationales with ``since <= received_at < until``, oldest first."""
+        return self._read(rationales, rationales.c.received_at, since, until,
+                          rationale_from_row)
 
     def assessment(self, request_id: str) -> AssessmentRecord | None:
         stmt = select(assessments).where(assessments.c.request_id == request_id)

@@ -12,8 +12,9 @@ from audit_store.records import (
     AuditRecord,
     FeedbackRecord,
     OutcomeRecord,
+    RationaleRecord,
 )
-from audit_store.schema import assessment_cards, assessments, feedback, outcomes
+from audit_store.schema import assessment_cards, assessments, feedback, outcomes, rationales
 
 Via = Literal["direct", "spool"]
 
@@ -53,6 +54,11 @@ def outcome_row(rec: OutcomeRecord, via: Via, now: datetime | None = None) -> di
     return _row(rec, via, now)
 
 
+def rationale_row(rec: RationaleRecord, via: Via, now: datetime | None = None
+                  ) -> dict[str, Any]:
+    return _row(rec, via, now)
+
+
 def _fields(row: Mapping[Any, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in _STORE_COLUMNS}
 
@@ -69,5 +75,9 @@ def outcome_from_row(row: Mapping[Any, Any]) -> OutcomeRecord:
     return OutcomeRecord(**_fields(row))
 
 
+def rationale_from_row(row: Mapping[Any, Any]) -> RationaleRecord:
+    return RationaleRecord(**_fields(row))
+
+
 TABLES = {"assessment": assessments, "feedback": feedback, "outcome": outcomes,
-          "card": assessment_cards}
+          "card": assessment_cards, "rationale": rationales}

@@ -5,8 +5,9 @@ Every figure that a gate of ``evaluation/plan.toml`` judges with a confidence bo
 bootstrap resamples of *patients* (a patient's option rows stay together, so the interval
 reflects the patients sampled, not the number of rows). The resamples are drawn once per
 :class:`Bootstrap` from a fixed seed, and every statistic is a function of weighted sums of
-per-patient columns, so all estimates of a suite share the same resamples and a run gives the
-same intervals to the bit whatever the number of processes.
+per-patient columns (matrix products on one BLAS thread), so all estimates of a suite share the
+same resamples and a run gives the same intervals to the bit whatever the number of processes
+and of cores.
 
 Statistics (``W`` a resample's patient weights, columns summed per patient):
 
@@ -18,12 +19,13 @@ Statistics (``W`` a resample's patient weights, columns summed per patient):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
 
 F64 = npt.NDArray[np.float64]
 
@@ -35,6 +37,10 @@ REPLICATES: Final = 400
 SEED: Final = 20_261_206
 #: Resamples generated at a time (bounds memory: a [chunk, patients] weight matrix).
 _CHUNK: Final = 50
+#: Most resample weights (replicates x patients) a :class:`Bootstrap` keeps between its
+#: :meth:`Bootstrap.sums` calls (one byte each): a suite's second batch of estimates reuses
+#: the resamples of its first instead of drawing them again.
+_KEEP: Final = 256 * 2**20
 METHOD: Final = (f"percentile bootstrap over patients ({REPLICATES} resamples, seed {SEED}); "
                  f"{LEVEL:.0%} two-sided interval")
 
@@ -70,6 +76,29 @@ class Bootstrap:
         self.n = n
         self.replicates = replicates
         self.seed = seed
+        self._kept: list[npt.NDArray[np.uint8]] | None = None
+        """The weights of every chunk of resamples, once drawn (where they fit in bytes)."""
+
+    def _weights(self) -> Iterator[tuple[int, int, F64]]:
+        """(first, end, weights [end - first, n]) of each chunk of resamples: the same draws
+        from the seed on every call (kept after the first where they fit)."""
+        if self._kept is not None:
+            for j, lo in enumerate(range(0, self.replicates, _CHUNK)):
+                yield lo, min(lo + _CHUNK, self.replicates), self._kept[j].astype(np.float64)
+            return
+        keep = self.replicates * self.n <= _KEEP
+        kept: list[npt.NDArray[np.uint8]] = []
+        rng = np.random.default_rng(self.seed)
+        for lo in range(0, self.replicates, _CHUNK):
+            hi = min(lo + _CHUNK, self.replicates)
+            counts = np.stack([np.bincount(rng.integers(0, self.n, self.n), minlength=self.n)
+                               for _ in range(hi - lo)])
+            keep = keep and int(counts.max()) <= np.iinfo(np.uint8).max
+            if keep:
+                kept.append(counts.astype(np.uint8))
+            yield lo, hi, counts.astype(np.float64)
+        if keep:
+            self._kept = kept
 
     def sums(self, columns: F64) -> tuple[F64, F64]:
         """Column sums over all patients [k] and over each resample [replicates, k] of a
@@ -82,12 +111,13 @@ class Bootstrap:
         if self.n == 0:
             out[:] = 0.0
             return full, out
-        rng = np.random.default_rng(self.seed)
-        for lo in range(0, self.replicates, _CHUNK):
-            hi = min(lo + _CHUNK, self.replicates)
-            w = np.stack([np.bincount(rng.integers(0, self.n, self.n), minlength=self.n)
-                          for _ in range(hi - lo)]).astype(np.float64)
-            out[lo:hi] = w @ cols
+        # one BLAS thread: OpenBLAS splits a product between its threads in a way that changes
+        # its last bits, so the intervals would depend on the machine's core count; and on
+        # shared cores threads that wait on each other made these products several times
+        # slower (100,000 patients, 165 columns: 18 s on two threads, 3 s on one)
+        with threadpool_limits(1, user_api="blas"):
+            for lo, hi, w in self._weights():
+                out[lo:hi] = w @ cols
         return full, out
 
     def ratio(self, num: F64, den: F64) -> Estimate:

@@ -1,9 +1,15 @@
 """Decision quality and safety of the ranked options over a simulated case set.
 
-For every patient the pipeline's own ranking (:func:`models.assessment.rank_options`) is run on
-scores computed in one batch; the checks are computed independently of the ranking code where
-it matters: the first option's findings are re-derived from the rules, so a ranking bug that put
-a contraindicated option first would be counted, not hidden.
+For every patient the pipeline's own ranking is run on scores computed in one batch: the
+guideline-first order of :func:`models.ranking.guideline_order`, which
+:func:`models.assessment.rank_options` builds every assessment on, read directly without
+building an assessment (the per-option objects, statuses and wording the harness does not read;
+``tests/evaluation/test_decisions.py`` checks over many patients that this gives the report,
+to the bit, that ranking through :func:`~models.assessment.rank_options` gives). Any other
+ranker (a test plants a faulty one) is run through its assessment. The checks are computed
+independently of the ranking code where it matters: the first option's findings are re-derived
+from the rules, so a ranking bug that put a contraindicated option first would be counted, not
+hidden.
 
 The patients can be ranked in several worker processes (``workers``; forked, so they share the
 case set and scores without copying them); each patient's outcome comes back in patient order and
@@ -22,14 +28,27 @@ following the guideline's own choice), ``best`` the true change of the best safe
   guideline's own choice that the first option captures;
 * ``captured_fraction_vs_random_safe``: the same with ``default`` replaced by the mean over the
   safe options (a random safe choice);
-* the non-personalised comparator: each patient's safe options ranked by their population-mean
-  effect (the mean over every row of that option in the case set) ignoring the patient, by the
-  true change (``population_ranking``) and by the model's predictions
-  (``population_ranking_predicted``); ``gain_over_population_ranking_mmhg`` = mean(first of
-  that ranking - first of the model): the value of personalisation in mmHg;
-* ``off_guideline_first_rate`` (the first option is not in the guideline default) and
+* the non-personalised comparators, which ignore the patient beyond the guideline's rules:
+  ranking ALL of a patient's safe options by their population-mean effect (the mean over every
+  row of that option in the case set), by the true change (``population_ranking``) and by the
+  model's predictions (``population_ranking_predicted``); ``gain_over_population_ranking_mmhg``
+  = mean(first of that ranking - first of the model). Ranking all safe options, that
+  comparator may choose beyond the guideline's step, so it is not the fair comparator of a
+  guideline-first policy; this is:
+* the within-step comparator (``within_step_comparator``): among the options the guideline
+  permits at the patient's step (in step, not contraindicated, whatever their predicted
+  effect), the one with the best population-mean true change (ties: the guideline's own choice
+  before a dose increase, then catalogue order); ``gain_over_within_step_comparator_mmhg`` =
+  mean(true change of its choice - true change of the model's first option) over the ranked
+  patients that have such an option: the value of the model's choice within the step, in mmHg
+  (positive: the policy lowers systolic BP more). ``within_step_comparator_predicted`` is the
+  same ranked on the population mean of the model's expected effect;
+* ``by_subgroup``: the gains over the guideline default and over the within-step comparator
+  in each subgroup of :func:`evaluation.subgroup_estimates.patient_masks` (and ``all``);
+* ``off_guideline_first_rate`` (the first option is not in the guideline default),
   ``caution_first_rate`` (the first option carries a caution finding, re-derived from the
-  rules);
+  rules) and ``contraindicated_first_rate`` (a contraindication: must be 0, the safety gate
+  ``contraindicated-first`` reads the count);
 * the oracles: the person-level one (``best``) and the feature-explainable one (the safe option
   with the best expected true change given the features, :mod:`evaluation.feature_oracle`),
   with the benefit each makes available over the guideline default and the model's captured
@@ -43,19 +62,21 @@ import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from evaluation.bootstrap import METHOD, Batch, Bootstrap
 from evaluation.cohort import CaseSet, feature_vector
+from evaluation.subgroup_estimates import patient_masks
 from fhir_mappings.features import FeatureVector
 from models.assessment import ModelInfo, rank_options
 from models.guideline.findings import Severity, max_severity
 from models.guideline.profiles import GuidelineProfile
 from models.guideline.safety import option_findings
 from models.options import TreatmentOption, valid_options
+from models.ranking import Tier, guideline_order
 from models.scorer import ScoreBatch, Scorer
 from models.training.metrics import captured_fraction
 
@@ -63,6 +84,10 @@ F64 = npt.NDArray[np.float64]
 
 Ranker = Callable[..., Any]
 """Signature of :func:`models.assessment.rank_options` (replaceable to plant a faulty one)."""
+_PIPELINE_RANKER: Final[Ranker] = rank_options
+"""The pipeline's own ranking: its order is read from :func:`models.ranking.guideline_order`
+directly (module docstring). Kept from import time, so that a ranker planted in its place
+(``evaluation.decisions.rank_options``) is run through its assessment."""
 Progress = Callable[[int], None]
 
 #: Fewest patients per worker for ranking in several processes to be worth a fork.
@@ -111,6 +136,11 @@ class _Outcome(NamedTuple):
     feature_oracle_first: float
     """True change of the safe option with the best feature-explainable expectation (NaN
     without a feature oracle)."""
+    within_step_first: float
+    """True change of the within-step comparator's choice: the in-step option that is not
+    contraindicated with the best population-mean true change (NaN: the step has none)."""
+    within_step_predicted_first: float
+    """The same, chosen on the population-mean predicted expected effect."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +156,8 @@ class _Job:
     """Option id -> mean true change over every row of that option in the case set."""
     population_predicted: dict[str, float]
     """Option id -> mean predicted change over every row of that option."""
+    population_effect: dict[str, float]
+    """Option id -> mean predicted expected effect over every row of that option."""
     feature_oracle: F64 | None
     """Per row: the feature-explainable expectation of the true change, or None."""
 
@@ -135,48 +167,102 @@ def _decide(job: _Job, lo: int, hi: int, progress: Progress | None = None
     """Outcomes of patients ``lo:hi`` (None: no safe option)."""
     rows, cases = job.cases.rows, job.cases
     features, doses = cases.cohort.features, cases.cohort.current_doses
-    # option id -> row within the patient's group, per catalogue (keyed by identity: a
-    # regimen's catalogue is built once; the entry keeps it alive)
-    positions: dict[int, tuple[tuple[TreatmentOption, ...], dict[str, int]]] = {}
+    effect = job.scores.effect_change
+    fast = job.rank is _PIPELINE_RANKER
+    # per current regimen (the patient's row of doses): its catalogue, the options' ids and
+    # option id -> row within the patient's group
+    catalogues: dict[bytes, tuple[tuple[TreatmentOption, ...], list[str], dict[str, int]]] = {}
     out: list[_Outcome | None] = []
     for k in range(lo, hi):
         s, e = job.starts[k], job.ends[k]
         pid = int(rows.patient_idx[s])
         p: FeatureVector = feature_vector(features[pid], doses[pid])
-        options = valid_options(p.regimen)
+        known = catalogues.get(key := doses[pid].tobytes())
+        if known is None:
+            options = valid_options(p.regimen)
+            known = catalogues[key] = (options, [o.id for o in options],
+                                       {o.id: i for i, o in enumerate(options)})
+        options, ids = known[0], known[1]
         if len(options) != e - s:
             raise RuntimeError("option rows and the catalogue disagree")
-        known = positions.get(id(options))
-        if known is None:
-            known = positions[id(options)] = (options, {o.id: i for i, o in enumerate(options)})
-        at = known[1]
         if progress is not None and (k + 1) % 1000 == 0:
             progress(k + 1)
-        a = job.rank(p, options, rows.features[s:e], job.scores.take(slice(s, e)), job.model,
-                     job.profile)
-        first = a.first
-        if first is None:
+        if fast:
+            ranking = _read_order(p, options, effect[s:e].tolist(), job.profile)
+        else:
+            ranking = _read_assessment(job.rank(p, options, rows.features[s:e],
+                                                job.scores.take(slice(s, e)), job.model,
+                                                job.profile), known[2])
+        if ranking is None:
             out.append(None)
             continue
-        truth = cases.true_change[s:e].tolist()
-        safe_ids = [o.option.id for o in a.options if o.rank is not None]
-        safe = [truth[at[i]] for i in safe_ids]
-        default = a.guideline_default
-        severity = max_severity(option_findings(p, first.option))
-        pop = min(safe_ids, key=lambda i: (job.population_true[i], i))
-        pop_pred = min(safe_ids, key=lambda i: (job.population_predicted[i], i))
-        if job.feature_oracle is not None:
-            expected = job.feature_oracle[s:e]
-            oracle = truth[at[min(safe_ids, key=lambda i: (float(expected[at[i]]), i))]]
-        else:
-            oracle = float("nan")
-        out.append(_Outcome(
-            severity is Severity.BLOCK,
-            truth[at[first.option.id]], min(safe), _mean(safe),
-            _mean([truth[at[i]] for i in default]) if default else None,
-            first.option.id in default, severity is Severity.WARN,
-            truth[at[pop]], truth[at[pop_pred]], oracle))
+        out.append(_outcome(job, p, options, ids, s, e, *ranking))
     return out
+
+
+_Ranking = tuple[int, list[int], list[int], list[tuple[int, bool]]]
+"""A patient's ranking as the metrics read it (rows within the patient's group): the first
+option, the ranked (safe) options in rank order, the guideline default's options in the
+assessment's order, and (row, guideline's own choice) of each in-step option that is not
+contraindicated."""
+
+
+def _read_order(p: FeatureVector, options: tuple[TreatmentOption, ...], effect: list[float],
+                profile: GuidelineProfile) -> _Ranking | None:
+    """The pipeline's ranking read from :func:`models.ranking.guideline_order` (as
+    :func:`models.assessment.rank_options` lists it: the ranked options, then those not
+    expected to lower BP by id; the guideline default is the guideline's own choices among
+    them, in that order)."""
+    g = guideline_order(p, options, effect, profile)
+    if not g.ranked:
+        return None
+    ranked = [c.row for c in g.ranked]
+    in_rank = set(ranked)
+    default = [c.row for c in g.ranked if c.guideline_choice] + sorted(
+        (c.row for c in g.candidates if c.guideline_choice and c.row not in in_rank),
+        key=lambda i: options[i].id)
+    in_step = [(c.row, c.guideline_choice) for c in g.candidates if c.tier is Tier.IN_STEP]
+    return ranked[0], ranked, default, in_step
+
+
+def _read_assessment(a: Any, at: dict[str, int]) -> _Ranking | None:
+    """The same read from a ranker's assessment."""
+    first = a.first
+    if first is None:
+        return None
+    return (at[first.option.id], [at[o.option.id] for o in a.options if o.rank is not None],
+            [at[i] for i in a.guideline_default],
+            [(at[o.option.id], bool(o.guideline_preferred)) for o in a.options
+             if o.in_step and not o.blocked])
+
+
+def _outcome(job: _Job, p: FeatureVector, options: tuple[TreatmentOption, ...],
+             ids: list[str], s: int, e: int, first: int, ranked: list[int], default: list[int],
+             in_step: list[tuple[int, bool]]) -> _Outcome:
+    """One patient's outcome from its ranking (rows within the patient's group; ``ids``: the
+    options' ids)."""
+    truth = job.cases.true_change[s:e].tolist()
+    safe = [truth[i] for i in ranked]
+    severity = max_severity(option_findings(p, options[first]))
+    pop = min(ranked, key=lambda i: (job.population_true[ids[i]], ids[i]))
+    pop_pred = min(ranked, key=lambda i: (job.population_predicted[ids[i]], ids[i]))
+    if job.feature_oracle is not None:
+        expected = job.feature_oracle[s:e]
+        oracle = truth[min(ranked, key=lambda i: (float(expected[i]), ids[i]))]
+    else:
+        oracle = float("nan")
+    within = within_predicted = float("nan")
+    if in_step:
+        within = truth[min(in_step, key=lambda t: (job.population_true[ids[t[0]]], not t[1],
+                                                   t[0]))[0]]
+        within_predicted = truth[min(in_step, key=lambda t: (
+            job.population_effect[ids[t[0]]], not t[1], t[0]))[0]]
+    return _Outcome(
+        severity is Severity.BLOCK,
+        truth[first], min(safe), _mean(safe),
+        _mean([truth[i] for i in default]) if default else None,
+        first in default, severity is Severity.WARN,
+        truth[pop], truth[pop_pred], oracle, within, within_predicted)
 
 
 def _mean(values: list[float]) -> float:
@@ -224,23 +310,36 @@ def ranking_workers(patients: int, workers: int) -> int:
     return max(1, min(workers, patients // MIN_PATIENTS_PER_WORKER))
 
 
-def population_means(option_ids: npt.NDArray[np.str_], values: F64) -> dict[str, float]:
+def option_codes(option_ids: npt.NDArray[np.str_]) -> tuple[list[str], npt.NDArray[np.intp]]:
+    """The distinct option ids (in order of first appearance) and each row's index into them
+    (a hash per row: sorting a million ids, as ``np.unique`` does, took seconds)."""
+    codes: dict[str, int] = {}
+    rows = option_ids.tolist()
+    inverse = np.fromiter((codes.setdefault(i, len(codes)) for i in rows), dtype=np.intp,
+                          count=len(rows))
+    return list(codes), inverse
+
+
+def population_means(option_ids: npt.NDArray[np.str_], values: F64,
+                     codes: tuple[list[str], npt.NDArray[np.intp]] | None = None
+                     ) -> dict[str, float]:
     """Option id -> mean of ``values`` over the rows of that option (the non-personalised
-    comparator ranks a patient's safe options by these)."""
-    ids, inverse = np.unique(option_ids, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    comparators rank a patient's options by these); ``codes``: :func:`option_codes` of
+    ``option_ids`` when already computed. Each option's sum is taken over its rows in row
+    order."""
+    ids, inverse = codes if codes is not None else option_codes(option_ids)
     sums = np.bincount(inverse, weights=np.asarray(values, dtype=np.float64),
                        minlength=len(ids))
     counts = np.bincount(inverse, minlength=len(ids))
-    return {str(i): float(v) for i, v in zip(ids.tolist(), (sums / counts).tolist(),
-                                             strict=True)}
+    return dict(zip(ids, (sums / counts).tolist(), strict=True))
 
 
 def run_decisions(cases: CaseSet, scorer: Scorer, profile: GuidelineProfile,
                   scores: ScoreBatch | None = None, ranker: Ranker | None = None,
                   progress: Progress | None = None, workers: int = 1,
                   feature_oracle: F64 | None = None,
-                  boot: Bootstrap | None = None) -> dict[str, Any]:
+                  boot: Bootstrap | None = None,
+                  masks: dict[str, npt.NDArray[np.bool_]] | None = None) -> dict[str, Any]:
     """Rank every patient's options and compare the first option with the guideline default
     and the best option, in true (simulated) systolic change (mmHg; more negative is better).
 
@@ -252,16 +351,20 @@ def run_decisions(cases: CaseSet, scorer: Scorer, profile: GuidelineProfile,
     ``feature_oracle``: the per-row feature-explainable expectation of the true change
     (:func:`evaluation.feature_oracle.feature_oracle_predictions`), without which the
     feature-explainable oracle's figures are null; ``boot``: the suite's patient resamples
-    (default: :class:`~evaluation.bootstrap.Bootstrap` over the patients)."""
+    (default: :class:`~evaluation.bootstrap.Bootstrap` over the patients); ``masks``: the
+    subgroups' patient masks (default:
+    :func:`evaluation.subgroup_estimates.patient_masks`)."""
     rows = cases.rows
     if scores is None:
         scores = scorer.score(rows.features)
     starts = rows.group_starts()
     ends = np.append(starts[1:], len(rows))
     model = ModelInfo(scorer.manifest.model_id, scorer.manifest.version, scorer.provider)
+    codes = option_codes(rows.option_ids)
     job = _Job(cases, scores, model, profile, ranker or rank_options, starts.tolist(),
-               ends.tolist(), population_means(rows.option_ids, cases.true_change),
-               population_means(rows.option_ids, scores.sbp_change), feature_oracle)
+               ends.tolist(), population_means(rows.option_ids, cases.true_change, codes),
+               population_means(rows.option_ids, scores.sbp_change, codes),
+               population_means(rows.option_ids, scores.effect_change, codes), feature_oracle)
     n = len(job.starts)
     workers = ranking_workers(n, workers)
     if workers > 1:
@@ -321,25 +424,44 @@ def run_decisions(cases: CaseSet, scorer: Scorer, profile: GuidelineProfile,
             "guideline_default": captured_fraction(default_d, random_d, best_d),
         },
         "benefit_vs_guideline_default_mmhg": default_d - model_d,
-        "decision_metrics": decision_metrics(outcomes, boot or Bootstrap(n),
-                                             feature_oracle is not None),
+        "decision_metrics": decision_metrics(
+            outcomes, boot or Bootstrap(n), feature_oracle is not None,
+            patient_masks(cases) if masks is None else masks),
     }
 
 
-def decision_metrics(outcomes: list[_Outcome | None], boot: Bootstrap,
-                     with_feature_oracle: bool) -> dict[str, Any]:
-    """The goal's decision figures with their intervals (see the module docstring)."""
-    def col(get: Callable[[_Outcome], float]) -> F64:
-        return np.array([get(o) if o is not None else 0.0 for o in outcomes], dtype=np.float64)
+#: A patient with no safe option in :func:`_columns` (every column 0).
+_NO_OUTCOME: Final = (0.0,) * (len(_Outcome._fields) + 1)
 
-    ranked = col(lambda o: 1.0)
-    d = col(lambda o: float(o.default_mean is not None))
-    default = col(lambda o: o.default_mean if o.default_mean is not None else 0.0)
-    first, best = col(lambda o: o.first_true) * d, col(lambda o: o.best_safe) * d
-    rand = col(lambda o: o.random_safe) * d
-    pop, pop_pred = col(lambda o: o.population_first) * d, col(
-        lambda o: o.population_predicted_first) * d
-    oracle = col(lambda o: o.feature_oracle_first) * d if with_feature_oracle else None
+
+def _columns(outcomes: list[_Outcome | None]) -> dict[str, F64]:
+    """Per-patient columns of the outcomes (0 for a patient with no safe option): ``ranked``
+    (1 for a patient with a first option), ``has_default`` (1 with a guideline default),
+    ``default_mean`` (0 without one) and every other field of :class:`_Outcome` as a float,
+    in one conversion."""
+    m = np.array([_NO_OUTCOME if o is None else (
+        1.0, *o[:4], 0.0 if o.default_mean is None else o.default_mean, *o[5:])
+        for o in outcomes], dtype=np.float64).reshape(len(outcomes), len(_NO_OUTCOME))
+    names = ("ranked", *_Outcome._fields)
+    out = dict(zip(names, m.T, strict=True))
+    out["has_default"] = np.array([o is not None and o.default_mean is not None
+                                   for o in outcomes], dtype=np.float64)
+    return out
+
+
+def decision_metrics(outcomes: list[_Outcome | None], boot: Bootstrap,
+                     with_feature_oracle: bool,
+                     masks: dict[str, npt.NDArray[np.bool_]] | None = None) -> dict[str, Any]:
+    """The goal's decision figures with their intervals (see the module docstring); ``masks``:
+    the subgroups' patient masks (patient order) for ``by_subgroup`` (empty without)."""
+    c = _columns(outcomes)
+    ranked = c["ranked"]
+    d = c["has_default"]
+    default = c["default_mean"]
+    first, best = c["first_true"] * d, c["best_safe"] * d
+    rand = c["random_safe"] * d
+    pop, pop_pred = c["population_first"] * d, c["population_predicted_first"] * d
+    oracle = c["feature_oracle_first"] * d if with_feature_oracle else None
     default = default * d
     b = Batch(boot)
     n_def, n_ranked = int(d.sum()), int(ranked.sum())
@@ -352,14 +474,15 @@ def decision_metrics(outcomes: list[_Outcome | None], boot: Bootstrap,
     b.ratio("pop_pred_gain", pop_pred - first, d, n_def)
     b.ratio("pop_cf_random", rand - pop, rand - best, n_def)
     b.ratio("pop_pred_cf_random", rand - pop_pred, rand - best, n_def)
-    b.ratio("off_guideline", d * col(lambda o: float(not o.first_in_default)), d, n_def)
-    b.ratio("caution", col(lambda o: float(o.caution_first)), ranked, n_ranked)
+    b.ratio("off_guideline", d * (1.0 - c["first_in_default"]), d, n_def)
+    b.ratio("caution", c["caution_first"], ranked, n_ranked)
     b.ratio("available_person", default - best, d, n_def)
     if oracle is not None:
         b.ratio("available_feature", default - oracle, d, n_def)
         b.ratio("cf_feature_oracle", default - first, default - oracle, n_def)
         b.ratio("feature_share", default - oracle, default - best, n_def)
     e = {k: v.to_dict() for k, v in b.run().items()}
+    within, by_subgroup = _within_step_and_subgroups(c, first, default, best, boot, masks or {})
     return {
         "method": METHOD,
         "patients_with_guideline_default": int(d.sum()),
@@ -387,8 +510,13 @@ def decision_metrics(outcomes: list[_Outcome | None], boot: Bootstrap,
             "model_gain_mmhg": e["pop_pred_gain"],
         },
         "gain_over_population_ranking_mmhg": e["pop_gain"],
+        "within_step_comparator": within["true"],
+        "within_step_comparator_predicted": within["predicted"],
+        "gain_over_within_step_comparator_mmhg": within["true"]["model_gain_mmhg"],
+        "by_subgroup": by_subgroup,
         "off_guideline_first_rate": e["off_guideline"],
         "caution_first_rate": e["caution"],
+        "contraindicated_first_rate": within["contraindicated_first_rate"],
         "oracle": {
             "person_level": {
                 "definition": "the best safe option under the person-level simulated truth",
@@ -404,3 +532,57 @@ def decision_metrics(outcomes: list[_Outcome | None], boot: Bootstrap,
             },
         },
     }
+
+
+def _within_step_and_subgroups(c: dict[str, F64], first: F64, default: F64, best: F64,
+                               boot: Bootstrap, masks: dict[str, npt.NDArray[np.bool_]]
+                               ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The within-step comparators, the contraindicated-first rate and the gains by subgroup
+    (module docstring), over the same resamples as the other decision metrics (in a batch of
+    their own: the figures of the first batch stay what they were before these were added).
+    ``first``, ``default`` and ``best`` are the columns of :func:`decision_metrics` (0 for the
+    patients without a guideline default)."""
+    ranked, d = c["ranked"], c["has_default"]
+    first_all = c["first_true"]
+    b = Batch(boot)
+    columns: dict[str, tuple[F64, F64]] = {}
+    for kind, name in (("true", "within_step_first"), ("predicted",
+                                                       "within_step_predicted_first")):
+        has = (ranked > 0) & np.isfinite(c[name])
+        w = has.astype(np.float64)
+        choice = np.where(has, c[name], 0.0)
+        n = int(w.sum())
+        columns[kind] = (choice - first_all * w, w)
+        b.ratio(f"{kind}/gain", choice - first_all * w, w, n)
+        b.ratio(f"{kind}/cf_default", (default - choice) * d * w, (default - best) * w,
+                int((d * w).sum()))
+    b.ratio("contraindicated", c["contraindicated_first"], ranked, int(ranked.sum()))
+    gains = {"gain_over_guideline_default_mmhg": (default - first, d),
+             "gain_over_within_step_comparator_mmhg": columns["true"]}
+    for member, m in masks.items():
+        mw = m.astype(np.float64)
+        for metric, (num, den) in gains.items():
+            b.ratio(f"{metric}/{member}", num * mw, den * mw)
+    e = {k: v.to_dict() for k, v in b.run().items()}
+    definition = {
+        "true": "among the options the guideline permits at the patient's step (in step: the "
+                "guideline's own choice or a dose increase; not contraindicated; whatever "
+                "their predicted effect), the one with the best mean true change of the option "
+                "over the case set, ignoring the patient (ties: the guideline's own choice, "
+                "then catalogue order)",
+        "predicted": "the same, chosen on the mean predicted expected effect of the option "
+                     "over the case set",
+    }
+    within = {kind: {
+        "definition": definition[kind],
+        "model_gain_mmhg": e[f"{kind}/gain"],
+        "model_gain_definition": "mean over the ranked patients whose step has such an option "
+                                 "of (true change of the comparator's choice - true change of "
+                                 "the first option), mmHg: positive when the policy lowers "
+                                 "systolic BP more",
+        "captured_fraction_vs_guideline_default": e[f"{kind}/cf_default"],
+    } for kind in ("true", "predicted")}
+    within["contraindicated_first_rate"] = e["contraindicated"]
+    by_subgroup = {metric: {member: e[f"{metric}/{member}"] for member in masks}
+                   for metric in gains}
+    return within, by_subgroup

@@ -230,6 +230,23 @@ the worst subgroup.</p>
 {% for k, e in s.decisions %}<tr><td>{{ k }}</td><td>{{ fmt(e.estimate) }}</td>
 <td>[{{ fmt(e.lower) }}, {{ fmt(e.upper) }}]</td><td>{{ e.n }}</td></tr>{% endfor %}</table>
 {% endif %}
+{% if s.by_subgroup %}<h3>The policy's gains by subgroup (true change, mmHg; 95% intervals)</h3>
+<table><tr><th>subgroup</th><th>over the guideline default</th>
+<th>over the within-step comparator</th></tr>
+{% for member, g, w in s.by_subgroup %}<tr><td>{{ member }}</td>
+<td>{{ fmt(g.estimate) }} [{{ fmt(g.lower) }}, {{ fmt(g.upper) }}] (n={{ g.n }})</td>
+<td>{% if w %}{{ fmt(w.estimate) }} [{{ fmt(w.lower) }}, {{ fmt(w.upper) }}] (n={{ w.n }}){% else
+%}-{% endif %}</td></tr>{% endfor %}</table>
+{% endif %}
+{% for source, dist in s.distribution %}<h3>First options of the assessed patients: {{ source }}
+({{ dist.assessed }} assessed)</h3>
+<table><tr><th>kind and classes</th><th>count</th><th>share</th></tr>
+{% for k, v in dist.by_class.items() %}<tr><td>{{ k }}</td><td>{{ v.count }}</td>
+<td>{{ '%.1f' % (100 * v.share) }}%</td></tr>{% endfor %}</table>
+<table><tr><th>guideline step</th><th>count</th><th>share</th></tr>
+{% for k, v in dist.by_step.items() %}<tr><td>{{ k }}</td><td>{{ v.count }}</td>
+<td>{{ '%.1f' % (100 * v.share) }}%</td></tr>{% endfor %}</table>
+{% endfor %}
 {% for caption, png in s.gate_figures %}<figure><img alt="{{ caption }}"
 src="data:image/png;base64,{{ png }}"><figcaption>{{ caption }}</figcaption></figure>
 {% endfor %}
@@ -276,7 +293,14 @@ DECISIONS = (
     ("captured fraction over the guideline default (goal)",
      "captured_fraction_vs_guideline_default"),
     ("captured fraction over a random safe option", "captured_fraction_vs_random_safe"),
-    ("gain over the guideline default (mmHg)", "gain_over_guideline_default_mmhg"),
+    ("gain over the guideline default (mmHg; goal: interval above 0)",
+     "gain_over_guideline_default_mmhg"),
+    ("within-step comparator (the step's option with the best population-mean true effect): "
+     "captured fraction", "within_step_comparator.captured_fraction_vs_guideline_default"),
+    ("policy's gain over the within-step comparator (mmHg; goal: interval above 0)",
+     "gain_over_within_step_comparator_mmhg"),
+    ("policy's gain over the within-step comparator on population-mean predicted effects "
+     "(mmHg)", "within_step_comparator_predicted.model_gain_mmhg"),
     ("non-personalised ranking (population-mean true effect): captured fraction",
      "population_ranking.captured_fraction_vs_guideline_default"),
     ("non-personalised ranking (population-mean true effect): captured fraction over a "
@@ -288,6 +312,7 @@ DECISIONS = (
     ("model's gain over it (mmHg)", "population_ranking_predicted.model_gain_mmhg"),
     ("off-guideline-first rate", "off_guideline_first_rate"),
     ("caution-first rate", "caution_first_rate"),
+    ("contraindicated-first rate (must be 0)", "contraindicated_first_rate"),
     ("person-level oracle: benefit over the guideline default (mmHg)",
      "oracle.person_level.benefit_over_guideline_default_mmhg"),
     ("feature-explainable oracle: benefit over the guideline default (mmHg)",
@@ -307,6 +332,22 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _by_subgroup(suite: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(subgroup, gain over the guideline default, gain over the within-step comparator)."""
+    table = (suite.get("decision_metrics") or {}).get("by_subgroup") or {}
+    default = table.get("gain_over_guideline_default_mmhg") or {}
+    within = table.get("gain_over_within_step_comparator_mmhg") or {}
+    return [(m, e, within.get(m)) for m, e in default.items()]
+
+
+def _distribution(suite: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(source, distribution) of the fhir suite's first options (fixtures, generated, all)."""
+    dist = suite.get("first_option_distribution") or {}
+    names = {"fixtures": "FHIR fixtures", "generated": "generated FHIR bundles",
+             "all": "both"}
+    return [(names[k], dist[k]) for k in names if dist.get(k)]
+
+
 def render_html(result: dict[str, Any]) -> str:
     suites = []
     results = result["checks"]["results"]
@@ -315,6 +356,7 @@ def render_html(result: dict[str, Any]) -> str:
         decisions = [(k, e) for k, p in DECISIONS
                      if isinstance(e := lookup(r, f"decision_metrics.{p}"), Mapping)]
         suites.append({"report": r, "headline": headline, "decisions": decisions,
+                       "by_subgroup": _by_subgroup(r), "distribution": _distribution(r),
                        "gate_figures": gate_figures(r, results), "figures": figures(r)})
     checks = {"status": "pass" if result["checks"].get("gate_passed") else "fail",
               "gates_insufficient": [], **result["checks"]}

@@ -29,6 +29,20 @@ class Suite(StrEnum):
     EXTERNAL = "external"
     SAFETY = "safety"
     FHIR = "fhir"
+    RATIONALE = "rationale"
+
+
+class RationaleCases(StrEnum):
+    """Case sources of the rationale suite (:class:`evaluation.rationale_suite.CaseSource`)."""
+
+    SIMULATED = "simulated"
+    FHIR = "fhir"
+    SAFETY = "safety"
+
+
+#: The environment variable the rationale suite reads an LLM API key from (never an option:
+#: a command line is visible to every user of the machine).
+LLM_API_KEY_ENV = "HYPERMARKER_LLM_API_KEY"
 
 
 def evaluate(
@@ -63,13 +77,37 @@ def evaluate(
         "may use).")] = None,
     quiet: Annotated[bool, typer.Option(help="Print only the checks summary.")] = False,
     artifacts: Annotated[Path, typer.Option(help="Artifacts directory.")] = DEFAULT_ARTIFACTS,
+    llm_url: Annotated[str | None, typer.Option(
+        "--llm-url", help="rationale suite: base URL of an OpenAI-compatible server (vLLM, "
+        "llama.cpp); an API key is read from HYPERMARKER_LLM_API_KEY.")] = None,
+    llm_model: Annotated[list[str] | None, typer.Option(
+        "--llm-model", help="rationale suite: served model name (repeatable: one report per "
+        "model); default: the server's first model.")] = None,
+    repeats: Annotated[int, typer.Option(
+        min=1, help="rationale suite: answers asked per case.")] = 3,
+    cases: Annotated[list[RationaleCases] | None, typer.Option(
+        "--cases", help="rationale suite: case sources (repeatable); default: all.")] = None,
+    rationale_patients: Annotated[int, typer.Option(
+        "--rationale-patients", min=0,
+        help="rationale suite: simulated patients among the cases.")] = 20,
+    llm_budget: Annotated[float, typer.Option(
+        "--llm-budget", min=0.1, help="rationale suite: seconds one answer may take (the "
+        "service's own budget is shorter; here the text is measured, its latency reported).")]
+    = 30.0,
+    llm_temperature: Annotated[float, typer.Option(
+        "--llm-temperature", min=0.0, help="rationale suite: sampling temperature (0: what "
+        "the service asks for).")] = 0.0,
+    markdown_out: Annotated[Path | None, typer.Option(
+        "--markdown", help="Write the rationale suite's figures as Markdown here.")] = None,
 ) -> None:
     """Run evaluation suites and apply the safety-monitoring plan; exit 1 if a gate fails, 3
     if none failed but one could not be judged (insufficient data), 2 on a usage error.
 
     Suites: internal/external (simulated held-out patients of each site, with counterfactual
     truth), safety (every combination of contraindicating conditions and lab thresholds), fhir
-    (a folder of FHIR Bundles). Without --target the artifacts score in-process; with --target
+    (a folder of FHIR Bundles), rationale (LLM rationales of simulated, FHIR and clinical-safety
+    cases against --llm-url, judged by the verifier). Without --target the artifacts score
+    in-process; with --target
     the same cases go to the running service and its answers are scored (fhir: compared with
     the in-process assessment as of today, the day the service assesses).
     """
@@ -92,6 +130,10 @@ def evaluate(
         typer.echo(f"error: --as-of {as_of!r} is not YYYY-MM-DD", err=True)
         raise typer.Exit(2) from e
     names = list(dict.fromkeys(suite))
+    if Suite.RATIONALE in names and (llm_url is None or target is not None):
+        typer.echo("error: rationale: give --llm-url (and no --target: the suite asks an LLM "
+                   "server, not the service)", err=True)
+        raise typer.Exit(2)
     if Suite.FHIR in names and not bundle_files(fhir_dir or DEFAULT_FHIR_DIR):
         typer.echo(f"error: fhir: no FHIR bundles (*.json) in {fhir_dir or DEFAULT_FHIR_DIR}: "
                    "a suite without inputs proves nothing", err=True)
@@ -137,8 +179,17 @@ def evaluate(
         mode = "target"
     else:
         procs = workers if workers is not None else _cpus()
+        rationale = None
+        if llm_url is not None:
+            from evaluation.rationale_suite import CaseSource, RationaleRun
+
+            rationale = RationaleRun(
+                llm_url, tuple(llm_model or ()), repeats,
+                tuple(CaseSource(c.value) for c in cases or RationaleCases),
+                rationale_patients, llm_budget, llm_temperature, seed,
+                os.environ.get(LLM_API_KEY_ENV) or None)
         reports = [_in_process(n, i, scorer, profile, patients, seed, limit, fhir_dir, day,
-                               procs)
+                               procs, rationale)
                    for i, n in enumerate(names)]
         mode = "in-process"
     try:
@@ -152,7 +203,13 @@ def evaluate(
                guideline.value, *(["--limit", str(limit)] if limit is not None else []),
                *(["--target", target] if target else []),
                *(["--fhir-dir", str(fhir_dir)] if fhir_dir else []),
-               *(["--plan", str(plan)] if plan else []), "--artifacts", str(artifacts)]
+               *(["--plan", str(plan)] if plan else []), "--artifacts", str(artifacts),
+               *(["--llm-url", llm_url, *(a for m in llm_model or () for a in ("--llm-model", m)),
+                  "--repeats", str(repeats),
+                  *(a for c in cases or () for a in ("--cases", c.value)),
+                  "--rationale-patients", str(rationale_patients), "--llm-budget",
+                  f"{llm_budget:g}", "--llm-temperature", f"{llm_temperature:g}"]
+                 if Suite.RATIONALE in names and llm_url else [])]
     provenance = run_provenance(plan or DEFAULT_PLAN, artifacts / "manifest.json", command)
     provenance["seconds"] = round(time.time() - started, 1)
     result: dict[str, Any] = {
@@ -173,6 +230,13 @@ def evaluate(
         write_json(result, json_out)
     if html_out is not None:
         write_html(result, html_out)
+    if markdown_out is not None:
+        from evaluation.rationale_suite import markdown
+
+        markdown_out.parent.mkdir(parents=True, exist_ok=True)
+        markdown_out.write_text("\n".join(markdown(r) for r in reports
+                                          if r.get("suite") == Suite.RATIONALE.value),
+                                encoding="utf-8")
     if quiet:
         typer.echo(to_json({k: checks[k] for k in (
             "plan_version", "status", "exit_code", "gate_passed", "gates_failed",
@@ -211,9 +275,14 @@ def _throughput_line(report: dict[str, Any]) -> str:
 
 def _in_process(name: Suite, i: int, scorer: Any, profile: Any, patients: int, seed: int,
                 limit: int | None, fhir_dir: Path | None, day: date | None,
-                workers: int = 1) -> dict[str, Any]:
+                workers: int = 1, rationale: Any = None) -> dict[str, Any]:
     from evaluation.cohort import simulated_case_set
-    from evaluation.fhir_suite import DEFAULT_FHIR_DIR, bundle_files, run_fhir_suite
+    from evaluation.fhir_suite import (
+        DEFAULT_FHIR_DIR,
+        GENERATED_PATIENTS,
+        bundle_files,
+        run_fhir_suite,
+    )
     from evaluation.progress import progress_bar
     from evaluation.safety_matrix import run_safety_matrix
     from evaluation.suites import run_site_suite
@@ -221,11 +290,30 @@ def _in_process(name: Suite, i: int, scorer: Any, profile: Any, patients: int, s
     typer.echo(f"running suite {name.value}", err=True)
     if name is Suite.SAFETY:
         return run_safety_matrix(scorer, profile, limit)
+    if name is Suite.RATIONALE:
+        from dataclasses import replace
+
+        from evaluation.rationale_suite import run_rationale_suite
+        from models.explainer import Explainer
+        from models.pipeline import Pipeline
+
+        pipeline = Pipeline(scorer, Explainer.load(scorer.manifest), profile, explain_top=0)
+        run = replace(rationale, fhir_dir=fhir_dir) if fhir_dir else rationale
+        report = run_rationale_suite(pipeline, run, progress_bar)
+        for m in report["models"]:
+            typer.echo(f"rationale: {m['model']}: {m['answered']} of {m['attempts']} answered, "
+                       f"rejected {m['rejection_rate'] or 0:.0%}; shown with errors: "
+                       f"{m['with_verifier']['errors']}", err=True)
+        return report
     if name is Suite.FHIR:
         folder = fhir_dir or DEFAULT_FHIR_DIR
         files = len(bundle_files(folder))
         with progress_bar("fhir bundles", files) as advance:
-            return run_fhir_suite(folder, scorer, profile, day, advance)
+            # the vendored fixtures, and simulated patients written as FHIR beside them; a
+            # folder of the site's own bundles is reported alone
+            return run_fhir_suite(folder, scorer, profile, day, advance,
+                                  generated=GENERATED_PATIENTS if fhir_dir is None else 0,
+                                  seed=seed + 3000)
     t0 = time.perf_counter()
     cases = simulated_case_set(name.value, patients, seed + i)
     t_cohort = time.perf_counter() - t0

@@ -26,10 +26,24 @@ import numpy.typing as npt
 
 from fhir_mappings.availability import REQUIRED_DOMAINS, Domain
 from fhir_mappings.features import FeatureVector, Provenance
+from models.driver_words import (
+    CURRENT_DRUGS,
+    DRUG_CHANGE,
+    NO_EFFECT_FEATURES,
+    OTHER_FACTORS,
+    SHOWN_FEATURES,
+    change_words,
+    changed_classes,
+    current_words,
+    feature_phrase,
+    feature_value_words,
+    option_short,
+    sentence,
+)
 from models.explainer import Explainer
 from models.guideline.citations import nice, nice_ng106, nice_ng133, policy
 from models.guideline.findings import Finding, Severity, max_severity
-from models.guideline.nice import preferred_options, treatment_indication
+from models.guideline.nice import treatment_indication
 from models.guideline.profiles import NICE, GuidelineProfile
 from models.guideline.safety import MHRA_ALISKIREN, catalogue_findings, option_findings
 from models.guideline.stops import Stop, stop_conditions
@@ -38,15 +52,15 @@ from models.model_rows import assemble
 from models.option_labels import CurrentDrugs, personal_label
 from models.options import Action, TreatmentOption, dose_matrices, valid_options
 from models.prescribing import StartingProduct, starting_product
-from models.ranking import Candidate, Tier, guideline_first
+from models.ranking import Tier, guideline_order
 from models.scorer import ScoreBatch, Scorer
+from models.uncertainty_words import p_target_meaningful
 from vocabulary.drug_classes import CLASS_INFO, CLASS_ORDER, RAS_BLOCKERS, DrugClass
 from vocabulary.feature_table import (
     CHG_SLICE,
     CUR_SLICE,
     FEATURES_BY_NAME,
     MODEL_FEATURE_NAMES,
-    N_PATIENT_MODEL,
 )
 
 BP_LOOKBACK_DAYS = 365
@@ -88,13 +102,48 @@ class OptionStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Driver:
-    """One SHAP contribution in plain words: ``contribution`` mmHg of predicted change."""
+    """One SHAP contribution to the expected effect, against a stated baseline
+    (:attr:`Assessment.drivers_baseline`, or the guideline's choice in a
+    :class:`ChoiceComparison`): ``contribution`` mmHg (negative: more lowering).
+
+    ``feature`` is a model feature name, or one of the groups of
+    :mod:`models.driver_words`: ``drug_change`` (the option's dose changes, summed over the
+    per-class columns), ``current_drugs`` (the drugs already taken, summed) and, in a
+    comparison only, ``other_factors`` (the remainder, so that the drivers add up). ``words``
+    says it in plain words, without the number ("age 69: favours amlodipine (calcium-channel
+    blockers lower BP more in older people)")."""
 
     feature: str
     label: str
     value: float | None
     unit: str
     contribution: float
+    words: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceComparison:
+    """Why the first option differs from the guideline's own choice, in the model's terms:
+    the difference of their expected effects for this patient and its SHAP decomposition
+    (SHAP is additive, so phi(first) - phi(choice) sums to the difference of the outputs; the
+    drivers include an ``other_factors`` remainder and add up to ``difference`` within 1e-3).
+    """
+
+    first: str
+    """The first option's id."""
+    choice: str
+    """The guideline's choice's id."""
+    first_label: str
+    choice_label: str
+    difference: float
+    """Expected effect of the first minus that of the guideline's choice (mmHg; negative:
+    the first is expected to lower systolic BP more)."""
+    drivers: tuple[Driver, ...]
+    """The largest contributions to ``difference`` and the remainder (empty when no
+    explainer ran)."""
+    summary: str
+    """One line, e.g. "Amlodipine is expected to lower systolic BP 3.4 mmHg more than the
+    guideline's choice (ramipril): -9.1 vs -5.7 mmHg; mostly age 69"."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +168,10 @@ class OptionAssessment:
     effect_interval: tuple[float, float] = (0.0, 0.0)
     """Bounds of the expected effect for a patient like this one, at ``effect_coverage``."""
     effect_coverage: float = 0.0
+    p_target_shown: bool = False
+    """Whether ``p_target`` means anything here and is shown
+    (:func:`models.uncertainty_words.p_target_meaningful`: the option is ranked and the
+    clinic systolic BP is at or above the target's)."""
 
     @property
     def blocked(self) -> bool:
@@ -162,6 +215,13 @@ class Assessment:
     checked: tuple[tuple[TreatmentOption, tuple[Finding, ...]], ...] = ()
     """Status ``pathway``: every option of the catalogue with its safety findings, unranked
     and unscored, so that a drug being ordered is still checked for contraindications."""
+    comparison: ChoiceComparison | None = None
+    """The first option against the guideline's choice, when they differ (None otherwise,
+    and when no explainer ran)."""
+    drivers_baseline: str | None = None
+    """What each option's drivers are measured against, in words (None when no option was
+    explained), e.g. "the average expected effect of the 9 options ranked for this patient
+    (-6.2 mmHg)"; ``drivers_base_value`` is that average."""
 
     @property
     def first(self) -> OptionAssessment | None:
@@ -214,32 +274,98 @@ def _cannot_assess_reasons(p: FeatureVector) -> list[str]:
     return reasons
 
 
-def _regimen_words(o: TreatmentOption) -> str:
-    return o.label[0].lower() + o.label[1:]
+#: Columns of the patient features that may be shown as drivers, and of those that change no
+#: drug's effect in the simulated truth (never shown; :mod:`models.driver_words`).
+_SHOWN_COLS = np.array([MODEL_FEATURE_NAMES.index(n) for n in SHOWN_FEATURES], dtype=np.intp)
+_NO_EFFECT_COLS = np.array([MODEL_FEATURE_NAMES.index(n) for n in NO_EFFECT_FEATURES],
+                           dtype=np.intp)
+#: Contributions smaller than this (mmHg) are not shown as drivers.
+MIN_DRIVER_MMHG = 0.05
 
 
-def _drivers(o: TreatmentOption, row: np.ndarray, phi: np.ndarray, k: int
+def _grouped(phi: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], float]:
+    """SHAP values of one row (or a difference of rows) by driver: [drug change, drugs
+    already taken, each shown patient feature], and the sum over the no-effect features."""
+    contrib = np.concatenate(([phi[CHG_SLICE].sum(), phi[CUR_SLICE].sum()], phi[_SHOWN_COLS]))
+    return contrib, float(phi[_NO_EFFECT_COLS].sum())
+
+
+def _driver(j: int, c: float, row: npt.NDArray[np.float32], change: str, current: str,
+            classes: frozenset[DrugClass], more: str, less: str, group_why: str) -> Driver:
+    """Driver ``j`` of :func:`_grouped` with contribution ``c``, in words."""
+    if j == 0:
+        return Driver(DRUG_CHANGE, change, None, "", c,
+                      sentence(change, c, more, less, group_why))
+    if j == 1:
+        return Driver(CURRENT_DRUGS, current, None, "", c,
+                      sentence(current, c, more, less, "what a further drug adds depends "
+                               "on what is taken"))
+    name = SHOWN_FEATURES[j - 2]
+    spec = FEATURES_BY_NAME[name]
+    raw = float(row[_SHOWN_COLS[j - 2]])
+    v = None if math.isnan(raw) else raw
+    return Driver(name, spec.label, None if v is None else round(v, 2), spec.unit, c,
+                  sentence(feature_value_words(name, v), c, more, less,
+                           feature_phrase(name, classes)))
+
+
+def _top(contrib: npt.NDArray[np.float64], k: int) -> list[int]:
+    order = np.argsort(-np.abs(contrib), kind="stable")[:k].tolist()
+    return [j for j in order if abs(contrib[j]) >= MIN_DRIVER_MMHG]
+
+
+def _drivers(o: TreatmentOption, row: npt.NDArray[np.float32], dphi: npt.NDArray[np.float64],
+             k: int, regimen: Mapping[DrugClass, float], drugs: CurrentDrugs
              ) -> tuple[Driver, ...]:
-    """Top-k SHAP drivers in plain words. The per-class regimen columns are summed into two
-    drivers (SHAP values are additive, so the sum is exact): what the option changes, and the
-    regimen the patient is on now. Ties keep the order option, regimen, patient features."""
-    contrib = np.concatenate(([phi[CHG_SLICE].sum(), phi[CUR_SLICE].sum()],
-                              phi[:N_PATIENT_MODEL]))
-    top = np.argsort(-np.abs(contrib), kind="stable")[:k].tolist()
-    out = []
-    for j in top:
-        c = round(float(contrib[j]), 2)
-        if j == 0:
-            out.append(Driver("option", f"the option itself ({_regimen_words(o)})", None, "", c))
-        elif j == 1:
-            out.append(Driver("current_regimen", "the current regimen", None, "", c))
-        else:
-            name = MODEL_FEATURE_NAMES[j - 2]
-            spec = FEATURES_BY_NAME[name]
-            v = float(row[j - 2])
-            out.append(Driver(name, spec.label, None if math.isnan(v) else round(v, 2),
-                              spec.unit, c))
-    return tuple(out)
+    """The top-k drivers of one option's expected effect against the baseline (``dphi``: its
+    SHAP values minus the baseline's), in words; no-effect features are never shown."""
+    contrib, _ = _grouped(dphi)
+    return tuple(_driver(j, round(float(contrib[j]), 2), row, change_words(o, drugs),
+                         current_words(regimen, drugs), changed_classes(o),
+                         "more lowering with this option", "less lowering with this option",
+                         "this option against the others, for patients in general")
+                 for j in _top(contrib, k))
+
+
+def _comparison(first: OptionAssessment, choice: OptionAssessment, diff: float,
+                rows: tuple[npt.NDArray[np.float32], npt.NDArray[np.float64]] | None,
+                k: int, regimen: Mapping[DrugClass, float], drugs: CurrentDrugs
+                ) -> ChoiceComparison:
+    """The first option against the guideline's choice: ``diff`` the served difference of
+    their expected effects, ``rows`` the first's feature row and phi(first) - phi(choice)
+    (None: no explainer ran, no drivers)."""
+    a, b = first.option, choice.option
+    first_label, choice_label = personal_label(a, drugs), personal_label(b, drugs)
+    drivers: list[Driver] = []
+    if rows is not None:
+        row, dphi = rows
+        contrib, rest = _grouped(dphi)
+        more = f"favours {option_short(a, drugs)}"
+        less = f"favours {option_short(b, drugs)} (the guideline's choice)"
+        classes = changed_classes(a, b)
+        shown = _top(contrib, k)
+        drivers = [_driver(j, round(float(contrib[j]), 4), row,
+                           f"{change_words(a, drugs)} rather than {change_words(b, drugs)}",
+                           current_words(regimen, drugs), classes, more, less,
+                           "the two options compared, for patients in general")
+                   for j in shown]
+        other = round(float(contrib.sum()) + rest - sum(float(contrib[j]) for j in shown), 4)
+        drivers.append(Driver(OTHER_FACTORS, "all other factors together", None, "", other,
+                              sentence("all other factors together", other, more, less,
+                                       None)))
+    side = "more" if diff < 0 else "less"
+    summary = (f"{first_label}: expected effect {first.expected_effect:+.1f} mmHg against "
+               f"{choice.expected_effect:+.1f} mmHg for the guideline's choice "
+               f"({choice_label}), {abs(diff):.1f} mmHg {side} lowering")
+    # the largest driver on the side of the difference (drivers come largest first)
+    top = next((d for d in drivers if d.feature != OTHER_FACTORS
+                and (d.contribution < 0) == (diff < 0)), None)
+    if top is not None:
+        what = (top.label if top.feature in (DRUG_CHANGE, CURRENT_DRUGS)
+                else feature_value_words(top.feature, top.value))
+        summary += f"; mostly from {what} ({top.contribution:+.1f} mmHg)"
+    return ChoiceComparison(a.id, b.id, first_label, choice_label, round(diff, 4),
+                            tuple(drivers), summary + ".")
 
 
 def _data_findings(p: FeatureVector) -> list[Finding]:
@@ -248,8 +374,8 @@ def _data_findings(p: FeatureVector) -> list[Finding]:
     out = []
     why = p.unavailable.get(Domain.LABS.value)
     if why is not None:
-        unknown = [n for n in ("potassium", "sodium", "egfr", "urine_acr", "hba1c")
-                   if p.get(n) is None]
+        unknown = [FEATURES_BY_NAME[n].label for n in
+                   ("potassium", "sodium", "egfr", "urine_acr", "hba1c") if p.get(n) is None]
         out.append(Finding(Severity.WARN, "labs-unavailable",
                            f"Laboratory results could not be obtained ({why}): "
                            f"{', '.join(unknown) or 'none'} unknown; check before prescribing.",
@@ -400,31 +526,36 @@ def rank_options(p: FeatureVector, options: tuple[TreatmentOption, ...],
     """Apply the guideline to already-scored options (rows ``x``, scores ``scores``) of an
     assessable patient. Without an explainer no drivers are computed (batch evaluation)."""
     target = profile.target(p, Setting.CLINIC)
-    pref = profile.preference(p)
     regimen = dict(p.regimen)
-    findings = catalogue_findings(p, options)
-    severity = [max_severity(f) for f in findings]
-    blocked = [s is Severity.BLOCK for s in severity]
     sbp = scores.sbp_change.tolist()
     # ranked on the option's own expected effect: the predicted reading change also carries
     # the regression to the mean of the reading the decision is made on, the same for every
     # option of the patient
     effect = scores.effect_change.tolist()
-    preferred_all = set(preferred_options(pref, options))
-    candidates = [Candidate(i, o.id, effect[i],
-                            Tier.IN_STEP if o.id in preferred_all or _optimises_dose(o)
-                            else Tier.BEYOND_STEP,
-                            severity[i] is Severity.WARN, o.id in preferred_all)
-                  for i, o in enumerate(options) if not blocked[i]]
-    ranked = guideline_first(candidates, profile.tie_margin_mmhg)
+    g = guideline_order(p, options, effect, profile)  # the harness reads the same order
+    pref, findings, severity = g.preference, g.findings, g.severity
+    blocked = [s is Severity.BLOCK for s in severity]
+    preferred_all, candidates, ranked = g.preferred, g.candidates, g.ranked
     order = [c.row for c in ranked]
     rank = {i: r for r, i in enumerate(order, 1)}
     tier = {c.row: c.tier for c in candidates}
-    explained = order[:explain_top] if explain_top is not None else order
+    # SHAP of the expected effect: every ranked option (their mean is the drivers' stated
+    # baseline) and the guideline's choice (the comparison); explain_top=0 explains none
+    choice_row = (_choice_row(options, blocked, preferred_all, rank, effect)
+                  if explainer is not None else None)
+    explain = explainer is not None and explain_top != 0 and bool(order)
+    explained = order + ([choice_row] if choice_row is not None and choice_row not in rank
+                         else [])
     explanation = (explainer.explain(x[np.array(explained, dtype=np.intp)])
-                   if explainer is not None and explained else None)
-    phi_by_row = {r: explanation.contributions[j]
-                  for j, r in enumerate(explained)} if explanation else {}
+                   if explainer is not None and explain else None)
+    phi_by_row = ({r: explanation.contributions[j] for j, r in enumerate(explained)}
+                  if explanation is not None else {})
+    with_drivers: set[int] = set()
+    base_phi, base_value = None, 0.0
+    if explanation is not None:  # nothing of this on the harness's batch path
+        with_drivers = set(order[:explain_top] if explain_top is not None else order)
+        base_phi = explanation.contributions[:len(order)].mean(axis=0)
+        base_value = float(explanation.output[:len(order)].mean())
     patient_findings = list(pref.notes) + _patient_findings(p, target)
     blocked_pref = sorted(o.id for o, b in zip(options, blocked, strict=True)
                           if b and o.id in preferred_all)
@@ -442,6 +573,9 @@ def rank_options(p: FeatureVector, options: tuple[TreatmentOption, ...],
     lower, upper = scores.lower.tolist(), scores.upper.tolist()
     e_lower, e_upper = scores.effect_lower.tolist(), scores.effect_upper.tolist()
     p_target = scores.p_target.tolist()
+    # whether a chance of reaching target means anything here (the same for every ranked
+    # option; models.uncertainty_words)
+    reaching = p_target_meaningful(True, p.get("sbp_clinic"), target)
     assessed = []
     for i in order + not_lowering + unranked:
         o, sev, r = options[i], severity[i], rank.get(i)
@@ -457,26 +591,45 @@ def rank_options(p: FeatureVector, options: tuple[TreatmentOption, ...],
             status = OptionStatus.RECOMMENDED
         else:
             status = OptionStatus.ALTERNATIVE
-        drivers = (_drivers(o, x[i], phi_by_row[i], n_drivers)
-                   if i in phi_by_row else ())
+        drivers = (_drivers(o, x[i], phi_by_row[i] - base_phi, n_drivers, regimen,
+                            p.current_drugs)
+                   if base_phi is not None and i in with_drivers else ())
         assessed.append(OptionAssessment(
             o, r, status, round(sbp[i], 2), (round(lower[i], 2), round(upper[i], 2)),
             scores.coverage, round(p_target[i], 3), findings[i], drivers,
             not blocked[i] and o.id in preferred_all, tier.get(i) is Tier.IN_STEP,
             round(effect[i], 2), (round(e_lower[i], 2), round(e_upper[i], 2)),
-            scores.effect_coverage))
+            scores.effect_coverage, reaching and r is not None))
     default = tuple(a.option.id for a in assessed if a.guideline_preferred)
-    base = round(explanation.base_value, 2) if explanation else None
+    comparison = None
+    if order and choice_row is not None and choice_row != order[0]:
+        by_id = {a.option.id: a for a in assessed}
+        first_row = order[0]
+        comparison = _comparison(
+            by_id[options[first_row].id], by_id[options[choice_row].id],
+            effect[first_row] - effect[choice_row],
+            (x[first_row], phi_by_row[first_row] - phi_by_row[choice_row])
+            if explanation is not None else None, n_drivers, regimen, p.current_drugs)
+    base = round(base_value, 2) if explanation is not None else None
+    baseline = (f"the average expected effect of the {len(order)} options ranked for this "
+                f"patient ({base_value:+.1f} mmHg)" if explanation is not None else None)
     return Assessment(AssessmentStatus.ASSESSED, (), profile.name, target, regimen, pref.step,
                       default, tuple(patient_findings), tuple(assessed), p.provenance, model,
                       base, choice_reason=_choice_reason(tuple(assessed), pref.step, profile,
-                                                         p.current_drugs))
+                                                         p.current_drugs),
+                      comparison=comparison, drivers_baseline=baseline)
 
 
-def _optimises_dose(o: TreatmentOption) -> bool:
-    """Raising a current drug's dose, nothing started or stopped: what NICE asks for before
-    each step-up (optimal or best-tolerated doses), so it belongs to every step."""
-    return o.action is Action.TITRATE and not o.started and not o.stopped
+def _choice_row(options: tuple[TreatmentOption, ...], blocked: list[bool],
+                preferred: frozenset[str] | set[str], rank: Mapping[int, int],
+                effect: list[float]
+                ) -> int | None:
+    """The row of the guideline's own choice: its first-ranked preferred option, else (none
+    ranked) its preferred option with the largest expected fall; None when every preferred
+    option is contraindicated. The same choice :func:`_choice_reason` names."""
+    rows = [i for i, o in enumerate(options) if not blocked[i] and o.id in preferred]
+    return min(rows, key=lambda i: (i not in rank, rank.get(i, 0), round(effect[i], 2)),
+               default=None)
 
 
 def _choice_reason(options: tuple[OptionAssessment, ...], step: str,

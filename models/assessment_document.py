@@ -14,6 +14,12 @@ added in a minor version; renaming or removing one needs a new major version (a 
 ``not-lowering`` (the guideline-first ranking); ``expected_effect``, ``effect_interval`` and
 ``effect_interval_coverage`` (the option's own expected effect, what the ranking reads, beside
 the one-reading ``predicted_sbp_change`` and ``interval``).
+1.2: ``p_target_shown`` (whether the chance of a reading below target means anything for the
+option: :mod:`models.uncertainty_words`), each driver's ``words``, ``drivers_baseline`` (what
+the drivers are measured against) and ``comparison`` (the first option against the
+guideline's choice: the difference of their expected effects and its drivers). Drivers now
+explain the expected effect (``expected_effect``), and ``drivers_base_value`` is their
+baseline's value.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from typing import Annotated, Any, Final, Literal, NotRequired
 from pydantic import ConfigDict, Field, TypeAdapter, WithJsonSchema, with_config
 from typing_extensions import TypedDict
 
-from models.assessment import Assessment, AssessmentStatus, OptionStatus
+from models.assessment import Assessment, AssessmentStatus, Driver, OptionStatus
 from models.guideline.findings import Finding, Severity, max_severity
 from models.guideline.stops import Urgency
 from models.guideline.targets import Setting
@@ -35,7 +41,7 @@ from vocabulary.drug_classes import CLASS_ORDER, DrugClass
 
 #: The document's contract version: ``major.minor`` (a new field: minor; a renamed or removed
 #: one: major, and a new schema file).
-SCHEMA_VERSION: Final = "1.1"
+SCHEMA_VERSION: Final = "1.2"
 SCHEMA_ID: Final = "urn:hypermarker:schema:assessment-document:1"
 
 _CLOSED = ConfigDict(extra="forbid")
@@ -86,6 +92,21 @@ class DriverDocument(TypedDict):
     value: float | None
     unit: str
     contribution: float
+    words: str
+
+
+@with_config(_CLOSED)
+class ComparisonDocument(TypedDict):
+    """The first option against the guideline's choice (their ids; ``difference``: expected
+    effect of the first minus the choice's, mmHg; its drivers add up to it)."""
+
+    first: str
+    choice: str
+    first_label: str
+    choice_label: str
+    difference: float
+    drivers: list[DriverDocument]
+    summary: str
 
 
 @with_config(_CLOSED)
@@ -106,6 +127,7 @@ class OptionDocument(TypedDict):
     effect_interval: _Pair
     effect_interval_coverage: float
     p_target: float
+    p_target_shown: bool
     findings: list[FindingDocument]
     drivers: list[DriverDocument]
 
@@ -170,6 +192,8 @@ class AssessmentDocument(TypedDict):
     options: list[OptionDocument]
     provenance: list[ProvenanceDocument]
     drivers_base_value: float | None
+    drivers_baseline: str | None
+    comparison: ComparisonDocument | None
     stops: list[StopDocument]
     checked_options: list[CheckedOptionDocument]
     clinic_bp: ClinicBPDocument
@@ -196,6 +220,11 @@ def _order(s: StartingProduct) -> OrderDocument:
             "note": s.note, "patient_instruction": s.patient_instruction}
 
 
+def _driver(d: Driver) -> DriverDocument:
+    return {"feature": d.feature, "label": d.label, "value": d.value, "unit": d.unit,
+            "contribution": d.contribution, "words": d.words}
+
+
 def _classes(classes: frozenset[DrugClass]) -> list[DrugClass]:
     return [c for c in CLASS_ORDER if c in classes]
 
@@ -213,9 +242,9 @@ def assessment_document(a: Assessment) -> AssessmentDocument:
             "interval_coverage": o.interval_coverage,
             "expected_effect": o.expected_effect, "effect_interval": list(o.effect_interval),
             "effect_interval_coverage": o.effect_coverage, "p_target": o.p_target,
+            "p_target_shown": o.p_target_shown,
             "findings": [finding_document(f) for f in o.findings],
-            "drivers": [{"feature": d.feature, "label": d.label, "value": d.value,
-                         "unit": d.unit, "contribution": d.contribution} for d in o.drivers]}
+            "drivers": [_driver(d) for d in o.drivers]}
         if (product := a.order(o.option)) is not None:
             doc["order"] = _order(product)
         options.append(doc)
@@ -237,6 +266,11 @@ def assessment_document(a: Assessment) -> AssessmentDocument:
                         "date": None if p.date is None else p.date.isoformat(),
                         "note": p.note} for p in a.provenance],
         "drivers_base_value": a.drivers_base_value,
+        "drivers_baseline": a.drivers_baseline,
+        "comparison": None if (c := a.comparison) is None else {
+            "first": c.first, "choice": c.choice, "first_label": c.first_label,
+            "choice_label": c.choice_label, "difference": c.difference,
+            "drivers": [_driver(d) for d in c.drivers], "summary": c.summary},
         "stops": [{"code": s.code, "indicator": s.urgency, "summary": s.summary,
                    "action": s.action, "citation": str(s.citation),
                    "avoid": _classes(s.avoid), "caution": _classes(s.caution),

@@ -1,9 +1,19 @@
-"""Plain-text rendering of an assessment (``hypermarker assess --format text``)."""
+"""Plain-text rendering of an assessment (``hypermarker assess --format text``).
+
+What a clinician reads: drugs and doses, never internal ids; each option's expected effect
+with its interval, the range of one clinic reading labelled as such, and the chance of a
+reading below target only where it means something (:mod:`models.uncertainty_words`); the
+drivers in words against their stated baseline, and the first option against the guideline's
+choice.
+"""
 
 from __future__ import annotations
 
-from models.assessment import Assessment, AssessmentStatus, Driver
+from models.assessment import Assessment, AssessmentStatus, ChoiceComparison, Driver
+from models.driver_words import current_words
 from models.guideline.findings import Finding
+from models.uncertainty_words import effect_words, p_target_words, reading_words
+from vocabulary.feature_table import FEATURES_BY_NAME
 
 
 def _signed(v: float) -> str:
@@ -11,15 +21,21 @@ def _signed(v: float) -> str:
 
 
 def driver_phrase(d: Driver) -> str:
-    """A SHAP driver in plain words (without its contribution)."""
-    if d.feature in ("option", "current_regimen"):
-        return d.label
-    if d.value is None:
-        return f"{d.label} unknown"
-    if d.unit == "" and d.value in (0, 1):
-        return f"{d.label}: {'yes' if d.value == 1 else 'no'}"
-    unit = f" {d.unit}" if d.unit else ""
-    return f"{d.label} {d.value:g}{unit}"
+    """A SHAP driver in plain words with its contribution: "age 69: favours amlodipine
+    (...) (-1.2 mmHg)"."""
+    return f"{d.words} ({_signed(d.contribution)} mmHg)"
+
+
+def comparison_lines(c: ChoiceComparison) -> list[str]:
+    """The first option against the guideline's choice: the summary, then each driver of the
+    difference."""
+    return [c.summary, *(f"- {driver_phrase(d)}" for d in c.drivers)]
+
+
+def guideline_choice_words(a: Assessment) -> str:
+    """The guideline's own choice as option labels (never ids)."""
+    labels = [a.label(o.option) for o in a.options if o.guideline_preferred]
+    return "; ".join(labels) or "none available"
 
 
 def _finding(f: Finding, indent: str = "  ", *, monitoring: bool = False) -> str:
@@ -35,7 +51,7 @@ def render_text(a: Assessment) -> str:
     lines: list[str] = []
     model = a.model
     lines.append(f"Hypertension treatment options ({a.guideline.upper()} profile; model "
-                 f"{model.id} {model.version} on {model.provider})")
+                 f"{model.id} {model.version})")
     lines.append("Decision support only: simulated training data, not clinically validated.")
     lines.append("")
     if a.status is AssessmentStatus.CANNOT_ASSESS:
@@ -54,37 +70,43 @@ def render_text(a: Assessment) -> str:
         return "\n".join(lines) + "\n"
     t = a.target
     assert t is not None  # an assessed patient has a target
-    current = ", ".join(f"{c.value} x{d:g}" for c, d in a.current_regimen.items()) or "none"
     lines.append(f"Target: below {t.systolic:.0f}/{t.diastolic:.0f} mmHg ({t.setting.value}; "
                  f"{t.citation})")
-    lines.append(f"Current regimen: {current}")
+    s, d = a.clinic_bp
+    lines.append(f"Clinic BP: {_bp(s)}/{_bp(d)} mmHg; "
+                 f"{current_words(a.current_regimen, a.current_drugs)}")
     lines.append(f"Guideline step: {a.guideline_step}; guideline's own choice: "
-                 f"{', '.join(a.guideline_default) or 'none available'}")
+                 f"{guideline_choice_words(a)}")
     if a.choice_reason:
         lines.append(f"Not the guideline's choice: {a.choice_reason}")
+    if a.comparison is not None:
+        lines.append("First option against the guideline's choice: "
+                     + "\n  ".join(comparison_lines(a.comparison)))
     lines.extend(_finding(f) for f in a.findings)
     lines.append("")
-    lines.append("Options (ranked by predicted 12-week change in clinic systolic BP; drivers are "
-                 "SHAP contributions in mmHg")
-    base = a.drivers_base_value
-    lines.append(f"relative to the model's average prediction of "
-                 f"{'?' if base is None else _signed(base)} mmHg):")
+    lines.append("Options (ranked by expected effect on systolic BP at 12 weeks within the "
+                 "guideline's step; mmHg, negative lowers).")
+    if a.drivers_baseline:
+        lines.append(f"Drivers: what makes an option's expected effect differ from "
+                     f"{a.drivers_baseline}.")
     for o in a.options:
         rank = f"{o.rank:>2}." if o.rank is not None else " --"
-        lo, hi = o.interval
-        mark = " [guideline]" if o.guideline_preferred else ""
-        lines.append(
-            f"{rank} {a.label(o.option)}{mark}: {o.status.value.upper()}; "
-            f"{_signed(o.predicted_sbp_change)} mmHg ({o.interval_coverage:.0%} interval "
-            f"{_signed(lo)} to {_signed(hi)}), P(target) {o.p_target:.0%}")
+        mark = " [guideline's choice]" if o.guideline_preferred else ""
+        lines.append(f"{rank} {a.label(o.option)}{mark}: {o.status.value.upper()}; "
+                     f"{effect_words(o.expected_effect, o.effect_interval, o.effect_coverage)}")
+        detail = [reading_words(o.interval, o.interval_coverage)]
+        if o.p_target_shown:
+            detail.append(p_target_words(o.p_target, t))
+        lines.append("      " + "; ".join(detail))
         lines.extend(_finding(f, "      ", monitoring=True) for f in o.findings)
         if o.drivers:
-            drv = "; ".join(f"{driver_phrase(d)} {_signed(d.contribution)}" for d in o.drivers)
-            lines.append(f"      drivers: {drv}")
+            lines.append("      drivers: " + "; ".join(driver_phrase(d) for d in o.drivers))
     if a.provenance:
         lines.append("")
         lines.append("Data provenance:")
         for p in a.provenance:
             day = "" if p.date is None else p.date.isoformat()
-            lines.append(f"  {p.feature}: {p.source or '-'} {day} {p.note or ''}".rstrip())
+            label = FEATURES_BY_NAME[p.feature].label if p.feature in FEATURES_BY_NAME \
+                else p.feature
+            lines.append(f"  {label}: {p.source or '-'} {day} {p.note or ''}".rstrip())
     return "\n".join(lines) + "\n"

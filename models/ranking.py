@@ -19,6 +19,11 @@ choice to come before it, and an option that needs a caution by the margin more 
 that does not. That is one sort key per option (the predicted change, plus the margin for each
 of "not the guideline's choice" and "caution"), so the order is a total order, and a finding
 added to one option can only move that option down.
+
+:func:`guideline_order` is the whole ranking of one patient's options from the safety rules,
+the guideline's step and the expected effects: :func:`models.assessment.rank_options` builds
+the assessment on it, and the evaluation harness reads the order from it directly (without
+building an assessment) for every simulated patient.
 """
 
 from __future__ import annotations
@@ -26,6 +31,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import IntEnum
 from typing import NamedTuple
+
+from fhir_mappings.features import FeatureVector
+from models.guideline.findings import Finding, Severity, max_severity
+from models.guideline.nice import Preference, preferred_options
+from models.guideline.profiles import GuidelineProfile
+from models.guideline.safety import catalogue_findings
+from models.options import Action, TreatmentOption
 
 
 class Tier(IntEnum):
@@ -66,3 +78,47 @@ def guideline_first(candidates: Sequence[Candidate], margin: float) -> list[Cand
     caller says why)."""
     return sorted((c for c in candidates if lowers_bp(c.sbp_change)),
                   key=lambda c: c.key(margin))
+
+
+def optimises_dose(o: TreatmentOption) -> bool:
+    """Raising a current drug's dose, nothing started or stopped: what NICE asks for before
+    each step-up (optimal or best-tolerated doses), so it belongs to every step."""
+    return o.action is Action.TITRATE and not o.started and not o.stopped
+
+
+class GuidelineOrder(NamedTuple):
+    """The guideline-first ranking of one patient's options and what it rests on."""
+
+    findings: tuple[tuple[Finding, ...], ...]
+    """Each option's safety findings, in catalogue order."""
+    severity: list[Severity | None]
+    """Each option's most severe finding (None: no finding)."""
+    preference: Preference
+    """The guideline's step for this patient."""
+    preferred: frozenset[str]
+    """Ids of the options that carry out the guideline's own choice at this step (any, even a
+    contraindicated one)."""
+    candidates: list[Candidate]
+    """The options that are not contraindicated, in catalogue order."""
+    ranked: list[Candidate]
+    """The ranked order (:func:`guideline_first`): the candidates that lower BP."""
+
+
+def guideline_order(p: FeatureVector, options: Sequence[TreatmentOption],
+                    effect: Sequence[float], profile: GuidelineProfile) -> GuidelineOrder:
+    """Rank one patient's ``options`` (a catalogue, :func:`models.options.valid_options`) on
+    their expected effects ``effect`` (mmHg, in catalogue order): a contraindicated (BLOCK)
+    option is no candidate; an option of the guideline's step (its own choice, or a dose
+    increase) is in step, every other one beyond it; a caution (WARN) handicaps an option by
+    the profile's margin (module docstring)."""
+    findings = catalogue_findings(p, options)
+    severity = [max_severity(f) for f in findings]
+    pref = profile.preference(p)
+    preferred = frozenset(preferred_options(pref, options))
+    candidates = [Candidate(i, o.id, effect[i],
+                            Tier.IN_STEP if o.id in preferred or optimises_dose(o)
+                            else Tier.BEYOND_STEP,
+                            severity[i] is Severity.WARN, o.id in preferred)
+                  for i, o in enumerate(options) if severity[i] is not Severity.BLOCK]
+    return GuidelineOrder(findings, severity, pref, preferred, candidates,
+                          guideline_first(candidates, profile.tie_margin_mmhg))

@@ -56,7 +56,7 @@ class ScoreBatch:
     ``effect_lower``/``effect_upper`` bound the expected change of a patient like this one with
     probability ``effect_coverage`` (the effect interval); ``p_target`` is the probability of a
     12-week clinic systolic reading below the patient's guideline target; ``margins`` are the
-    raw ONNX outputs the other fields derive from (SHAP explains column 0).
+    raw ONNX outputs the other fields derive from (SHAP explains ``effect_change``, column 4).
     """
 
     sbp_change: F64

@@ -104,16 +104,19 @@ class AnswerPath:
                      cards: Sequence[dict[str, Any]] = (),
                      prefetch_fetched: Sequence[str] = (),
                      suggestion_options: Mapping[str, str] | None = None,
-                     client: str | None = None) -> Answered:
-        """Audit what is sent (the assessment shown, ``cards`` as sent) before it leaves (503
-        when the audit store cannot keep it), then count and log it."""
+                     client: str | None = None,
+                     llm: dict[str, Any] | None = None) -> Answered:
+        """Audit what is sent (the assessment shown, ``cards`` as sent, ``llm`` the rationale
+        shown) before it leaves (503 when the audit store cannot keep it), then count and log
+        it."""
         state, request_id = self.state, self.request_id
         record = assessment_record(
             result, request_id=request_id, hook=call.hook,
             hook_instance=request_id if call.hook_instance is None else call.hook_instance,
             service_id=call.service_id, received=self.received, patient_ref=call.patient_ref,
             cards=cards, latency_ms=(perf_counter() - self.started) * 1e3,
-            prefetch_fetched=list(prefetch_fetched), suggestion_options=suggestion_options)
+            prefetch_fetched=list(prefetch_fetched), suggestion_options=suggestion_options,
+            llm=llm)
         destination = await record_assessment(state, record,
                                               observed_outcomes(result, call.patient_ref))
         for c in cards:

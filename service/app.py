@@ -29,11 +29,13 @@ from models.pipeline import Pipeline
 from service.api import contract, discovery, feedback, fhir_operation, health, hooks, panel
 from service.api.deps import loc_path
 from service.app_state import AppState, ClientVerifier
+from service.audit_writing import record_rationale
 from service.errors import ServiceError, operation_outcome
 from service.logging import configure_logging
 from service.metrics import make_metrics
 from service.panel_store import MemoryPanelStore, PanelStore, PanelStoreError, RedisPanelStore
 from service.prefetch import PrefetchResolver
+from service.rationale_delivery import build_delivery
 from service.responses import FhirJSON, JSONBody
 from service.settings import AuthMode, Settings
 
@@ -86,7 +88,10 @@ def _error(status: int, body: dict[str, Any], headers: dict[str, str] | None = N
     return FhirJSON(body, status_code=status, headers=headers)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *,
+               llm_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    """The app; ``llm_transport``: the httpx transport of the LLM client (tests), else the
+    network."""
     settings = settings or Settings()
     configure_logging(settings.log_format, settings.log_level)
 
@@ -115,6 +120,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state = AppState(settings, pipeline, store, _verifier(settings, sync_http), metrics, http,
                          PrefetchResolver(http, settings.fhir_timeout_s, settings.fhir_max_pages,
                                           settings.allow_http_fhir), *_panel_stores(settings))
+        delivery = build_delivery(settings, metrics,
+                                  lambda record: record_rationale(state, record),
+                                  transport=llm_transport)
+        state.rationale = delivery
+        delivery.start()
         await run_in_threadpool(pipeline.warm_up)
         # Everything built so far lives as long as the process: move it out of the collector's
         # reach, so that a full collection scans only per-request garbage (a full pass over the
@@ -125,12 +135,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.hm = state
         log.info("service_started", profile=settings.profile.value,
                  auth=settings.auth_mode.value, model=scorer.manifest.model_id,
+                 llm=delivery.enabled,
                  version=scorer.manifest.version, provider=scorer.provider,
                  audit_replayed=replayed)
         try:
             yield
         finally:
             state.ready = False
+            await delivery.aclose()
             await http.aclose()
             sync_http.close()
             store.close()

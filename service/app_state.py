@@ -12,6 +12,7 @@ from models.pipeline import Pipeline
 from service.metrics import Metrics
 from service.panel_store import MemoryPanelStore, PanelStore
 from service.prefetch import PrefetchResolver
+from service.rationale_delivery import RationaleDelivery
 from service.settings import Settings
 
 
@@ -35,6 +36,8 @@ class AppState:
     ready: bool = False
     #: the audit schema was seen at head (when a migration job, not the service, migrates)
     schema_checked: bool = False
+    #: the LLM rationale (issue 16); None until the lifespan builds it
+    rationale: RationaleDelivery | None = None
 
     def patient_ref(self, patient_id: str) -> str:
         """Keyed hash of the patient id: the audit store never holds the id itself."""

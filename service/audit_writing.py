@@ -29,6 +29,7 @@ from audit_store.records import (
     AssessmentRecord,
     BPSetting,
     OutcomeRecord,
+    RationaleRecord,
     feature_hash,
 )
 from audit_store.store import AuditUnavailable, Destination
@@ -69,10 +70,12 @@ def assessment_record(result: PipelineResult, *, request_id: str,
                       hook: str, hook_instance: str, service_id: str, received: datetime,
                       patient_ref: str, cards: Sequence[dict[str, Any]], latency_ms: float,
                       prefetch_fetched: list[str],
-                      suggestion_options: Mapping[str, str] | None = None) -> AssessmentRecord:
+                      suggestion_options: Mapping[str, str] | None = None,
+                      llm: dict[str, Any] | None = None) -> AssessmentRecord:
     """The record of one answered call: the assessment shown, ``cards`` the cards as sent,
     ``suggestion_options`` suggestion uuid -> option id (so that feedback accepting a
-    suggestion names the option taken)."""
+    suggestion names the option taken), ``llm`` the rationale the answer showed (status,
+    facts hash, sentences; what the LLM wrote is in its own ``rationale`` record)."""
     options = suggestion_options or {}
     fv, a = result.features, result.assessment
     regimen = {c.value: d for c, d in fv.regimen.items()}
@@ -91,7 +94,7 @@ def assessment_record(result: PipelineResult, *, request_id: str,
                                          "display": r.get("display")}
                                         for r in c.get("overrideReasons", [])]}
                for c in cards],
-        latency_ms=latency_ms, prefetch_fetched=prefetch_fetched)
+        latency_ms=latency_ms, prefetch_fetched=prefetch_fetched, llm=llm)
 
 
 #: Feature -> BP setting of the readings kept as observed outcomes.
@@ -163,3 +166,15 @@ async def record_assessment(state: AppState, record: AssessmentRecord,
         raise ServiceUnavailable("the audit store cannot record this assessment; retry") from e
     state.metrics.audit_writes.labels("assessment", destination).inc()
     return destination
+
+
+async def record_rationale(state: AppState, record: RationaleRecord) -> None:
+    """Write an LLM rationale's record (in a worker thread; the store spools it when the
+    database is down). Background work: a failure is logged and counted, never raised."""
+    try:
+        destination = await anyio.to_thread.run_sync(state.store.record_rationale, record)
+    except Exception as e:  # AuditUnavailable, or a record the store refused
+        log.error("audit.rationale_not_recorded", error=type(e).__name__,
+                  request_id=record.request_id)
+        return
+    state.metrics.audit_writes.labels("rationale", destination).inc()

@@ -44,6 +44,7 @@ from models.guideline.stops import Urgency
 from models.options import Action as OptionAction
 from models.options import TreatmentOption
 from models.prescribing import StartingProduct
+from models.uncertainty_words import P_TARGET_COLUMN, effect_short, reading_words
 from service.orders import is_antihypertensive, order_label
 from service.schemas.cds_hooks import (
     Action,
@@ -54,6 +55,7 @@ from service.schemas.cds_hooks import (
     Suggestion,
 )
 from vocabulary.drug_classes import CLASS_INFO, DrugClass, class_names
+from vocabulary.feature_table import FEATURES_BY_NAME
 
 OVERRIDE_SYSTEM = "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"
 OVERRIDE_REASONS: tuple[OverrideReason, ...] = tuple(
@@ -142,7 +144,8 @@ def _notes(a: Assessment) -> list[str]:
     notes = [f for f in a.findings if f.severity is not Severity.INFO]
     if notes:
         lines += ["", "**Notes:** " + "; ".join(f"{f.message} ({f.citation})" for f in notes)]
-    unknown = [p.feature for p in a.provenance if p.source is None and p.note
+    unknown = [FEATURES_BY_NAME[p.feature].label if p.feature in FEATURES_BY_NAME
+               else p.feature for p in a.provenance if p.source is None and p.note
                and not p.note.startswith("not recorded")]
     if unknown:
         lines += ["", "**Unknown data:** " + ", ".join(sorted(set(unknown)))]
@@ -162,32 +165,44 @@ def _pathway_detail(a: Assessment) -> str:
 def _detail(a: Assessment, max_options: int = 6) -> str:
     t = a.target
     assert t is not None  # an assessed patient has a target
+    ranked = [o for o in a.options if o.rank is not None][:max_options]
+    chance = any(o.p_target_shown for o in ranked)
     lines = [f"**Clinic BP** {_bp(a)} mmHg. "
              f"**Target** below {t.systolic:.0f}/{t.diastolic:.0f} mmHg "
              f"({t.setting.value}; {t.citation}). **Guideline step:** {a.guideline_step}.",
              "",
-             "| # | option | predicted 12-wk SBP change (interval) | P(target) | status |",
-             "|---|---|---|---|---|"]
-    ranked = [o for o in a.options if o.rank is not None][:max_options]
+             "| # | option | expected effect on systolic BP, mmHg (range for a patient like "
+             "this) |" + (f" {P_TARGET_COLUMN} ({t.systolic:.0f}) |" if chance else "")
+             + " status |",
+             "|---|---|---|" + ("---|" if chance else "") + "---|"]
     for o in ranked:
-        lo, hi = o.interval
-        g = " (guideline)" if o.guideline_preferred else ""
-        lines.append(f"| {o.rank} | {a.label(o.option)}{g} | {_fmt(o.predicted_sbp_change)} "
-                     f"mmHg ({_fmt(lo)} to {_fmt(hi)}, {o.interval_coverage:.0%}) | "
-                     f"{o.p_target:.0%} | {o.status.value} |")
+        g = " (guideline's choice)" if o.guideline_preferred else ""
+        p = (f" {o.p_target:.0%} |" if o.p_target_shown else " not shown |") if chance else ""
+        lines.append(f"| {o.rank} | {a.label(o.option)}{g} | "
+                     f"{effect_short(o.expected_effect, o.effect_interval, o.effect_coverage)} "
+                     f"|{p} {o.status.value} |")
+    top = ranked[0] if ranked else None
+    if top is not None:
+        reading = reading_words(top.interval, top.interval_coverage)
+        lines += ["", f"*{a.label(top.option)}, {reading} (measurement and visit-to-visit "
+                  "variation: not the drug's effect).*"]
     if a.choice_reason:
         lines += ["", f"**Not the guideline's choice:** {a.choice_reason}"]
-    lines += ["", "*Predicted changes are for the standard dose; a suggested order starts at "
+    if a.comparison is not None:
+        c = a.comparison
+        lines += ["", f"**First option against the guideline's choice:** {c.summary}"]
+        if c.drivers:
+            lines += [f"- {driver_phrase(d)}" for d in c.drivers]
+    lines += ["", "*Expected effects are for the standard dose; a suggested order starts at "
               "the starting dose and is titrated to it.*"]
     blocked = [o for o in a.options if o.status is OptionStatus.CONTRAINDICATED]
     if blocked:
         lines += ["", "**Not offered (contraindicated):** " + "; ".join(
             f"{a.label(o.option)} ({_blocks(o)})" for o in blocked[:4])
             + ("; ..." if len(blocked) > 4 else "")]
-    top = ranked[0] if ranked else None
-    if top and top.drivers:
-        lines += ["", f"**Why {a.label(top.option)}:** " + "; ".join(
-            f"{driver_phrase(d)} {_fmt(d.contribution)} mmHg" for d in top.drivers)]
+    if top and top.drivers and a.comparison is None:
+        lines += ["", f"**Why {a.label(top.option)}** (against {a.drivers_baseline}): "
+                  + "; ".join(driver_phrase(d) for d in top.drivers)]
     cautions = [f for o in ranked[:3] for f in o.findings if f.severity is Severity.WARN]
     if cautions:
         lines += ["", "**Cautions:** " + "; ".join(_caution(f) for f in cautions[:4])]
@@ -265,7 +280,7 @@ def _suggestions(a: Assessment, ctx: CardContext) -> list[Suggestion]:
             resource=_medication_request(order, ctx.patient_id,
                                          ctx.draft_order if replacing else None))
         out.append(Suggestion.for_option(
-            o.option.id, label=f"{a.label(o.option)} ({_fmt(o.predicted_sbp_change)} mmHg)",
+            o.option.id, label=f"{a.label(o.option)} (expected {_fmt(o.expected_effect)} mmHg)",
             uuid=_uuid(), isRecommended=not out, actions=[action]))
         if len(out) == 2:
             break
@@ -390,7 +405,7 @@ def _cards(a: Assessment, ctx: CardContext, source: Source, links: list[Link] | 
             indicator = "warning"
         else:
             summary = _clip(f"{drug} ordered; model's top option: {a.label(top.option)} "
-                            f"({_fmt(top.predicted_sbp_change)} mmHg)")
+                            f"(expected {_fmt(top.expected_effect)} mmHg)")
             indicator = "info"
         return [Card(uuid=_uuid(), summary=summary, detail=_detail(a), indicator=indicator,
                      source=source, suggestions=suggestions or None,
@@ -399,7 +414,7 @@ def _cards(a: Assessment, ctx: CardContext, source: Source, links: list[Link] | 
     if not treat:
         return []  # at target, or treatment not indicated: nothing to intensify
     summary = _clip(f"{_headline(a, indication)}: top option {a.label(top.option)} "
-                    f"({_fmt(top.predicted_sbp_change)} mmHg predicted)")
+                    f"(expected {_fmt(top.expected_effect)} mmHg)")
     return [Card(uuid=_uuid(), summary=summary, detail=_detail(a), indicator="info",
                  source=source, suggestions=suggestions or None,
                  selectionBehavior="at-most-one" if suggestions else None,

@@ -16,6 +16,9 @@ from typing import Final
 CANONICAL_BASE: Final = "https://hypermarker.org/fhir"
 
 EXT_SBP: Final = f"{CANONICAL_BASE}/StructureDefinition/predicted-sbp-change"
+#: The option's expected effect on systolic BP and its interval for a patient like this one
+#: (what the ranking compares; EXT_SBP is one 12-week clinic reading's change and range).
+EXT_EFFECT: Final = f"{CANONICAL_BASE}/StructureDefinition/expected-sbp-effect"
 EXT_STATUS: Final = f"{CANONICAL_BASE}/StructureDefinition/option-status"
 FINDING_SYSTEM: Final = f"{CANONICAL_BASE}/CodeSystem/finding"
 OPTION_SYSTEM: Final = f"{CANONICAL_BASE}/CodeSystem/treatment-option"

@@ -69,10 +69,15 @@ OUTPUT_PARAMETERS: Final[dict[str, str]] = {
     "option": "One treatment option, in rank order (ranked first, then the unranked by id)",
     "rank": "The option's rank (absent for an option that is not ranked)",
     "status": "The option's status (recommended, alternative, caution, contraindicated, "
-              "not-ranked)",
+              "not-ranked), or the rationale's (verified: the LLM's text, checked against the "
+              "record; rejected, unavailable, timeout: the text built from the record instead)",
     "riskAssessment": "The RiskAssessment with the option's predicted 12-week change in clinic "
                       "systolic BP",
     "issue": "A DetectedIssue: a finding about the patient or an option, or a stop condition",
+    "rationale": "The explanation of the assessment for the clinician, when an LLM is "
+                 "configured: parts status, sentence and model",
+    "sentence": "One sentence of the rationale shown, in order",
+    "model": "The served name of the LLM that wrote the rationale (status verified only)",
 }
 
 
@@ -165,7 +170,8 @@ def operation_definition() -> dict[str, Any]:
                               "assessed), then one RiskAssessment per option, the "
                               "DetectedIssues, the Parameters that "
                               "GuidanceResponse.outputParameters references (each option in "
-                              "rank order with its RiskAssessment, and every DetectedIssue)."},
+                              "rank order with its RiskAssessment, every DetectedIssue, and the "
+                              "rationale when an LLM is configured)."},
         ],
     }
 

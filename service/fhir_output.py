@@ -30,9 +30,17 @@ from fhir.resources.R4B.parameters import Parameters
 from fhir.resources.R4B.riskassessment import RiskAssessment
 
 from models.assessment import Assessment, AssessmentStatus
+from models.assessment_text import comparison_lines, driver_phrase
 from models.guideline.findings import Finding, Severity
 from models.guideline.stops import Stop, Urgency
-from service.fhir_canonical import EXT_SBP, EXT_STATUS, FINDING_SYSTEM, OPTION_SYSTEM
+from models.uncertainty_words import effect_words, p_target_words, reading_words
+from service.fhir_canonical import (
+    EXT_EFFECT,
+    EXT_SBP,
+    EXT_STATUS,
+    FINDING_SYSTEM,
+    OPTION_SYSTEM,
+)
 
 UCUM = "http://unitsofmeasure.org"
 SEVERITY: Final[Mapping[Severity, str]] = {
@@ -159,9 +167,11 @@ def assessment_bundle(a: Assessment, patient_id: str | None, module_uri: str,
                      f"default: {', '.join(a.guideline_default) or 'none'}."
                      + (f" Not the guideline's choice: {a.choice_reason}"
                         if a.choice_reason else "")},
-            {"text": "Ranked options: " + "; ".join(
-                f"{o.rank}. {a.label(o.option)} ({o.predicted_sbp_change:+.1f} mmHg)"
+            {"text": "Ranked options (expected effect on systolic BP): " + "; ".join(
+                f"{o.rank}. {a.label(o.option)} ({o.expected_effect:+.1f} mmHg)"
                 for o in ranked)},
+            *([{"text": "First option against the guideline's choice: "
+                + " ".join(comparison_lines(a.comparison))}] if a.comparison else []),
             {"text": "Decision support only: simulated training data, not clinically "
                      "validated."}]
         entries.append({"fullUrl": gr_url, "resource": guidance})
@@ -170,6 +180,23 @@ def assessment_bundle(a: Assessment, patient_id: str | None, module_uri: str,
             ra_url = _urn()
             lo, hi = o.interval
             status = o.status.value
+            e_lo, e_hi = o.effect_interval
+            effect = effect_words(o.expected_effect, o.effect_interval, o.effect_coverage)
+            prediction: dict[str, Any] = {
+                "outcome": {"text": f"one clinic systolic reading below {t.systolic:.0f} mmHg "
+                                    "at 12 weeks"},
+                "whenRange": {"low": {"value": 12, "unit": "wk", "system": UCUM,
+                                      "code": "wk"},
+                              "high": {"value": 12, "unit": "wk", "system": UCUM,
+                                       "code": "wk"}},
+                "rationale": f"rank {o.rank if o.rank is not None else '-'}; "
+                             f"status {status}; "
+                             f"{effect}; "
+                             f"{reading_words(o.interval, o.interval_coverage)}"
+                             + (f"; {p_target_words(o.p_target, t)}" if o.p_target_shown
+                                else "")}
+            if o.p_target_shown:  # only where it means something (models.uncertainty_words)
+                prediction["probabilityDecimal"] = o.p_target
             ra: dict[str, Any] = {
                 "resourceType": "RiskAssessment", "status": "final", "subject": patient,
                 "occurrenceDateTime": now,
@@ -178,27 +205,21 @@ def assessment_bundle(a: Assessment, patient_id: str | None, module_uri: str,
                 "method": {"text": f"{m.id} {m.version} ({m.provider})"},
                 "extension": [
                     {"url": EXT_STATUS, "valueCode": status},
+                    {"url": EXT_EFFECT, "extension": [
+                        {"url": "value", "valueQuantity": _mmhg(o.expected_effect)},
+                        {"url": "lower", "valueQuantity": _mmhg(e_lo)},
+                        {"url": "upper", "valueQuantity": _mmhg(e_hi)},
+                        {"url": "coverage", "valueDecimal": o.effect_coverage}]},
                     {"url": EXT_SBP, "extension": [
                         {"url": "value", "valueQuantity": _mmhg(o.predicted_sbp_change)},
                         {"url": "lower", "valueQuantity": _mmhg(lo)},
                         {"url": "upper", "valueQuantity": _mmhg(hi)},
                         {"url": "coverage", "valueDecimal": o.interval_coverage}]}],
-                "prediction": [{
-                    "outcome": {"text": f"clinic systolic BP below {t.systolic:.0f} mmHg "
-                                        "at 12 weeks"},
-                    "probabilityDecimal": o.p_target,
-                    "whenRange": {"low": {"value": 12, "unit": "wk", "system": UCUM,
-                                          "code": "wk"},
-                                  "high": {"value": 12, "unit": "wk", "system": UCUM,
-                                           "code": "wk"}},
-                    "rationale": f"rank {o.rank if o.rank is not None else '-'}; "
-                                 f"status {status}; predicted change "
-                                 f"{o.predicted_sbp_change:+.1f} mmHg "
-                                 f"({lo:+.1f} to {hi:+.1f}, {o.interval_coverage:.0%})"}],
+                "prediction": [prediction],
             }
             if o.drivers:
-                ra["note"] = [{"text": "Drivers: " + "; ".join(
-                    f"{d.label} {d.contribution:+.1f} mmHg" for d in o.drivers)}]
+                ra["note"] = [{"text": f"Drivers, against {a.drivers_baseline}: " + "; ".join(
+                    driver_phrase(d) for d in o.drivers)}]
             options.append((ra_url, o.rank, status))
             entries.append({"fullUrl": ra_url, "resource": ra})
             entries += [{"fullUrl": _urn(), "resource": _issue(f, patient, ra_url, now)}

@@ -33,7 +33,7 @@ from typing import Final, Generic, TypeVar, get_args
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, values
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from audit_store.records import AssessmentStatus, FeedbackOutcome, RecordKind
+from audit_store.records import AssessmentStatus, FeedbackOutcome, RationaleStatus, RecordKind
 from service.auth.verifier import AuthReason
 from service.cards import OVERRIDE_REASONS
 from service.discovery import PREFETCH, SERVICES
@@ -46,6 +46,9 @@ OTHER: Final = "other"
 NO_REASON: Final = "none"
 #: The ``$hypertension-options`` operation's "hook" in the latency metric (its audit hook).
 OPERATION_HOOK: Final = "$hypertension-options"
+
+#: What a rationale written by the LLM came to (audit_store.records.RationaleStatus).
+RATIONALE_STATUSES: Final = frozenset(get_args(RationaleStatus))
 
 #: Override reason codes the cards offer, and "none" for feedback without a coded reason.
 FEEDBACK_REASONS: Final = frozenset({*(r.code for r in OVERRIDE_REASONS), NO_REASON})
@@ -63,6 +66,9 @@ LABEL_VALUES: Final[Mapping[str, Mapping[str, frozenset[str]]]] = {
     "hypermarker_auth_failures_total": {"reason": frozenset(get_args(AuthReason))},
     "hypermarker_audit_writes_total": {"kind": frozenset(get_args(RecordKind)),
                                        "destination": frozenset({"database", "spool"})},
+    "hypermarker_rationale_total": {"status": RATIONALE_STATUSES},
+    "hypermarker_rationale_seconds": {"status": RATIONALE_STATUSES},
+    "hypermarker_llm_breaker_state": {"state": frozenset({"closed", "open", "half_open"})},
 }
 
 M = TypeVar("M", Counter, Gauge, Histogram)
@@ -125,6 +131,14 @@ class Metrics:
     audit_writes: Bounded[Counter]
     spool_depth: Gauge
     model: ModelInfo
+    #: LLM rationales written, by what they came to (one per LLM request)
+    rationale: Bounded[Counter]
+    #: how long each LLM request took, by what it came to
+    rationale_latency: Bounded[Histogram]
+    #: cards whose rationale was not written: too many being written already
+    rationale_dropped: Counter
+    #: the LLM circuit breaker: 1 for the state it is in, 0 for the others
+    llm_breaker: Bounded[Gauge]
     #: The directory the workers' values are added up from, None in single-process mode.
     multiprocess_dir: Path | None = None
 
@@ -190,5 +204,21 @@ def make_metrics(directory: Path | None = None) -> Metrics:
         spool_depth=Gauge("hypermarker_audit_spool_depth", "Audit records waiting in the spool",
                           registry=own, multiprocess_mode="mostrecent"),
         model=ModelInfo(own, multiprocess=directory is not None),
+        rationale=counter("hypermarker_rationale_total",
+                          "LLM rationales written, by status (verified, rejected, unavailable, "
+                          "timeout)"),
+        rationale_latency=Bounded(Histogram(
+            "hypermarker_rationale_seconds", "LLM rationale request time by status",
+            names("hypermarker_rationale_seconds"), registry=own,
+            buckets=(.1, .25, .5, 1, 1.5, 2, 3, 5, 10, 20, 60)),
+            sets("hypermarker_rationale_seconds")),
+        rationale_dropped=Counter("hypermarker_rationale_dropped_total",
+                                  "Card rationales not written: too many being written",
+                                  registry=own),
+        llm_breaker=Bounded(Gauge("hypermarker_llm_breaker_state",
+                                  "LLM circuit breaker: 1 for its current state",
+                                  names("hypermarker_llm_breaker_state"), registry=own,
+                                  multiprocess_mode="mostrecent"),
+                            sets("hypermarker_llm_breaker_state")),
         multiprocess_dir=directory,
     )

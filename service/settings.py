@@ -3,7 +3,7 @@
 Two profiles: ``local`` (the embedded defaults of ``hypermarker serve``: bundled model, SQLite
 under ``var/``, demo auth allowed) and ``production``, which refuses unsafe settings at start-up
 rather than running with them: demo auth, SQLite, a missing patient-reference key, CORS for any
-origin, or plain-http FHIR servers.
+origin, plain-http FHIR servers, or a plain-http LLM server outside the cluster.
 """
 
 from __future__ import annotations
@@ -44,6 +44,15 @@ def _postgres_tls(url: str) -> bool:
         return True
     host = parts.hostname or ""
     return host in _LOOPBACK or (not host and bool(query.get("host", [""])[-1].startswith("/")))
+
+
+def _in_cluster(url: str) -> bool:
+    """Loopback, or a Kubernetes Service name inside the cluster (``name`` or
+    ``name.ns.svc[.cluster.local]``): traffic that stays on the node or the cluster network,
+    where the chart's NetworkPolicy admits only the service's pods to the LLM."""
+    host = urlsplit(url).hostname or ""
+    return host in _LOOPBACK or "." not in host or host.endswith(
+        (".svc", ".svc.cluster.local"))
 
 
 class Profile(StrEnum):
@@ -116,6 +125,30 @@ class Settings(BaseSettings):
         "the SMART panel: a JSON list or comma-separated; no other iss is contacted")
     smart_client_id: str = "hypermarker-panel"
     smart_scope: str = "launch openid fhirUser patient/Patient.rs"
+    llm_url: str | None = Field(
+        default=None, description="Base URL of the OpenAI-compatible server (vLLM) that writes "
+        "the rationale (issue 16), e.g. http://hypermarker-vllm:8000; unset: no LLM, the "
+        "panel and $hypertension-options show the rationale built from the record")
+    llm_model: str = Field(default="hypermarker-rationale", description="The served model "
+                           "name the LLM server is asked for (vLLM --served-model-name)")
+    llm_api_key: SecretStr | None = Field(
+        default=None, description="Bearer key of the LLM server (vLLM --api-key); a secret")
+    llm_budget_ms: int = Field(
+        default=1500, ge=0, le=10_000, description="How long $hypertension-options and the "
+        "panel wait for the LLM rationale before answering with the one built from the record; "
+        "cards never wait (the rationale is written in the background)")
+    llm_timeout_s: float = Field(
+        default=10.0, gt=0, le=120, description="Time budget of one rationale request to the "
+        "LLM, retries included")
+    llm_retries: int = Field(default=2, ge=0, le=5, description="Retries of a failed LLM "
+                             "request (connection, 429, 5xx), with jittered back-off")
+    llm_max_pending: int = Field(
+        default=16, ge=1, description="Rationales being written at once; a card's rationale "
+        "beyond this is not written (counted in hypermarker_rationale_dropped_total)")
+    llm_breaker_failures: int = Field(default=5, ge=1, description="Consecutive LLM failures "
+                                      "that open the circuit breaker")
+    llm_breaker_cooldown_s: float = Field(default=30.0, gt=0, description="Seconds the open "
+                                          "breaker keeps calls off the LLM before one probe")
 
     @field_validator("trusted_issuers", mode="before")
     @classmethod
@@ -144,6 +177,18 @@ class Settings(BaseSettings):
             if not url.startswith(("https://", "http://")):
                 raise ValueError(f"{url!r} is not an EHR FHIR base URL (http(s)://...)")
         return [u.rstrip("/") for u in v]
+
+    @field_validator("llm_url")
+    @classmethod
+    def _llm_url(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{v!r} is not an LLM server base URL (http(s)://host[:port])")
+        if parts.username or parts.password:
+            raise ValueError("the LLM URL must not carry credentials (HYPERMARKER_LLM_API_KEY)")
+        return v.rstrip("/")
 
     @property
     def shared_state_url(self) -> str | None:
@@ -215,6 +260,11 @@ class Settings(BaseSettings):
             problems.append(f"HYPERMARKER_MAX_BODY_BYTES above {MAX_BODY_BYTES_PRODUCTION:,}")
         if self.allow_http_fhir:
             problems.append("plain-http FHIR servers (set HYPERMARKER_ALLOW_HTTP_FHIR=false)")
+        if self.llm_url and self.llm_url.startswith("http://") and not _in_cluster(
+                self.llm_url):
+            problems.append("HYPERMARKER_LLM_URL: plain http only to loopback or a cluster "
+                            "Service name (the facts of the patient's assessment go to it); "
+                            "use https")
         if problems:
             raise UnsafeSettings("production profile refuses: " + "; ".join(problems))
         return self

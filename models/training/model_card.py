@@ -72,8 +72,13 @@ For each (patient, candidate next regimen) row, from one feature table
 - the probability that the 12-week clinic systolic reading is below the patient's NICE NG136
   target.
 
-Explanations are exact TreeSHAP values of `sbp_change` from the LightGBM model the ONNX files
-were converted from (`hypermarker model verify` checks ONNX parity and SHAP additivity).
+Explanations are exact TreeSHAP values of `effect_change` (the expected effect the ranking
+compares) from the LightGBM model the ONNX files were converted from (`hypermarker model
+verify` checks ONNX parity and SHAP additivity against the served `effect_change`). The
+features that change no drug's effect in the simulated truth (BMI, HbA1c, South Asian family
+origin, diabetes, CKD, heart failure, CVD, potassium, sodium, urine ACR:
+`models/driver_words.NO_EFFECT_FEATURES`) are never shown as drivers; their share of the
+attributions is measured by `uv run python bench/bench_driver_shares.py`.
 
 ## Training
 - Data: {tr['data']}; response table `{tr.get('response_table', 'head_to_head')}`;

@@ -103,11 +103,13 @@ def verify(directory: Path = DEFAULT_ARTIFACTS) -> dict[str, Any]:
     report["onnx_vs_lightgbm"] = forms
 
     scorer = Scorer.load(directory, manifest=manifest)
-    served = scorer.margins(x)[:, 0]
-    expl = Explainer.load(manifest).explain(x)
+    explainer = Explainer.load(manifest)  # the output the drivers explain (effect_change)
+    served = scorer.margins(x)[:, explainer.column]
+    expl = explainer.explain(x)
     add_served = _max_abs(expl.output, served)
-    add_lgb = _max_abs(expl.output, reference[:, 0])
+    add_lgb = _max_abs(expl.output, reference[:, explainer.column])
     report["shap_additivity"] = {
+        "output": explainer.output,
         "served_form": f"{scorer.form}@{scorer.provider}",
         "max_abs_error_vs_served": add_served,
         "max_abs_error_vs_lightgbm": add_lgb,

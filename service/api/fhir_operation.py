@@ -8,9 +8,10 @@ CodeSystem) are included in this module's router. Error expressions are FHIRPath
 posted resource (``Bundle.entry[2].resource.subject``,
 ``Parameters.parameter[0].resource.entry[2].resource.subject``).
 
-What is this route's own: the Bundle or Parameters in and the FHIR Bundle out. Timing, the
-refusal of another patient's data, the audit record (before the response), metrics and the log
-line are the shared answer path (:class:`service.answer.AnswerPath`).
+What is this route's own: the Bundle or Parameters in and the FHIR Bundle out, with the LLM
+rationale when one is configured (waiting at most its budget: service/rationale_delivery.py).
+Timing, the refusal of another patient's data, the audit record (before the response), metrics
+and the log line are the shared answer path (:class:`service.answer.AnswerPath`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from fastapi import APIRouter, Request
 
 from fhir_mappings.errors import InputError
 from models.guideline.profiles import PROFILES
+from rationale.writer import RationaleStatus
 from service.answer import Call, LogLine
 from service.api.deps import AnswerDep, ClientDep, StateDep, read_json
 from service.api.fhir_metadata import router as metadata_router
@@ -30,6 +32,8 @@ from service.audit_writing import REQUEST_ID_HEADER
 from service.errors import BadRequest, fhirpath
 from service.fhir_canonical import MODULE_URI
 from service.fhir_output import assessment_bundle
+from service.fhir_rationale import add_rationale
+from service.rationale_delivery import Asker, shown_summary
 from service.responses import FhirJSON, JSONBody
 
 router = APIRouter(tags=["FHIR"])
@@ -102,5 +106,13 @@ async def hypertension_options(request: Request, answer: AnswerDep, client: Clie
     except InputError as e:
         raise BadRequest(e.reason, locate(e.path)) from e
     bundle = assessment_bundle(result.assessment, patient_id, MODULE_URI, answer.request_id)
-    done = await answer.record(call, result, FHIR_OPERATION)
+    llm = None
+    if state.rationale is not None and state.rationale.enabled:
+        # waits at most HYPERMARKER_LLM_BUDGET_MS, then the rationale built from the record
+        outcome = await state.rationale.within_budget(
+            result.assessment, Asker(answer.request_id, "operation", call.patient_ref))
+        if outcome.status is not RationaleStatus.OFF:
+            add_rationale(bundle, outcome)
+            llm = shown_summary(outcome)
+    done = await answer.record(call, result, FHIR_OPERATION, llm=llm)
     return FhirJSON(bundle, headers={REQUEST_ID_HEADER: done.request_id})

@@ -1,8 +1,10 @@
 """``POST /cds-services/{id}``: parse, fetch what is missing, assess, answer with cards, audit.
 
 What is this route's own: the hook request, the prefetch it resolves, the draft orders, the
-panel token and the cards. Timing, the pipeline call's refusal of another patient's data, the
-audit record (before the response), metrics and the log line are the shared answer path
+panel token and the cards, and starting the LLM rationale for the panel in the background
+once the card is built (the card never waits for it: service/rationale_delivery.py).
+Timing, the pipeline call's refusal of another patient's data, the audit record (before the
+response), metrics and the log line are the shared answer path
 (:class:`service.answer.AnswerPath`).
 """
 
@@ -16,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fhir_mappings.availability import unavailable_domains
 from fhir_mappings.errors import InputError
 from fhir_mappings.features import feature_vector_to_document
+from models.assessment import AssessmentStatus
 from models.pipeline import PipelineResult
 from service.answer import Call, LogLine
 from service.api.deps import AnswerDep, ClientDep, ServiceDep, StateDep, parse, read_json
@@ -26,6 +29,7 @@ from service.discovery import REQUIRED_PREFETCH
 from service.errors import BadRequest, fhirpath
 from service.orders import DraftOrders, draft_orders
 from service.panel_store import PanelStoreError
+from service.rationale_delivery import Asker
 from service.responses import JSONBody
 from service.schemas.cds_hooks import CdsResponse, HookRequest
 
@@ -95,4 +99,10 @@ async def call_service(service_id: str, request: Request, answer: AnswerDep,
                                prefetch_fetched=resolved.fetched,
                                suggestion_options=suggestion_options(cards),
                                client=getattr(identity, "iss", None))
+    if (state.rationale is not None and token is not None
+            and result.assessment.status is AssessmentStatus.ASSESSED):
+        # the card never waits for the LLM: its rationale is written for the panel after
+        # the card is built and audited (bounded background work; hazard H-36)
+        state.rationale.in_background(result.assessment, Asker(done.request_id, "card", patient),
+                                      token)
     return JSONBody({"cards": card_docs}, headers={REQUEST_ID_HEADER: done.request_id})

@@ -6,10 +6,12 @@ the browser is never sent to an authorization endpoint that an unlisted server n
 service reads the EHR's ``.well-known/smart-configuration`` and redirects to its authorize
 endpoint with PKCE (S256) and a state; on ``GET /panel/callback`` it exchanges the code for a
 token whose response carries the card's ``appContext`` ({"assessment": <token>}) and the
-patient in context. Only if that patient is the one the assessment was made for does it issue
-a view grant and redirect to ``GET /panel/view/{grant}``: the panel opens only after a launch
-(the card's own token is not a view grant). Tokens, launches and grants live in the shared
-panel store (:mod:`service.panel_store`), so any worker or replica can answer each step.
+patient in context. Only if that patient is the one the assessment was made for does it read
+that Patient's name for the banner (:mod:`service.panel_patient`; none if the EHR gives none)
+and issue a view grant and redirect to ``GET /panel/view/{grant}``: the panel opens only
+after a launch (the card's own token is not a view grant). Tokens, launches and grants live
+in the shared panel store (:mod:`service.panel_store`), so any worker or replica can answer
+each step.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from service.api.deps import StateDep
 from service.app_state import AppState
 from service.errors import BadRequest, NotFound, Unauthorized
 from service.panel import render_panel
+from service.panel_patient import read_patient_name
+from service.panel_rationale import rationale_html
 
 router = APIRouter(tags=["SMART panel"])
 
@@ -52,7 +56,13 @@ async def view(grant: str, state: StateDep) -> HTMLResponse:
         raise NotFound("this assessment has expired; reopen the card")
     fv = feature_vector_from_document(orjson.loads(item.value))
     a = await run_in_threadpool(state.pipeline.full_assessment, fv)
-    return HTMLResponse(render_panel(a),
+    explanation = None
+    if state.rationale is not None and state.rationale.enabled:
+        explanation = rationale_html(await state.rationale.for_panel(
+            a, str(launched.value.get("assessment")), item.patient_ref))
+    name = launched.value.get("name")  # read from the EHR at launch (never an id)
+    return HTMLResponse(render_panel(a, features=fv, rationale_html=explanation,
+                                     patient_name=name if isinstance(name, str) else None),
                         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 
@@ -121,8 +131,11 @@ async def callback(request: Request, state: StateDep, code: str
     patient = tok.get("patient")
     if not patient or state.patient_ref(str(patient)) != item.patient_ref:
         raise Unauthorized()
+    name = await read_patient_name(state.http, launch["iss"], str(patient),
+                                   str(tok["access_token"]))
     grant = await run_in_threadpool(state.launches.put, {
-        "kind": "view", "assessment": assessment, "iss": launch["iss"]}, item.patient_ref)
+        "kind": "view", "assessment": assessment, "iss": launch["iss"], "name": name},
+        item.patient_ref)
     return RedirectResponse(f"/panel/view/{grant}", status_code=303)
 
 

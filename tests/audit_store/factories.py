@@ -9,6 +9,7 @@ from audit_store.records import (
     AssessmentRecord,
     FeedbackRecord,
     OutcomeRecord,
+    RationaleRecord,
     feature_hash,
     patient_ref,
 )
@@ -76,3 +77,17 @@ def outcome(i: int = 0, *, setting: str = "clinic") -> OutcomeRecord:
         setting=setting,  # type: ignore[arg-type]
         source="fhir:Observation/85354-9",
     )
+
+
+def rationale(i: int = 0, *, status: str = "rejected") -> RationaleRecord:
+    """An LLM rationale record for assessment ``i`` (a rejected one by default)."""
+    return RationaleRecord(
+        rationale_id=f"rat-{i:06d}", request_id=f"req-{i:06d}", trigger="card",
+        received_at=T0 + timedelta(seconds=i, milliseconds=900),
+        patient_ref=patient_ref(f"patient-{i % 50}", KEY), facts_hash=f"{i:064x}",
+        status=status,  # type: ignore[arg-type]
+        shown=[{"text": "The target is below 140/90 mmHg.", "facts": ["target"]}],
+        llm_content='{"sentences": [{"text": "Start ramipril 5 mg.", "facts": ["option-1"]}]}',
+        verdict={"ok": False, "problems": [{"kind": "hallucination", "detail": "5 mg",
+                                            "fact_id": None, "sentence": 0}]},
+        model="rationale-model", server_version="0.33.0", latency_ms=812.5, error=None)

@@ -33,7 +33,8 @@ from tests.audit_store import factories
 from tests.audit_store.conftest import render
 from tests.audit_store.tcp_proxy import TcpProxy
 
-TABLES = {"assessments", "assessment_cards", "feedback", "outcomes", VERSION_TABLE}
+TABLES = {"assessments", "assessment_cards", "feedback", "outcomes", "rationales",
+          VERSION_TABLE}
 
 
 def test_assessment_round_trip(store: AuditStore) -> None:
@@ -107,7 +108,7 @@ def test_migrations_create_the_schema_and_rerun(db_url: str, tmp_path: Path) -> 
         assert not set(inspect(engine).get_table_names()) & TABLES
         AuditStore.open(db_url, tmp_path / "s1").close()
         assert set(inspect(engine).get_table_names()) >= TABLES
-        assert current_revision(engine) == head_revision() == "0003"
+        assert current_revision(engine) == head_revision() == "0004"
         AuditStore.open(db_url, tmp_path / "s2").close()  # re-running is a no-op
         downgrade(engine, "base")
         assert not set(inspect(engine).get_table_names()) & (TABLES - {VERSION_TABLE})
@@ -363,7 +364,7 @@ def test_the_verified_migration_keeps_feedback_as_unchecked(db_url: str, tmp_pat
         old = table("feedback", *(column(k, feedback.c[k].type) for k in row))
         with engine.begin() as conn:
             conn.execute(old.insert().values(**row))
-        upgrade(engine)
+        upgrade(engine, "0003")
         assert current_revision(engine) == "0003"
         with AuditStore.open(db_url, tmp_path / "s", migrate=False) as store:
             stored = list(store.feedback())

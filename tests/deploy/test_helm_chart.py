@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import kubernetes_validate
 import pytest
@@ -48,7 +48,8 @@ KUBE_VERSIONS = ("1.25.0", KUBE_VERSION, kubernetes_validate.latest_version())
 #: Kinds from CRDs that kubernetes-validate has no schema for; checked by hand below.
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
 #: Settings that hold credentials: only ever from a Secret, never in the ConfigMap or values.
-SECRET_SETTINGS = {"database_url", "patient_ref_key", "replay_cache_url", "state_url"}
+SECRET_SETTINGS = {"database_url", "patient_ref_key", "replay_cache_url", "state_url",
+                   "llm_api_key"}
 #: prometheus_client's multiprocess mode reads its directory from this variable.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -222,7 +223,8 @@ def test_secret_settings_come_only_from_secret_references(render: Render,
                                                           scenario: str) -> None:
     docs = render(*SCENARIOS[scenario])
     assert not by_kind(docs, "Secret"), "the chart must never render a Secret"
-    secret_fields = {n for n, f in Settings.model_fields.items() if f.annotation is SecretStr}
+    secret_fields = {n for n, f in Settings.model_fields.items()
+                     if SecretStr in (f.annotation, *get_args(f.annotation))}
     assert secret_fields <= SECRET_SETTINGS
     configmap = one(docs, "ConfigMap")["data"]
     assert not {SETTING_ENV[n] for n in configmap} & SECRET_SETTINGS

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 
 import evaluation.decisions
-from evaluation.cohort import CaseSet, simulated_case_set
-from evaluation.decisions import ranking_workers, run_decisions
-from models.assessment import rank_options
-from models.guideline.profiles import NICE
+from evaluation.cohort import CaseSet, feature_vector, simulated_case_set
+from evaluation.decisions import _read_assessment, _read_order, ranking_workers, run_decisions
+from models.assessment import ModelInfo, rank_options
+from models.guideline.profiles import ESC, NICE, GuidelineProfile
+from models.options import valid_options
 from models.scorer import Scorer
 
 needs_fork = pytest.mark.skipif(ranking_workers(10**9, 2) < 2,
@@ -119,3 +120,80 @@ def test_a_ranker_that_follows_the_population_means_gains_nothing_over_them(
     assert d["gain_over_population_ranking_mmhg"]["estimate"] == pytest.approx(0.0, abs=1e-12)
     assert d["captured_fraction_vs_guideline_default"]["estimate"] == pytest.approx(
         d["population_ranking"]["captured_fraction_vs_guideline_default"]["estimate"])
+
+
+@pytest.mark.parametrize("site", ["internal", "external"])
+@pytest.mark.parametrize("profile", [NICE, ESC], ids=["nice", "esc"])
+def test_the_harness_reads_the_order_rank_options_gives(
+        site: str, profile: GuidelineProfile, scorer: Scorer) -> None:
+    """The harness reads the pipeline's order from models.ranking.guideline_order without
+    building an assessment: for every patient of 1,500 per site and profile it gives the same
+    first option, ranked options (in rank order), guideline default (in the assessment's order)
+    and in-step options as reading the assessment of rank_options; and the whole report is
+    the same through either path."""
+    cases = simulated_case_set(site, 1500, 777)
+    rows = cases.rows
+    scores = scorer.score(rows.features)
+    model = ModelInfo(scorer.manifest.model_id, scorer.manifest.version, scorer.provider)
+    starts = rows.group_starts().tolist()
+    compared = 0
+    for s, e in zip(starts, [*starts[1:], len(rows)], strict=True):
+        pid = int(rows.patient_idx[s])
+        p = feature_vector(cases.cohort.features[pid], cases.cohort.current_doses[pid])
+        options = valid_options(p.regimen)
+        a = rank_options(p, options, rows.features[s:e], scores.take(slice(s, e)), model,
+                         profile)
+        fast = _read_order(p, options, scores.effect_change[s:e].tolist(), profile)
+        slow = _read_assessment(a, {o.id: i for i, o in enumerate(options)})
+        if fast is None or slow is None:
+            assert fast is slow is None
+            continue
+        assert fast[:3] == slow[:3], p
+        assert sorted(fast[3]) == sorted(slow[3])
+        compared += 1
+    assert compared > 1400
+    via_assessment = run_decisions(cases, scorer, profile, scores=scores,
+                                   ranker=lambda *a, **k: rank_options(*a, **k))
+    assert run_decisions(cases, scorer, profile, scores=scores) == via_assessment
+
+
+def test_the_within_step_comparator_is_the_best_population_mean_option_of_the_step(
+        cases: CaseSet, scorer: Scorer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ranker whose first option is the within-step comparator's choice (the in-step option,
+    not contraindicated, with the best population-mean true change) gains nothing over it; the
+    policy's gains come with intervals, overall and by subgroup, and no contraindicated option
+    is first."""
+    from evaluation.decisions import population_means
+
+    means = population_means(cases.rows.option_ids, cases.true_change)
+
+    def within_step(*args: Any, **kwargs: Any) -> Any:
+        a = rank_options(*args, **kwargs)
+        step = [o for o in a.options if o.in_step and not o.blocked]
+        if not step:
+            return a
+        best = min(step, key=lambda o: (means[o.option.id], not o.guideline_preferred))
+        others = [o for o in a.options if o.rank is not None and o is not best]
+        order = {id(o): r for r, o in enumerate([best, *others], 1)}
+        options = tuple(o.__class__(**{**{f: getattr(o, f) for f in o.__slots__},
+                                       "rank": order.get(id(o))}) for o in a.options)
+        return a.__class__(**{**{f: getattr(a, f) for f in a.__slots__}, "options": options})
+
+    policy = run_decisions(cases, scorer, NICE)["decision_metrics"]
+    for e in (policy["gain_over_within_step_comparator_mmhg"],
+              policy["gain_over_guideline_default_mmhg"],
+              *policy["by_subgroup"]["gain_over_within_step_comparator_mmhg"].values()):
+        assert e["lower"] <= e["estimate"] <= e["upper"], e
+    assert policy["by_subgroup"]["gain_over_within_step_comparator_mmhg"]["all"] == policy[
+        "gain_over_within_step_comparator_mmhg"]
+    assert policy["by_subgroup"]["gain_over_guideline_default_mmhg"]["all"]["estimate"] == (
+        pytest.approx(policy["gain_over_guideline_default_mmhg"]["estimate"]))
+    assert policy["contraindicated_first_rate"]["estimate"] == 0.0
+    assert policy["within_step_comparator"]["model_gain_mmhg"] == policy[
+        "gain_over_within_step_comparator_mmhg"]
+    monkeypatch.setattr(evaluation.decisions, "rank_options", within_step)
+    d = run_decisions(cases, scorer, NICE)["decision_metrics"]
+    assert d["gain_over_within_step_comparator_mmhg"]["estimate"] == pytest.approx(0.0,
+                                                                                   abs=1e-12)
+    assert d["gain_over_within_step_comparator_mmhg"]["n"] == policy[
+        "gain_over_within_step_comparator_mmhg"]["n"] > 500

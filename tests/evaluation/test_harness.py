@@ -109,9 +109,13 @@ def test_the_ci_run_passes_the_safety_gates_and_fails_only_the_known_failures(
     assert len(prov["artifacts_manifest_sha256"]) == 64
     assert prov["time_utc"]
     page = html.read_text()
-    # 2 calibration curves, 2 subgroup bars, the captured-fraction gate, the slope gates and
-    # the coverage by subgroup: each estimate with its interval against the goal line
-    assert page.count("data:image/png;base64,") == 8  # + the effect-interval coverage
+    # 2 calibration curves, 2 subgroup bars, the captured-fraction gate, the slope gates, the
+    # coverage by subgroup and the two gain gates: each estimate with its interval against the
+    # goal line
+    assert page.count("data:image/png;base64,") == 10  # + the effect-interval coverage
+    assert "decision_metrics.gain_over_within_step_comparator_mmhg " \
+           "(goal-gain-over-within-step-comparator), goal 0" in page
+    assert "The policy&#39;s gains by subgroup" in page or "The policy's gains by subgroup" in page
     assert "calibration of predicted systolic change" in page
     assert "subgroup_estimates.calibration_slope (goal-calibration-slope-high, " \
            "goal-calibration-slope-low), goal 0.9 to 1.1" in page

@@ -81,7 +81,9 @@ def test_a_blocked_option_with_the_best_prediction_is_never_first(scorer: Scorer
 
 
 def test_the_document_has_the_design_fields(scorer: Scorer, explainer: Explainer) -> None:
-    """DESIGN.md section 9 fields, with drivers that add up to the prediction."""
+    """DESIGN.md section 9 fields, with drivers that add up to the expected effect from their
+    stated baseline (the mean over the ranked options), but for the features that change no
+    drug's effect in the simulated truth and contributions under 0.05 mmHg, not shown."""
     a = assess(patient({D.ACE_INHIBITOR: 1.0}), scorer, explainer, n_drivers=50)
     doc = assessment_document(a)
 
@@ -93,8 +95,10 @@ def test_the_document_has_the_design_fields(scorer: Scorer, explainer: Explainer
     first = doc["options"][0]
     assert {"id", "label", "action", "classes_after", "rank", "status", "predicted_sbp_change",
             "interval", "interval_coverage", "p_target", "findings", "drivers"} <= set(first)
+    assert {"expected_effect", "effect_interval", "p_target_shown"} <= set(first)
+    assert doc["drivers_baseline"] is not None
     total = doc["drivers_base_value"] + sum(d["contribution"] for d in first["drivers"])
-    assert total == pytest.approx(first["predicted_sbp_change"], abs=0.2)
+    assert total == pytest.approx(first["expected_effect"], abs=0.2)
 
 
 @pytest.mark.parametrize(("overrides", "reason"), [

@@ -104,8 +104,12 @@ def test_wrong_width_input_is_rejected(scorer: Scorer) -> None:
 
 def test_shap_adds_up_to_the_served_output(scorer: Scorer, explainer: Explainer,
                                            rows: np.ndarray) -> None:
-    """base value + contributions equals the ONNX output that was served (< 1e-4)."""
-    served = scorer.margins(rows)[:, 0]
+    """base value + contributions equals the ONNX output that was served (< 1e-4): the
+    expected effect (``effect_change``, what the ranking compares), not one reading's change."""
+    assert explainer.output == "effect_change"
+    np.testing.assert_allclose(scorer.margins(rows)[:, explainer.column],
+                               scorer.score(rows).effect_change, atol=1e-6)
+    served = scorer.margins(rows)[:, explainer.column]
     e = explainer.explain(rows)
 
     assert np.max(np.abs(e.base_value + e.contributions.sum(axis=1) - served)) < 1e-4

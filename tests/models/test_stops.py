@@ -183,8 +183,9 @@ def test_unavailable_labs_and_rejected_values_are_said(scorer: Scorer,
     a = assess(p, scorer, explainer)
     assert a.status == "assessed"
     labs = next(f for f in a.findings if f.code == "labs-unavailable")
-    assert "potassium" in labs.message
-    assert "egfr" in labs.message
+    assert "serum potassium" in labs.message
+    assert "eGFR" in labs.message
+    assert "egfr" not in labs.message  # named as a clinician reads it, not by feature id
     assert any(f.code == "data-quality" and "potassium 60" in f.message for f in a.findings)
     assert assessment_document(a)["unavailable"] == {"labs": "FHIR server answered 500"}
 

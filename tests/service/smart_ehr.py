@@ -12,12 +12,15 @@ from urllib.parse import parse_qs, urlsplit
 
 class FakeEhr:
     """Answers ``.well-known/smart-configuration`` and the token exchange; the token response
-    carries ``app_context`` and ``patient`` (both may be changed between launches). Every
+    carries ``app_context`` and ``patient`` (both may be changed between launches), and
+    ``GET /Patient/<id>`` answers ``patient_resource`` when one is set. Every
     request it gets is counted (``hits``), so a test can show a server was never contacted."""
 
     def __init__(self, app_context: str = "{}", patient: str = "example-patient-1",
                  authorize_url: str | None = None) -> None:
         self.app_context, self.patient = app_context, patient
+        #: the FHIR Patient answered at ``GET /Patient/<id>`` to the token "at" (None: 404)
+        self.patient_resource: dict[str, Any] | None = None
         self.token_requests: list[dict[str, list[str]]] = []
         self.hits = 0
         ehr = self
@@ -39,6 +42,9 @@ class FakeEhr:
                 if self.path.endswith("/.well-known/smart-configuration"):
                     self._json({"authorization_endpoint": authorize_url or ehr.url + "/authorize",
                                 "token_endpoint": ehr.url + "/token"})
+                elif (self.path.startswith("/Patient/") and ehr.patient_resource is not None
+                      and self.headers.get("Authorization") == "Bearer at"):
+                    self._json(ehr.patient_resource)
                 else:
                     self.send_response(404)
                     self.end_headers()

@@ -322,3 +322,25 @@ def test_every_response_card_satisfies_the_response_invariants(client: TestClien
                             assert a["resourceId"]
             for link in card.get("links", []):
                 assert "appContext" not in link or link["type"] == "smart"
+
+
+def test_the_card_shows_the_expected_effect_and_labels_the_reading_range(
+        client: TestClient) -> None:
+    """Issue 15 item 3 (H-31): the table's effect is the expected effect with its interval for
+    a patient like this (about 9 mmHg wide, not the ~36 mmHg of one reading); the range of one
+    clinic reading is named as such; "P(target)" and internal ids appear nowhere."""
+    import re
+
+    card = client.post(URL, json=example_request()).json()["cards"][0]
+    detail: str = card["detail"]
+    assert "expected effect on systolic BP" in detail
+    row = next(line for line in detail.splitlines() if line.startswith("| 1 |"))
+    lo, hi = (float(v) for v in re.findall(r"80%: ([-+]\d+\.\d) to ([-+]\d+\.\d)", row)[0])
+    assert hi - lo < 20
+    assert "one clinic reading at 12 weeks: 80% between" in detail
+    assert "not the drug's effect" in detail
+    assert "P(target)" not in detail
+    text = card["summary"] + detail
+    for internal in ("opt-", "sbp_home", "dbp_home", "x1", "CPUExecutionProvider",
+                     "option itself", "current regimen"):
+        assert internal not in text

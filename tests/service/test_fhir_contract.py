@@ -22,6 +22,7 @@ from service.app import create_app
 from service.errors import Unauthorized, fhirpath
 from service.fhir_canonical import (
     CANONICAL_BASE,
+    EXT_EFFECT,
     EXT_SBP,
     EXT_STATUS,
     FINDING_SYSTEM,
@@ -150,7 +151,7 @@ def test_emitted_urls_are_the_projects_canonicals(answer: dict[str, Any]) -> Non
     guidance = answer["entry"][0]["resource"]
     assert guidance["moduleUri"] == MODULE_URI == OPERATION_DEFINITION
     ra = _resources(answer, "RiskAssessment")[0]
-    assert {e["url"] for e in ra["extension"]} == {EXT_SBP, EXT_STATUS}
+    assert {e["url"] for e in ra["extension"]} == {EXT_SBP, EXT_EFFECT, EXT_STATUS}
     assert ra["code"]["coding"][0]["system"] == OPTION_SYSTEM
     assert _resources(answer, "DetectedIssue")[0]["code"]["coding"][0]["system"] == \
         FINDING_SYSTEM

@@ -1,6 +1,6 @@
-"""The panel in a real headless Chromium, served by a real uvicorn server on loopback; and a
-browser CDS client on another origin calling the service with CORS configured as the README
-says."""
+"""The panel in a real headless Chromium, served by a real uvicorn server on loopback, audited
+by axe-core (tests/axe) at 400 px wide; and a browser CDS client on another origin calling the
+service with CORS configured as the README says."""
 
 from __future__ import annotations
 
@@ -11,10 +11,16 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from models.explainer import Explainer
+from models.scorer import Scorer
+from service.panel import render_panel
+from tests.axe.runner import audit, require_axe
+from tests.service import panel_cases
 from tests.service.conftest import example_request
 from tests.service.live_server import serve
 from tests.service.smart_ehr import FakeEhr, launch
@@ -78,12 +84,63 @@ def test_the_panel_renders_in_chromium(server: str, ehr: FakeEhr, tmp_path: Path
                     f"--screenshot={shot}", "--window-size=1200,1600", url],
                    capture_output=True, timeout=120, check=True)
 
-    assert "<table id=\"options\">" in dom
+    assert "data-group=\"in-step\"" in dom
     assert dom.count("data-option=") >= 10
     assert "contraindicated" in dom
-    assert "Data provenance" in dom
+    assert "Data missing or not used" in dom
+    assert "Where the data came from" in dom
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 10_000
+
+
+def _assert_accessible(measured: dict[str, Any]) -> None:
+    """axe finds nothing; nothing scrolls sideways at 400 px with every disclosure open;
+    every focusable element takes focus, in document order (no positive tabindex)."""
+    assert measured["violations"] == []
+    assert measured["scrollWidth"] <= 400
+    assert measured["scrollWidth"] <= measured["clientWidth"]
+    assert measured["focusable"] >= 1
+    assert measured["positiveTabindex"] == 0
+    assert measured["notFocusable"] == []
+
+
+def test_the_launched_panel_passes_axe_at_400_px(server: str, ehr: FakeEhr,
+                                                 tmp_path: Path) -> None:
+    """The page a SMART launch shows, as served, audited by axe-core in Chromium."""
+    require_axe()
+    card = httpx.post(server + "/cds-services/hypertension-treatment",
+                      json=example_request(), timeout=30).json()["cards"][0]
+    ehr.app_context, ehr.patient = card["links"][0]["appContext"], "example-patient-1"
+    with httpx.Client(timeout=30) as http:
+        r = launch(http, ehr, server)
+        page = http.get(server + r.headers["location"]).text
+
+    _assert_accessible(audit(page, tmp_path))
+
+
+@pytest.mark.parametrize("case", ["every_group", "pathway", "cannot_assess"])
+def test_every_kind_of_panel_passes_axe_at_400_px(case: str, scorer: Scorer,
+                                                  explainer: Explainer,
+                                                  tmp_path: Path) -> None:
+    """An assessed patient with every group of options, a pathway patient, a cannot-assess
+    patient with missing and rejected data."""
+    a = getattr(panel_cases, case)(scorer, explainer)
+
+    _assert_accessible(audit(render_panel(a), tmp_path))
+
+
+def test_the_audit_fails_on_a_planted_violation(scorer: Scorer, explainer: Explainer,
+                                                tmp_path: Path) -> None:
+    """The check can fail: no lang, an unlabelled header, a page wider than 400 px."""
+    page = render_panel(panel_cases.cannot_assess(scorer, explainer))
+    planted = (page.replace("<html lang='en'>", "<html>")
+               .replace("<th scope='col'>Data item</th>", "<th scope='col'></th>")
+               .replace("<main ", "<main style='min-width:600px' "))
+
+    measured = audit(planted, tmp_path)
+
+    assert {v["id"] for v in measured["violations"]} >= {"html-has-lang", "empty-table-header"}
+    assert measured["scrollWidth"] > 400
 
 
 _CLIENT_JS = """

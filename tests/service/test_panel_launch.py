@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from service.panel_patient import name_words
 from service.panel_store import MemoryPanelStore, PanelStoreError, RedisPanelStore
 from service.settings import Settings
 from tests.service.conftest import example_request, local_settings
@@ -74,6 +75,47 @@ def test_smart_launch_shows_the_panel_for_the_patient_in_context(
     assert "not clinically validated" in page.text
     assert "contraindicated" in page.text
     assert "<script" not in page.text
+
+
+def test_the_banner_names_the_patient_only_as_the_ehr_gives_them(
+        client: TestClient, ehr: FakeEhr) -> None:
+    """The name comes from the EHR's Patient of the launch (scope patient/Patient.rs); with
+    no Patient, or a Patient of another id, the banner names the EPR's context, never an id."""
+    ehr.app_context, ehr.patient = _card_context(client), "example-patient-1"
+    pages = {}
+    for case, resource in (
+            ("named", {"resourceType": "Patient", "id": "example-patient-1", "name": [
+                {"use": "nickname", "given": ["Jo"]},
+                {"use": "official", "given": ["Joan", "M"], "family": "Smith"}]}),
+            ("other", {"resourceType": "Patient", "id": "someone-else",
+                       "name": [{"text": "Not Her"}]}),
+            ("none", None)):
+        ehr.patient_resource = resource
+        r = launch(client, ehr)
+        assert r.status_code == 303, r.text
+        pages[case] = client.get(r.headers["location"]).text
+    ehr.patient_resource = None
+
+    assert "<p class='patient'>Joan M Smith <span class='facts'>" in pages["named"]
+    for case in ("other", "none"):
+        assert "Patient in the EPR&#x27;s current context" in pages[case]
+        assert "Not Her" not in pages[case]
+        assert "example-patient-1" not in pages[case]
+
+
+def test_name_words_reads_a_fhir_human_name() -> None:
+    def p(*names: dict[str, object]) -> dict[str, object]:
+        return {"resourceType": "Patient", "id": "p1", "name": list(names)}
+
+    assert name_words(p({"text": " Ada\u0000  Lovelace "}), "p1") == "Ada Lovelace"
+    assert name_words(p({"use": "usual", "given": ["Al"]},
+                        {"use": "old", "family": "X"}), "p1") == "Al"
+    assert name_words(p({"family": "Okafor"}), "p1") == "Okafor"
+    assert name_words(p(), "p1") is None
+    assert name_words(p({"text": ""}), "p1") is None
+    assert name_words(p({"text": "A"}), "p2") is None
+    assert name_words({"resourceType": "Group", "id": "p1"}, "p1") is None
+    assert name_words("not json", "p1") is None
 
 
 def test_the_panel_refuses_another_patient(client: TestClient, ehr: FakeEhr) -> None:

@@ -99,13 +99,33 @@ app.kubernetes.io/part-of: hypermarker
 {{- end }}
 {{- end }}
 
-{{/* settings with the derived ones filled in: migrateOnStart null -> not migrations.enabled. */}}
+{{/* settings with the derived ones filled in: migrateOnStart null -> not migrations.enabled;
+with llm.enabled, llmUrl and llmModel name the chart's vLLM. */}}
 {{- define "hypermarker.settings" -}}
 {{- $s := deepCopy .Values.settings }}
 {{- if kindIs "invalid" $s.migrateOnStart }}
 {{- $_ := set $s "migrateOnStart" (not .Values.migrations.enabled) }}
 {{- end }}
+{{- if .Values.llm.enabled }}
+{{- $_ := set $s "llmUrl" (printf "http://%s:8000" (include "hypermarker.llmName" .)) }}
+{{- $_ := set $s "llmModel" .Values.llm.model.servedName }}
+{{- end }}
 {{- toJson $s }}
+{{- end }}
+
+{{/* The chart's vLLM: its name (Deployment, Service, NetworkPolicy) and its pods' labels. */}}
+{{- define "hypermarker.llmName" -}}
+{{- printf "%s-vllm" (include "hypermarker.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "hypermarker.llmSelectorLabels" -}}
+{{ include "hypermarker.selectorLabels" . }}
+app.kubernetes.io/component: llm
+{{- end }}
+
+{{/* Claim of the vLLM model volume: the existing one or the chart's. */}}
+{{- define "hypermarker.llmClaim" -}}
+{{- default (printf "%s-model" (include "hypermarker.llmName" .) | trunc 63 | trimSuffix "-") .Values.llm.model.existingClaim }}
 {{- end }}
 
 {{/*
