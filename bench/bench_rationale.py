@@ -39,7 +39,7 @@ from typing import Any
 
 import httpx
 import orjson
-from bench_service import EXAMPLE, EXAMPLE_AS_OF, ROOT, free_port, pct
+from bench_service import EXAMPLE, EXAMPLE_AS_OF, ROOT, free_port, pct, wait_ready
 
 
 class SlowLlm:
@@ -143,16 +143,7 @@ def scenario(name: str, llm_url: str | None, bodies: list[bytes], warm: list[byt
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        t0 = time.perf_counter()
-        while True:
-            try:
-                if httpx.get(base + "/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.perf_counter() - t0 > 60:
-                raise RuntimeError("service did not become ready in 60 s")
-            time.sleep(0.05)
+        wait_ready(base, time.perf_counter())
         asyncio.run(_load(base, warm))
         lat, errors = asyncio.run(_load(base, bodies))
         metrics = _rationale_metrics(httpx.get(base + "/metrics", timeout=5).text)

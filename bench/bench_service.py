@@ -116,6 +116,19 @@ def in_process(repeats: int) -> dict[str, Any]:
     return out
 
 
+
+def wait_ready(base: str, t0: float, limit_s: float = 60.0) -> None:
+    """Poll ``base``/health/ready until it answers 200 (``t0``: when the server was started)."""
+    while True:
+        try:
+            if httpx.get(base + "/health/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.perf_counter() - t0 > limit_s:
+            raise RuntimeError(f"service did not become ready in {limit_s:.0f} s")
+        time.sleep(0.05)
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -159,15 +172,7 @@ def over_http(workers: int, n: int) -> dict[str, Any]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        while True:
-            try:
-                if httpx.get(base + "/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.perf_counter() - t0 > 60:
-                raise RuntimeError("service did not become ready in 60 s")
-            time.sleep(0.05)
+        wait_ready(base, t0)
         start_s = time.perf_counter() - t0
         from fhir_mappings.dates import shift_dates
 
