@@ -34,8 +34,9 @@ from models.driver_words import (
     SHOWN_FEATURES,
     change_words,
     changed_classes,
+    current_reason,
     current_words,
-    feature_phrase,
+    feature_reason,
     feature_value_words,
     option_short,
     sentence,
@@ -177,6 +178,14 @@ class OptionAssessment:
     def blocked(self) -> bool:
         return max_severity(self.findings) is Severity.BLOCK
 
+    @property
+    def status_words(self) -> str:
+        """The status as a clinician reads it: a caution on an option beyond the guideline's
+        step says both (the status alone would hide that the option is outside the step)."""
+        if self.status is OptionStatus.CAUTION and not self.in_step:
+            return "caution, beyond the guideline's step"
+        return self.status.value
+
 
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
@@ -290,23 +299,26 @@ def _grouped(phi: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], flo
     return contrib, float(phi[_NO_EFFECT_COLS].sum())
 
 
-def _driver(j: int, c: float, row: npt.NDArray[np.float32], change: str, current: str,
-            classes: frozenset[DrugClass], more: str, less: str, group_why: str) -> Driver:
-    """Driver ``j`` of :func:`_grouped` with contribution ``c``, in words."""
+def _driver(j: int, c: float, row: npt.NDArray[np.float32], change: str,
+            regimen: Mapping[DrugClass, float], drugs: CurrentDrugs,
+            classes: tuple[frozenset[DrugClass], frozenset[DrugClass] | None], more: str,
+            less: str, group_why: str) -> Driver:
+    """Driver ``j`` of :func:`_grouped` with contribution ``c``, in words; ``classes``: the
+    classes the option changes and those of the option it is compared with (None: all)."""
+    current = current_words(regimen, drugs)
     if j == 0:
         return Driver(DRUG_CHANGE, change, None, "", c,
                       sentence(change, c, more, less, group_why))
     if j == 1:
         return Driver(CURRENT_DRUGS, current, None, "", c,
-                      sentence(current, c, more, less, "what a further drug adds depends "
-                               "on what is taken"))
+                      sentence(current, c, more, less, current_reason(regimen, c)))
     name = SHOWN_FEATURES[j - 2]
     spec = FEATURES_BY_NAME[name]
     raw = float(row[_SHOWN_COLS[j - 2]])
     v = None if math.isnan(raw) else raw
     return Driver(name, spec.label, None if v is None else round(v, 2), spec.unit, c,
                   sentence(feature_value_words(name, v), c, more, less,
-                           feature_phrase(name, classes)))
+                           feature_reason(name, v, c, *classes)))
 
 
 def _top(contrib: npt.NDArray[np.float64], k: int) -> list[int]:
@@ -321,7 +333,7 @@ def _drivers(o: TreatmentOption, row: npt.NDArray[np.float32], dphi: npt.NDArray
     SHAP values minus the baseline's), in words; no-effect features are never shown."""
     contrib, _ = _grouped(dphi)
     return tuple(_driver(j, round(float(contrib[j]), 2), row, change_words(o, drugs),
-                         current_words(regimen, drugs), changed_classes(o),
+                         regimen, drugs, (changed_classes(o), None),
                          "more lowering with this option", "less lowering with this option",
                          "this option against the others, for patients in general")
                  for j in _top(contrib, k))
@@ -342,11 +354,11 @@ def _comparison(first: OptionAssessment, choice: OptionAssessment, diff: float,
         contrib, rest = _grouped(dphi)
         more = f"favours {option_short(a, drugs)}"
         less = f"favours {option_short(b, drugs)} (the guideline's choice)"
-        classes = changed_classes(a, b)
+        classes = (changed_classes(a), changed_classes(b))
         shown = _top(contrib, k)
         drivers = [_driver(j, round(float(contrib[j]), 4), row,
                            f"{change_words(a, drugs)} rather than {change_words(b, drugs)}",
-                           current_words(regimen, drugs), classes, more, less,
+                           regimen, drugs, classes, more, less,
                            "the two options compared, for patients in general")
                    for j in shown]
         other = round(float(contrib.sum()) + rest - sum(float(contrib[j]) for j in shown), 4)

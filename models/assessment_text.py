@@ -92,7 +92,7 @@ def render_text(a: Assessment) -> str:
     for o in a.options:
         rank = f"{o.rank:>2}." if o.rank is not None else " --"
         mark = " [guideline's choice]" if o.guideline_preferred else ""
-        lines.append(f"{rank} {a.label(o.option)}{mark}: {o.status.value.upper()}; "
+        lines.append(f"{rank} {a.label(o.option)}{mark}: {o.status_words.upper()}; "
                      f"{effect_words(o.expected_effect, o.effect_interval, o.effect_coverage)}")
         detail = [reading_words(o.interval, o.interval_coverage)]
         if o.p_target_shown:

@@ -186,3 +186,124 @@ def sentence(what: str, contribution: float, more: str, less: str, why: str | No
     of a positive one; ``why`` is the feature's phrase (None: none)."""
     side = more if contribution < 0 else less
     return f"{what}: {side}" + (f" ({why})" if why else "")
+
+
+#: Per class, the direction (+1 more lowering, -1 less) in which a renin-linked feature's
+#: *high* value acts: older age and Black family origin (simulator.ResponseParameters:
+#: renin falls with age and in Black patients; the direct Black terms have the same sign).
+_LOWER_RENIN_GIVES: Final[Mapping[DrugClass, int]] = {
+    **{c: -1 for c in _RENIN_HIGH}, **{c: +1 for c in _RENIN_LOW}}
+#: Classes stopped more often (for a side effect) in women (-1) or men (+1).
+_STOPPED_MORE_IN_WOMEN: Final[Mapping[DrugClass, int]] = {
+    DrugClass.ACE_INHIBITOR: -1, DrugClass.CCB: -1, DrugClass.SPIRONOLACTONE: +1}
+#: Usual-BP values taken as clearly high / clearly low for the BP phrase (between: neutral).
+_BP_HIGH: Final[Mapping[str, float]] = {"sbp_clinic": 160.0, "dbp_clinic": 100.0,
+                                        "sbp_home": 150.0}
+_BP_LOW: Final[Mapping[str, float]] = {"sbp_clinic": 140.0, "dbp_clinic": 90.0,
+                                       "sbp_home": 135.0}
+
+
+def _class_effects(name: str, value: float) -> dict[DrugClass, int] | None:
+    """Per class, whether feature ``name`` at ``value`` gives it more (+1) or less (-1)
+    lowering in the simulated truth (classes it does not act on left out); None: ``value``
+    is in a middle band where no direction is claimed."""
+    if name == "age":
+        if 50.0 <= value < 60.0:
+            return None
+        older = 1 if value >= 60.0 else -1
+        return {c: older * s for c, s in _LOWER_RENIN_GIVES.items()}
+    if name == "ethnicity_black":
+        black = 1 if value >= 0.5 else -1
+        return {c: black * s for c, s in _LOWER_RENIN_GIVES.items()}
+    if name == "sex_female":
+        female = 1 if value >= 0.5 else -1
+        return {c: female * s for c, s in _STOPPED_MORE_IN_WOMEN.items()}
+    if name == "egfr":
+        return {DrugClass.SPIRONOLACTONE: -1 if value < 45.0 else +1}
+    raise ValueError(name)
+
+
+def _direction(classes: frozenset[DrugClass], effects: Mapping[DrugClass, int]) -> int:
+    """+1 / -1 when every class of ``classes`` the feature acts on moves the same way; 0 when
+    they disagree or it acts on none of them."""
+    dirs = {effects[c] for c in classes if c in effects}
+    return dirs.pop() if len(dirs) == 1 else 0
+
+
+def _mechanism(name: str, classes: frozenset[DrugClass]) -> str:
+    """The mechanism phrase for the ``classes`` the feature acts on (all given ones must be
+    acted on)."""
+    if name == "age":
+        return _renin_phrase(classes, "more in younger people", "more in older people")
+    if name == "ethnicity_black":
+        who = "in people of Black African or African-Caribbean family origin"
+        return _renin_phrase(classes, f"less {who}", f"more {who}")
+    if name == "sex_female":
+        parts = []
+        if DrugClass.ACE_INHIBITOR in classes:
+            parts.append("ACE-inhibitor cough")
+        if DrugClass.CCB in classes:
+            parts.append("calcium-channel-blocker ankle swelling")
+        women = (" and ".join(parts) + (" is" if len(parts) == 1 else " are")
+                 + " commoner in women, stopping the drug more often") if parts else ""
+        men = ("spironolactone breast effects are commoner in men, stopping it more often"
+               if DrugClass.SPIRONOLACTONE in classes else "")
+        return "; ".join(p for p in (women, men) if p)
+    return "below 45, spironolactone is stopped more often for high potassium"
+
+
+_TOPIC: Final[Mapping[str, str]] = {
+    "age": "age", "ethnicity_black": "family origin", "sex_female": "sex",
+    "egfr": "kidney function"}
+
+
+def feature_reason(name: str, value: float | None, contribution: float,
+                   this: frozenset[DrugClass], other: frozenset[DrugClass] | None = None
+                   ) -> str:
+    """The reason shown with a feature driver, never contradicting its direction word.
+
+    ``contribution`` < 0 is "more lowering with this option" (or "favours" the first option
+    of a comparison); ``this`` are the classes the option starts or raises, ``other`` those of
+    the option it is compared with (None: measured against all the options). A mechanism is
+    given only when the simulated truth, at this ``value`` and for these classes, moves in the
+    same direction as the contribution; otherwise the wording is neutral ("relative to the
+    other options") and claims no mechanism."""
+    want = 1 if contribution < 0 else -1
+    if name in ("sbp_clinic", "dbp_clinic", "sbp_home"):
+        if other is None and value is not None and not math.isnan(value):
+            if want > 0 and value >= _BP_HIGH[name]:
+                return ("a higher usual BP gives a larger fall with each drug, about 1 mmHg "
+                        "per 10 mmHg")
+            if want < 0 and value < _BP_LOW[name]:
+                return ("a lower usual BP gives a smaller fall with each drug, about 1 mmHg "
+                        "per 10 mmHg")
+        return "options differ in how much the usual BP adds to their effect"
+    if name not in _TOPIC:
+        raise ValueError(f"{name!r} changes no drug's effect in the simulated truth")
+    topic = _TOPIC[name]
+    neutral = (f"relative to the {'other option' if other is not None else 'other options'}; "
+               f"options differ in how {topic} changes their effect")
+    effects = _class_effects(name, value) if value is not None and not math.isnan(value) \
+        else None
+    if effects is None:
+        return neutral
+    acted = frozenset(c for c in this | (other or frozenset()) if c in effects)
+    if other is None and not any(c in effects for c in this):
+        return (f"{_names(this) if this else 'this option'}: no effect of {topic} in the "
+                f"simulated truth; this is relative to the other options")
+    mine = _direction(this, effects)
+    agrees = (mine == want if other is None
+              else (mine - _direction(other, effects)) * want > 0)
+    if not agrees:
+        return neutral
+    return _mechanism(name, acted)
+
+
+def current_reason(regimen: Mapping[DrugClass, float], contribution: float) -> str:
+    """The reason shown with the drugs-already-taken driver; for a patient on no drug, no
+    "further drug" (there is none)."""
+    if regimen:
+        return "what a further drug adds depends on what is taken"
+    if contribution < 0:
+        return "a first drug's effect is not reduced by others"
+    return "options differ in how much they gain as a first drug"

@@ -33,18 +33,23 @@ def _mmhg(v: float) -> str:
     return f"{v:+.0f}" if abs(v) >= 0.5 else "0"
 
 
+def _tenth(v: float) -> str:
+    """A signed value to one decimal; a value that rounds to zero is "0.0" (not "-0.0")."""
+    return "0.0" if round(v, 1) == 0 else f"{v:+.1f}"
+
+
 def effect_words(effect: float, interval: tuple[float, float], coverage: float) -> str:
     """The expected effect and its interval: "expected effect -9.1 mmHg (80%: -13.2 to
     -5.0) for a patient like this"."""
     lo, hi = interval
-    return (f"expected effect {effect:+.1f} mmHg ({coverage:.0%} range for a patient like "
-            f"this: {lo:+.1f} to {hi:+.1f})")
+    return (f"expected effect {_tenth(effect)} mmHg ({coverage:.0%} range for a patient like "
+            f"this: {_tenth(lo)} to {_tenth(hi)})")
 
 
 def effect_short(effect: float, interval: tuple[float, float], coverage: float) -> str:
     """The expected effect in a table cell: "-9.1 (80%: -13.2 to -5.0)"."""
     lo, hi = interval
-    return f"{effect:+.1f} ({coverage:.0%}: {lo:+.1f} to {hi:+.1f})"
+    return f"{_tenth(effect)} ({coverage:.0%}: {_tenth(lo)} to {_tenth(hi)})"
 
 
 def reading_words(interval: tuple[float, float], coverage: float) -> str:

@@ -180,7 +180,7 @@ def _detail(a: Assessment, max_options: int = 6) -> str:
         p = (f" {o.p_target:.0%} |" if o.p_target_shown else " not shown |") if chance else ""
         lines.append(f"| {o.rank} | {a.label(o.option)}{g} | "
                      f"{effect_short(o.expected_effect, o.effect_interval, o.effect_coverage)} "
-                     f"|{p} {o.status.value} |")
+                     f"|{p} {o.status_words} |")
     top = ranked[0] if ranked else None
     if top is not None:
         reading = reading_words(top.interval, top.interval_coverage)

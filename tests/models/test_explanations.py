@@ -203,3 +203,88 @@ def test_the_reading_range_is_worded_as_one_reading() -> None:
     words = reading_words((-30.3, 9.9), 0.8)
     assert words == ("one clinic reading at 12 weeks: 80% between -30 and +10 mmHg from "
                      "today's reading")
+
+
+def _simulated_assessments(scorer: Scorer, explainer: Explainer, n: int, seed: int
+                           ) -> list[Assessment]:
+    from evaluation.cohort import feature_vector
+    cohort = simulate_cohort(n, "internal", seed)
+    return [assess(feature_vector(cohort.features[i], cohort.current_doses[i]), scorer,
+                   explainer, n_drivers=50) for i in range(len(cohort))]
+
+
+def test_no_reason_contradicts_its_direction_word(
+        scorer: Scorer, explainer: Explainer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review item 4: "clinic systolic BP 162: less lowering (a higher usual BP gives a larger
+    fall ...)" said the opposite of its own reason. Over simulated patients and the hand-made
+    ones, a BP reason of a larger fall goes only with more lowering, of a smaller fall only
+    with less, and an age or family-origin reason naming one side's classes agrees with the
+    patient's value and the direction."""
+    from models.driver_words import _PLURAL
+    monkeypatch.setattr("models.assessment.MIN_DRIVER_MMHG", 0.0)
+    checked = 0
+    for a in _simulated_assessments(scorer, explainer, 60, 23) + [
+            assess(p, scorer, explainer, n_drivers=50) for p in PATIENTS.values()]:
+        for o in a.options:
+            for d in o.drivers:
+                less = "less lowering" in d.words
+                assert less != ("more lowering" in d.words), d.words
+                if d.feature in ("sbp_clinic", "dbp_clinic", "sbp_home"):
+                    checked += 1
+                    assert not (less and "larger fall" in d.words), d.words
+                    assert not (not less and "smaller fall" in d.words), d.words
+                if d.feature == "age" and d.value is not None:
+                    old = d.value >= 60
+                    for c, name in _PLURAL.items():
+                        for clause, favoured_old in ((f"{name} lower BP more in older", True),
+                                                     (f"{name} lower BP more in younger",
+                                                      False)):
+                            if clause in d.words and c in o.option.increased_set:
+                                # this option's class gains (or loses) from this age
+                                assert (old == favoured_old) != less, (c, d.words)
+    assert checked
+
+
+def test_an_untreated_patient_is_never_told_of_a_further_drug(
+        scorer: Scorer, explainer: Explainer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review item 5: "on no blood-pressure drug yet: ... (what a further drug adds depends on
+    what is taken)"; there is no further drug."""
+    monkeypatch.setattr("models.assessment.MIN_DRIVER_MMHG", 0.0)
+    untreated = [assess(p, scorer, explainer, n_drivers=50) for p in (
+        patient(), patient(age=75, ethnicity_black=1), patient(age=40, sbp_clinic=170))]
+    untreated += [a for a in _simulated_assessments(scorer, explainer, 40, 29)
+                  if not a.current_regimen]
+    seen = 0
+    for a in untreated:
+        drivers = [d for o in a.options for d in o.drivers] + list(
+            a.comparison.drivers if a.comparison else ())
+        for d in drivers:
+            assert "further drug" not in d.words, d.words
+            seen += d.feature == "current_drugs"
+    assert seen
+
+
+def test_an_age_reason_names_only_the_options_classes_that_depend_on_age(
+        scorer: Scorer, explainer: Explainer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review item 6: doxazosin's age driver listed every class's age effect although the
+    simulator gives the alpha-blocker none. An option driver's age or family-origin reason
+    names no class the option does not change, and never claims one for an alpha-blocker."""
+    from models.driver_words import _PLURAL
+    monkeypatch.setattr("models.assessment.MIN_DRIVER_MMHG", 0.0)
+    a = assess(patient({D.ACE_INHIBITOR: 1.0, D.CCB: 1.0}, age=69), scorer, explainer,
+               n_drivers=50)
+    alpha = [d for o in a.options if D.ALPHA_BLOCKER in o.option.increased_set
+             for d in o.drivers if d.feature == "age"]
+    assert alpha, "the alpha-blocker option has an age driver here"
+    for d in alpha:
+        assert "relative to the other options" in d.words
+        assert "lower BP more" not in d.words
+    for b in [a, *_simulated_assessments(scorer, explainer, 40, 31)]:
+        for o in b.options:
+            for d in o.drivers:
+                if d.feature not in ("age", "ethnicity_black"):
+                    continue
+                for c, name in _PLURAL.items():
+                    if f"{name} lower" in d.words or f"{name} lowers" in d.words:
+                        assert c in o.option.increased_set, (o.option.id, d.words)
+                        assert c is not D.ALPHA_BLOCKER
