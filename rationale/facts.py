@@ -58,7 +58,7 @@ from rationale.lexicon import citations, find_concepts, numbers
 from vocabulary.drug_classes import CLASS_INFO, CLASS_ORDER, DrugClass
 
 #: Bumped with any change to what the facts say (part of the facts' hash).
-FACTS_VERSION: Final = "1"
+FACTS_VERSION: Final = "2"
 #: Ranked options shown (the card's first three).
 SHOWN_RANKED: Final = 3
 GUIDELINE_NAMES: Final = {"nice": "NICE NG136", "esc": "ESC 2024"}
@@ -167,15 +167,28 @@ def _finding_text(f: Finding, prefix: str = "") -> str:
     return text + (f" Monitoring: {f.monitoring}" if f.monitoring else "")
 
 
+#: The longest fact id (the response schema's bound, :data:`rationale.prompt.MAX_FACT_ID_CHARS`).
+MAX_ID_CHARS: Final = 40
+#: The longest prefix kept whole: room for "-<n>" up to n = 99.
+_MAX_PREFIX: Final = MAX_ID_CHARS - 3
+
+
 class _Ids:
-    """``<prefix>-<n>`` ids, numbered per prefix from 1."""
+    """``<prefix>-<n>`` ids, numbered per prefix from 1, at most :data:`MAX_ID_CHARS` long by
+    construction: a longer prefix is cut (and numbered per cut prefix, so ids stay unique);
+    a prefix that fits is kept as it is (its ids unchanged)."""
 
     def __init__(self) -> None:
         self._n: dict[str, int] = {}
 
     def next(self, prefix: str) -> str:
-        self._n[prefix] = self._n.get(prefix, 0) + 1
-        return f"{prefix}-{self._n[prefix]}"
+        if len(prefix) > _MAX_PREFIX:
+            prefix = prefix[:_MAX_PREFIX].rstrip("-")
+        n = self._n[prefix] = self._n.get(prefix, 0) + 1
+        fid = f"{prefix}-{n}"
+        if len(fid) > MAX_ID_CHARS:  # 100 or more ids of one prefix: never expected
+            fid = f"{prefix[:MAX_ID_CHARS - len(str(n)) - 1].rstrip('-')}-{n}"
+        return fid
 
 
 def _domain_of(text: str) -> Domain | None:
@@ -236,6 +249,15 @@ def _stop_facts(a: Assessment) -> list[Fact]:
     return out
 
 
+#: Patient-level findings a rationale must say, with what says them: at target (no step-up),
+#: uncontrolled on four drugs (specialist advice), a drug taken now that is contraindicated.
+_REQUIRED_FINDINGS: Final[dict[str, tuple[str, ...]]] = {
+    "at-target": ("no step-up",),
+    "specialist-advice": ("specialist",),
+    "current-contraindicated": ("reduce or stop",),
+}
+
+
 def _patient_finding_facts(findings: Iterable[Finding], ids: _Ids, seen: set[str]
                            ) -> list[Fact]:
     out = []
@@ -246,6 +268,9 @@ def _patient_finding_facts(findings: Iterable[Finding], ids: _Ids, seen: set[str
                                  _DOMAIN_KEYS[Domain.LABS]))
         elif f.code == "not-ranked":
             continue  # said by the reasons
+        elif f.code in _REQUIRED_FINDINGS:
+            out.append(make_fact(ids.next(f"finding-{f.code}"), FactKind.FINDING,
+                                 _finding_text(f), True, _REQUIRED_FINDINGS[f.code]))
         else:
             out.append(make_fact(ids.next(f"finding-{f.code}"), FactKind.FINDING,
                                  _finding_text(f)))

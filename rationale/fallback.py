@@ -33,6 +33,8 @@ class _Part:
     short: str
     facts: tuple[str, ...]
     required: bool
+    tiny: str = ""
+    """The shortest form, said in the last pass (``short`` when empty)."""
 
 
 def _clip(text: str) -> str:
@@ -55,9 +57,88 @@ def _stop_summary(f: Fact) -> str:
     return f.text.split(". What the guideline asks:", 1)[0] + "."
 
 
+def _uncited(text: str) -> str:
+    """``text`` without its closing citation "(...)" (nested brackets allowed)."""
+    text = text.rstrip()
+    if not text.endswith(")"):
+        return text
+    depth = 0
+    for i in range(len(text) - 1, -1, -1):
+        depth += {")": 1, "(": -1}.get(text[i], 0)
+        if depth == 0:
+            return text[:i].rstrip()
+    return text
+
+
+def _message(f: Fact) -> str:
+    """A finding's message: its text without the severity word, citation and monitoring."""
+    text = f.text.split(" Monitoring: ", 1)[0]
+    for word in ("Note: ", "Caution: ", "Contraindicated: "):
+        if text.startswith(word):
+            text = text[len(word):]
+            break
+    return _uncited(text).rstrip(".")
+
+
+def _clause(message: str) -> str:
+    """The first clause of a message (up to its first ";" or sentence end)."""
+    return message.split(";", 1)[0].split(". ", 1)[0].rstrip(". ")
+
+
+def _code(f: Fact) -> str:
+    return f.id.removeprefix("finding-").rsplit("-", 1)[0]
+
+
+def _finding_part(f: Fact) -> _Part:
+    """A required patient-level finding (at target, specialist advice, a drug taken now that is
+    contraindicated): said with its reason, shortest with what the fact's keys ask."""
+    message = _message(f)
+    if _code(f) == "at-target":
+        return _Part("BP is at target: no step-up is indicated.", "BP is at target: no "
+                     "step-up is indicated.", (f.id,), True, "At target: no step-up.")
+    tiny = message
+    parts = message.split(": ")
+    if message.endswith("reduce or stop") and len(parts) >= 3:
+        tiny = f"{parts[0]}: {parts[1]}: reduce or stop"
+    return _Part(_uncited(f.text), _cut(message + "."), (f.id,), True, _cut(tiny + "."))
+
+
+def _not_offered(facts: Facts) -> Iterator[_Part]:
+    """The contraindicated options: each once, with the reasons (first clause) it is not
+    offered for, citing each reason's fact."""
+    groups: dict[str, list[Fact]] = {}
+    for f in facts.items:
+        if f.kind is FactKind.FINDING and f.required and f.text.startswith("Not offered: "):
+            labels = f.text.split(". Contraindicated: ", 1)[0]
+            groups.setdefault(labels, []).append(f)
+    for labels, fs in groups.items():
+        whys = [_uncited(f.text.split(". Contraindicated: ", 1)[-1]).rstrip(".") for f in fs]
+        long = f"{labels}. Contraindicated: " + "; ".join(whys) + "."
+        short = f"{labels}: " + "; ".join(_clause(w) for w in whys) + "."
+        tiny = f"{labels} ({'; '.join(_clause(w) for w in whys)})."
+        yield _Part(_clip(long) or short, _cut(short), tuple(f.id for f in fs), True,
+                    _cut(tiny))
+
+
+def _caution_of(facts: Facts, first: Fact) -> Fact | None:
+    """The caution (a finding of the shown options) option 1 is given for."""
+    if "(caution)" not in first.text.split(":", 1)[0]:
+        return None
+    label = first.text.split("): ", 1)[-1].split(". Expected", 1)[0]
+    for f in facts.items:
+        if f.kind is FactKind.FINDING and f.text.startswith("For ") and ": Caution: " in f.text:
+            labels = f.text[4:].split(": Caution: ", 1)[0].split("; ")
+            if label in labels:
+                return f
+    return None
+
+
 def _parts(facts: Facts) -> Iterator[_Part]:
     get = facts.get
     status, bp, target = get("status"), get("bp"), get("target")
+    for f in facts.items:
+        if f.kind is FactKind.FINDING and f.required and _code(f) == "at-target":
+            yield _finding_part(f)
     if status is not None and get("option-1") is None:
         yield _Part(status.text, status.text, (status.id,), False)
     for f in facts.items:
@@ -79,7 +160,16 @@ def _parts(facts: Facts) -> Iterator[_Part]:
         yield _Part(bp.text, bp.text, (bp.id,), False)
     first, choice, step = get("option-1"), get("choice"), get("step")
     if first is not None:
-        yield _Part(first.text, first.text.split(". Expected", 1)[0] + ".", (first.id,), True)
+        head = first.text.split(". Expected", 1)[0]
+        caution = _caution_of(facts, first)
+        if caution is None:
+            yield _Part(first.text, head + ".", (first.id,), True)
+        else:
+            said = caution.text.split(" Monitoring: ", 1)[0]
+            why = _uncited(said.split(": Caution: ", 1)[1]).rstrip(".")
+            yield _Part(f"{first.text} Caution: {why}.", _cut(f"{head}: caution, {why}."),
+                        (first.id, caution.id), True,
+                        _cut(f"{head}: caution, {_clause(why)}."))
     if choice is not None:
         if choice.required or first is None:
             head, _, rest = choice.text.partition(". ")
@@ -90,9 +180,15 @@ def _parts(facts: Facts) -> Iterator[_Part]:
         elif step is not None:
             yield _Part(f"{choice.text} {step.text}", choice.text, (choice.id, step.id), False)
     for f in facts.items:
-        if f.kind is FactKind.CONTRAINDICATION or (f.kind is FactKind.FINDING and f.required):
-            head = f.text.split(". ", 1)[0] + "."
-            yield _Part(f.text, head, (f.id,), True)
+        if f.kind is FactKind.CONTRAINDICATION:
+            head, _, why = f.text.partition(". ")
+            short = f"{head} ({_clause(_uncited(why))})." if why else head + "."
+            yield _Part(f.text, _cut(short), (f.id,), True, _cut(head + "."))
+    yield from _not_offered(facts)
+    for f in facts.items:
+        if (f.kind is FactKind.FINDING and f.required and not f.text.startswith("Not offered: ")
+                and _code(f) != "at-target"):
+            yield _finding_part(f)
     labs = get("missing-labs")
     if labs is not None:
         yield _Part(labs.text, "Laboratory results could not be obtained.", (labs.id,), True)
@@ -101,14 +197,21 @@ def _parts(facts: Facts) -> Iterator[_Part]:
         yield _Part(f.text.split(". Expected", 1)[0] + ".", "", (f.id,), False)
 
 
-def _pack(parts: list[_Part], short: bool) -> list[Sentence]:
+def _said(p: _Part, form: int) -> str:
+    """Form 0: the whole text where it fits; 1: the short form; 2: the shortest."""
+    if form == 0:
+        return _clip(p.text) or p.short
+    if form == 1:
+        return p.short or p.text
+    return p.tiny or p.short or p.text
+
+
+def _pack(parts: list[_Part], form: int) -> list[Sentence]:
     sentences: list[Sentence] = []
     text = ""
     ids: tuple[str, ...] = ()
     for p in parts:
-        said = (p.short or p.text) if short else (_clip(p.text) or p.short)
-        if not said or len(said) > MAX_SENTENCE_CHARS:
-            raise FallbackError(f"fact(s) {', '.join(p.facts)} too long to say")
+        said = _cut(_said(p, form))
         joined = f"{text} {said}" if text else said
         cited = tuple(dict.fromkeys((*ids, *p.facts)))
         if text and (len(joined) > MAX_SENTENCE_CHARS or len(cited) > MAX_FACTS_PER_SENTENCE):
@@ -122,18 +225,19 @@ def _pack(parts: list[_Part], short: bool) -> list[Sentence]:
 
 
 def deterministic_rationale(facts: Facts) -> Rationale:
-    """The facts in fixed sentences (see the module docstring); raises :class:`FallbackError`
-    only if the required facts cannot fit the schema."""
+    """The facts in fixed sentences (see the module docstring). Never raises: when even the
+    shortest forms do not fit, the first :data:`MAX_SENTENCES` sentences are kept (the
+    verifier then names what is left unsaid; not expected for any assessment)."""
     parts = list(_parts(facts))
-    for short in (False, True):
+    sentences: list[Sentence] = []
+    for form in (0, 1, 2):
         kept = list(parts)
         while True:
-            sentences = _pack(kept, short)
+            sentences = _pack(kept, form)
             if len(sentences) <= MAX_SENTENCES:
                 return Rationale(tuple(sentences))
             optional = [i for i, p in enumerate(kept) if not p.required]
             if not optional:
                 break
             del kept[optional[-1]]
-    raise FallbackError(f"{sum(p.required for p in parts)} required parts do not fit "
-                        f"{MAX_SENTENCES} sentences")
+    return Rationale(tuple(sentences[:MAX_SENTENCES]))
