@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,7 +16,7 @@ from audit_store.records import RationaleRecord
 from service.app import create_app
 from service.panel_rationale import REJECTED_LABEL
 from tests.llm_servers.servers import RunningServer
-from tests.service.conftest import example_request, local_settings
+from tests.service.conftest import example_bundle, example_request, local_settings
 
 pytestmark = [pytest.mark.llm_server, pytest.mark.slow]
 
@@ -40,15 +39,6 @@ def app_client(vllm_tiny: RunningServer, tmp_path_factory: pytest.TempPathFactor
         yield c
 
 
-def _bundle() -> dict[str, Any]:
-    pf = example_request()["prefetch"]
-    entries = [{"resource": pf["patient"]}]
-    for k, v in pf.items():
-        if k != "patient":
-            entries += v["entry"]
-    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
-
-
 def _rationale_records(client: TestClient, request_id: str) -> list[RationaleRecord]:
     """The audit's rationale records of this call (written after the answer: waited for)."""
     store = client.app.state.hm.store  # type: ignore[attr-defined]
@@ -62,7 +52,7 @@ def _rationale_records(client: TestClient, request_id: str) -> list[RationaleRec
 
 def test_the_operation_shows_the_record_s_rationale_with_status_rejected(
         app_client: TestClient, vllm_tiny: RunningServer) -> None:
-    r = app_client.post(OP, json=_bundle())
+    r = app_client.post(OP, json=example_bundle())
 
     assert r.status_code == 200, r.text
     params = [e["resource"] for e in r.json()["entry"]

@@ -40,6 +40,16 @@ def example_request(**changes: Any) -> dict[str, Any]:
     return req
 
 
+def example_bundle() -> dict[str, Any]:
+    """The example request's prefetch as one collection Bundle (``$hypertension-options``)."""
+    pf = example_request()["prefetch"]
+    entries = [{"resource": pf["patient"]}]
+    for k, v in pf.items():
+        if k != "patient":
+            entries += v["entry"]
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
 def local_settings(tmp: Path, **overrides: Any) -> Settings:
     base: dict[str, Any] = {
         "auth_mode": "demo", "database_url": f"sqlite:///{tmp / 'audit.db'}",

@@ -8,22 +8,13 @@ import pytest
 from fastapi.testclient import TestClient
 from fhir.resources.R4B.bundle import Bundle
 
-from tests.service.conftest import example_request
+from tests.service.conftest import example_bundle
 
 OP = "/fhir/$hypertension-options"
 
 
-def _bundle() -> dict[str, Any]:
-    pf = example_request()["prefetch"]
-    entries = [{"resource": pf["patient"]}]
-    for k, v in pf.items():
-        if k != "patient":
-            entries += v["entry"]
-    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
-
-
 def test_the_operation_returns_a_valid_fhir_bundle(client: TestClient) -> None:
-    r = client.post(OP, json=_bundle())
+    r = client.post(OP, json=example_bundle())
 
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("application/fhir+json")
@@ -41,7 +32,7 @@ def test_the_operation_returns_a_valid_fhir_bundle(client: TestClient) -> None:
 def test_the_operation_is_audited_before_the_response(client: TestClient) -> None:
     """Like a CDS Hooks call, the FHIR operation leaves an audit record (keyed by the request
     id it returns in X-Request-ID and GuidanceResponse.requestIdentifier), without the id."""
-    bundle = _bundle()
+    bundle = example_bundle()
     r = client.post(OP, json=bundle)
 
     assert r.status_code == 200, r.text
@@ -61,7 +52,7 @@ def test_the_operation_is_audited_before_the_response(client: TestClient) -> Non
 
 def test_parameters_input_and_guideline_choice(client: TestClient) -> None:
     params = {"resourceType": "Parameters", "parameter": [
-        {"name": "patientData", "resource": _bundle()},
+        {"name": "patientData", "resource": example_bundle()},
         {"name": "guideline", "valueCode": "esc"}]}
 
     r = client.post(OP, json=params)

@@ -26,7 +26,7 @@ from service.app import create_app
 from service.app_state import AppState
 from service.panel_rationale import REJECTED_LABEL, VERIFIED_LABEL
 from tests.fhir_validator.runner import problems
-from tests.service.conftest import example_request, local_settings
+from tests.service.conftest import example_bundle, example_request, local_settings
 from tests.service.smart_ehr import FakeEhr, launch
 
 OP = "/fhir/$hypertension-options"
@@ -86,18 +86,11 @@ def state(c: TestClient) -> AppState:
     return s
 
 
-def bundle() -> dict[str, Any]:
-    pf = example_request()["prefetch"]
-    entries = [{"resource": pf["patient"]}]
-    for k, v in pf.items():
-        if k != "patient":
-            entries += v["entry"]
-    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
-
-
 def operation_facts(c: TestClient) -> Facts:
-    """The facts the operation's assessment of :func:`bundle` has (the same pipeline call)."""
-    return facts_of(state(c).pipeline.assess_fhir(bundle(), datetime.now(UTC).date()).assessment)
+    """The facts the operation's assessment of :func:`example_bundle` has (the same pipeline
+    call)."""
+    today = datetime.now(UTC).date()
+    return facts_of(state(c).pipeline.assess_fhir(example_bundle(), today).assessment)
 
 
 def rationale_part(body: dict[str, Any]) -> dict[str, Any]:
@@ -190,7 +183,7 @@ def test_the_operation_includes_a_verified_rationale_and_audits_it(tmp_path: Pat
     with app_with(tmp_path, llm, llm_budget_ms=5000) as c:
         facts = operation_facts(c)
         holder["content"] = deterministic_rationale(facts).content()
-        r = c.post(OP, json=bundle())
+        r = c.post(OP, json=example_bundle())
         assert r.status_code == 200, r.text
         part = rationale_part(r.json())
         assert part["status"] == ["verified"]
@@ -210,7 +203,7 @@ def test_the_operation_includes_a_verified_rationale_and_audits_it(tmp_path: Pat
         assert audit.model == "served-rationale"
         assert audit.latency_ms is not None
         # the same record again: cached, not asked twice
-        assert rationale_part(c.post(OP, json=bundle()).json())["status"] == ["verified"]
+        assert rationale_part(c.post(OP, json=example_bundle()).json())["status"] == ["verified"]
         assert llm.requests == 1
 
 
@@ -218,7 +211,7 @@ def test_the_operation_never_shows_a_rejected_rationale(tmp_path: Path) -> None:
     llm = Llm(says(LIE))
     with app_with(tmp_path, llm, llm_budget_ms=5000) as c:
         facts = operation_facts(c)
-        r = c.post(OP, json=bundle())
+        r = c.post(OP, json=example_bundle())
         assert r.status_code == 200, r.text
         part = rationale_part(r.json())
         assert part["status"] == ["rejected"]
@@ -241,7 +234,7 @@ def test_the_operation_with_a_slow_llm_answers_at_its_budget(tmp_path: Path) -> 
     llm = Llm(sleeps(5.0))
     with app_with(tmp_path, llm, llm_budget_ms=200) as c:
         started = time.perf_counter()
-        r = c.post(OP, json=bundle())
+        r = c.post(OP, json=example_bundle())
         elapsed = time.perf_counter() - started
         assert r.status_code == 200, r.text
         assert rationale_part(r.json())["status"] == ["timeout"]
@@ -253,10 +246,10 @@ def test_the_operation_with_a_rationale_passes_the_hl7_validator(tmp_path: Path)
     llm = Llm(says(lambda: holder["content"]))
     with app_with(tmp_path, llm, llm_budget_ms=5000) as c:
         holder["content"] = deterministic_rationale(operation_facts(c)).content()
-        verified = c.post(OP, json=bundle()).json()
+        verified = c.post(OP, json=example_bundle()).json()
         holder["content"] = LIE
         esc = {"resourceType": "Parameters", "parameter": [
-            {"name": "patientData", "resource": bundle()},
+            {"name": "patientData", "resource": example_bundle()},
             {"name": "guideline", "valueCode": "esc"}]}
         rejected = c.post(OP, json=esc).json()
     assert rationale_part(verified)["status"] == ["verified"]
@@ -266,7 +259,7 @@ def test_the_operation_with_a_rationale_passes_the_hl7_validator(tmp_path: Path)
 
 def test_the_operation_without_an_llm_is_unchanged(tmp_path: Path) -> None:
     with app_with(tmp_path, None) as c:
-        r = c.post(OP, json=bundle())
+        r = c.post(OP, json=example_bundle())
         params = next(e["resource"] for e in r.json()["entry"]
                       if e["resource"]["resourceType"] == "Parameters")
         assert all(p["name"] != "rationale" for p in params["parameter"])
